@@ -1,0 +1,167 @@
+//! The `Store` interface and its two implementations, SQLite (embedded default) and PostgreSQL.
+//!
+//! Invariants: only this crate knows SQL; every write a use case needs to be atomic is one
+//! method here and one transaction inside; secrets enter and leave only as `Secret` and are
+//! sealed with the master key before they touch the database.
+
+mod seal;
+mod sql;
+mod sqlite;
+mod postgres;
+
+use async_trait::async_trait;
+use runagents_domain::{Secret, Timestamp};
+
+pub use postgres::PostgresStore;
+pub use seal::{MasterKey, Sealer};
+pub use sqlite::SqliteStore;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Backend(String),
+    #[error("secret could not be unsealed (wrong master key?)")]
+    Unseal,
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::RowNotFound => Error::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict(db.message().to_owned()),
+            other => Error::Backend(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        Error::Backend(format!("migration failed: {error}"))
+    }
+}
+
+/// The kinds of resource document the platform keeps, each keyed by name (connectors by id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Tool,
+    Policy,
+    ModelProvider,
+    IdentityProvider,
+    ApprovalConnector,
+    Agent,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Tool => "tool",
+            Kind::Policy => "policy",
+            Kind::ModelProvider => "model_provider",
+            Kind::IdentityProvider => "identity_provider",
+            Kind::ApprovalConnector => "approval_connector",
+            Kind::Agent => "agent",
+        }
+    }
+}
+
+/// A stored resource: its key, its JSON body (no secrets in it), and bookkeeping.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub key: String,
+    pub body: serde_json::Value,
+    /// Starts at 1 and grows by one with every write.
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// How `put_document` treats an existing document with the same key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Create or replace.
+    Upsert,
+    /// Create; `Error::Conflict` if it exists.
+    Create,
+    /// Replace; `Error::NotFound` if it does not exist.
+    Replace,
+}
+
+/// Secret fields to store beside a document. Fields not listed keep their stored value.
+pub type SecretFields = [(String, Secret)];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub workspace: String,
+    pub name: String,
+    pub role: String,
+    /// SHA-256 of the token, hex; the token itself is never stored.
+    pub hash: String,
+    pub last4: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A new secret for an existing key, written by rotation.
+#[derive(Clone, Debug)]
+pub struct Rotation {
+    pub hash: String,
+    pub last4: String,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivityRecord {
+    pub id: String,
+    pub at: Timestamp,
+    pub body: serde_json::Value,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Which backend this is, for logs and health output.
+    fn backend(&self) -> &'static str;
+
+    // Resource documents and their secrets.
+    async fn list_documents(&self, workspace: &str, kind: Kind) -> Result<Vec<Document>>;
+    async fn get_document(&self, workspace: &str, kind: Kind, key: &str) -> Result<Option<Document>>;
+    /// Writes the document and its secret fields in one transaction. `created_at` and `version`
+    /// of the given document are ignored; the stored ones come back.
+    async fn put_document(&self, workspace: &str, kind: Kind, document: &Document, secrets: &SecretFields, write: Write)
+    -> Result<Document>;
+    /// Deletes the document and all its secrets in one transaction; false if there was none.
+    async fn delete_document(&self, workspace: &str, kind: Kind, key: &str) -> Result<bool>;
+    async fn secrets(&self, workspace: &str, kind: Kind, key: &str) -> Result<Vec<(String, Secret)>>;
+    /// Names of the stored secret fields, without their values.
+    async fn secret_fields(&self, workspace: &str, kind: Kind, key: &str) -> Result<Vec<String>>;
+
+    // Workspaces and API keys.
+    /// Creates the workspace if it does not exist; true if it was created.
+    async fn ensure_workspace(&self, name: &str, at: Timestamp) -> Result<bool>;
+    async fn list_workspaces(&self) -> Result<Vec<String>>;
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
+    /// Creates the workspace and its first key atomically; `Conflict` if the workspace exists.
+    async fn create_workspace_with_key(&self, name: &str, key: &ApiKeyRecord) -> Result<()>;
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRecord>>;
+    /// Keys of the workspace that are not revoked, oldest first.
+    async fn list_api_keys(&self, workspace: &str) -> Result<Vec<ApiKeyRecord>>;
+    /// Marks a live key revoked; false if there is no such live key in the workspace.
+    async fn revoke_api_key(&self, workspace: &str, id: &str, at: Timestamp) -> Result<bool>;
+    async fn rotate_api_key(&self, workspace: &str, id: &str, rotation: &Rotation) -> Result<Option<ApiKeyRecord>>;
+    async fn touch_api_key(&self, id: &str, at: Timestamp) -> Result<()>;
+
+    // Workspace settings (small JSON values) and the connector activity log.
+    async fn get_setting(&self, workspace: &str, key: &str) -> Result<Option<serde_json::Value>>;
+    async fn put_setting(&self, workspace: &str, key: &str, value: &serde_json::Value, at: Timestamp) -> Result<()>;
+    async fn append_activity(&self, workspace: &str, record: &ActivityRecord) -> Result<()>;
+    /// The newest `limit` records, newest first.
+    async fn list_activity(&self, workspace: &str, limit: u32) -> Result<Vec<ActivityRecord>>;
+}

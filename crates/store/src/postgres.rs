@@ -1,0 +1,26 @@
+//! PostgreSQL, for several platform replicas sharing one database.
+
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+
+use crate::{MasterKey, Result, Sealer};
+
+type Backend = sqlx::Postgres;
+
+pub struct PostgresStore {
+    pool: sqlx::PgPool,
+    sealer: Sealer,
+}
+
+impl PostgresStore {
+    /// Connects and applies pending migrations (sqlx takes an advisory lock, so replicas
+    /// starting together migrate once).
+    pub async fn connect(url: &str, master: &MasterKey) -> Result<Self> {
+        let pool = PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PostgresStore { pool, sealer: Sealer::new(master) })
+    }
+}
+
+crate::sql::impl_store!(PostgresStore, "postgres");

@@ -1,0 +1,7 @@
+//! Test support: a private PostgreSQL built with the machine's PostgreSQL binaries, and a
+//! helper that runs the real `runagents` binary and waits for it to say it is listening.
+
+pub mod postgres;
+pub mod server;
+
+pub use server::{Backend, TestServer};
