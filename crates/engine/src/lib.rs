@@ -1,1 +1,91 @@
-//! placeholder
+//! Use cases over the `Store`: each public method is one thing an operator or client can do.
+//! This layer generates ids and timestamps, enforces cross-resource rules (a policy in use
+//! cannot be deleted, an agent can only reference what exists) and never knows about HTTP.
+
+pub mod api_keys;
+pub mod policies;
+pub mod tools;
+
+use std::sync::Arc;
+
+use runagents_domain::Invalid;
+use runagents_store::Store;
+
+pub use api_keys::{Caller, Role};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Upstream(String),
+    #[error(transparent)]
+    Store(runagents_store::Error),
+}
+
+impl From<Invalid> for Error {
+    fn from(invalid: Invalid) -> Self {
+        Error::Invalid(invalid.0)
+    }
+}
+
+impl From<runagents_store::Error> for Error {
+    fn from(error: runagents_store::Error) -> Self {
+        match error {
+            runagents_store::Error::Conflict(message) => Error::Conflict(message),
+            other => Error::Store(other),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the engine needs to know about how the platform is reached.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Base URL of the operator API as seen from this machine, e.g. `http://127.0.0.1:8092`.
+    pub operator_url: String,
+    /// True in `--dev`: requests need no API key.
+    pub dev: bool,
+}
+
+/// The use cases, sharing one store and one outbound HTTP client. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    http: reqwest::Client,
+    settings: Arc<Settings>,
+    keys: Arc<api_keys::KeyCache>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(|e| Error::Upstream(format!("HTTP client: {e}")))?;
+        Ok(Engine { store, http, settings: Arc::new(settings), keys: Arc::default() })
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// `kind "name" not found`, the message shape clients match on.
+pub(crate) fn not_found(kind: &str, name: &str) -> Error {
+    Error::NotFound(format!("{kind} {name:?} not found"))
+}

@@ -1,1 +1,49 @@
-//! placeholder
+//! The HTTP surface: the operator API (`/api/v1/...` and `/api/v1/workspaces/{ws}/...`) and
+//! the agent plane. Handlers are thin: extract, call one engine use case, render a view.
+//!
+//! Invariant: only this crate knows status codes and JSON error shapes (`error.rs`).
+
+mod auth;
+mod error;
+mod json;
+mod keys;
+mod policies;
+mod system;
+mod tools;
+
+use axum::Router;
+use axum::routing::get;
+use runagents_engine::Engine;
+
+pub use auth::rewrite_workspace_path;
+pub use error::ApiError;
+
+/// Largest request body accepted, in bytes. Deploys carry source files, hence 8 MiB.
+pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+}
+
+/// Every `/api/v1` resource route, relative to `/api/v1` (the workspace prefix is rewritten
+/// away before routing, see `auth::rewrite_workspace_path`).
+fn api_routes() -> Router<AppState> {
+    Router::new().merge(tools::routes()).merge(policies::routes()).merge(keys::routes())
+}
+
+/// The operator API. Wrap it in `rewrite_workspace_path` (see `runagents serve`).
+pub fn operator_router(state: AppState) -> Router {
+    let api = api_routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_caller));
+    Router::new()
+        .merge(system::routes())
+        .nest("/api/v1", api)
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::wrong_method)
+        .with_state(state)
+}
+
+/// The agent plane: what deployed agents talk to.
+pub fn agent_router(state: AppState) -> Router {
+    Router::new().route("/healthz", get(system::healthz)).fallback(error::no_route).with_state(state)
+}

@@ -1,0 +1,93 @@
+//! Workspace addressing and authentication.
+//!
+//! `/api/v1/workspaces/{ws}/rest` is rewritten to `/api/v1/rest` before routing, remembering
+//! `{ws}`, so one route table serves both forms. Every `/api/v1` route then passes
+//! `require_caller`, which resolves the API key to a `Caller` for the handlers.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Uri};
+use axum::middleware::Next;
+use axum::response::Response;
+use runagents_engine::Caller;
+
+use crate::{ApiError, AppState};
+
+/// The workspace named in the request path, if it used the `/workspaces/{ws}` form.
+#[derive(Clone, Debug)]
+pub struct RequestedWorkspace(pub String);
+
+const WORKSPACE_PREFIX: &str = "/api/v1/workspaces/";
+
+/// Rewrites `/api/v1/workspaces/{ws}/rest` to `/api/v1/rest` and records `{ws}`.
+pub fn rewrite_workspace_path(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let Some(rest) = path.strip_prefix(WORKSPACE_PREFIX) else { return request };
+    let (workspace, tail) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, ""),
+    };
+    if workspace.is_empty() {
+        return request;
+    }
+    let workspace = workspace.to_owned();
+    let mut rewritten = format!("/api/v1{tail}");
+    if let Some(query) = request.uri().query() {
+        rewritten.push('?');
+        rewritten.push_str(query);
+    }
+    if let Ok(uri) = rewritten.parse::<Uri>() {
+        *request.uri_mut() = uri;
+        request.extensions_mut().insert(RequestedWorkspace(workspace));
+    }
+    request
+}
+
+/// The API key of a request: `X-RunAgents-API-Key`, or `Authorization: Bearer`.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(key) = headers.get("x-runagents-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(key);
+    }
+    let authorization = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = authorization.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
+pub(crate) async fn require_caller(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
+    let requested = request.extensions().get::<RequestedWorkspace>().map(|ws| ws.0.clone());
+    let caller = state.engine.authenticate(presented_key(request.headers()), requested.as_deref()).await?;
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+/// The caller, as resolved by `require_caller`.
+pub(crate) type CallerExt = axum::Extension<Caller>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    fn rewrite(uri: &str) -> (String, Option<String>) {
+        let request = rewrite_workspace_path(Request::builder().uri(uri).body(Body::empty()).unwrap());
+        (request.uri().to_string(), request.extensions().get::<RequestedWorkspace>().map(|ws| ws.0.clone()))
+    }
+
+    #[test]
+    fn rewrites_workspace_paths() {
+        assert_eq!(rewrite("/api/v1/workspaces/revops/tools"), ("/api/v1/tools".into(), Some("revops".into())));
+        assert_eq!(rewrite("/api/v1/workspaces/revops/tools/x?y=1"), ("/api/v1/tools/x?y=1".into(), Some("revops".into())));
+        assert_eq!(rewrite("/api/v1/workspaces/revops"), ("/api/v1".into(), Some("revops".into())));
+        assert_eq!(rewrite("/api/v1/workspaces"), ("/api/v1/workspaces".into(), None));
+        assert_eq!(rewrite("/api/v1/tools"), ("/api/v1/tools".into(), None));
+    }
+
+    #[test]
+    fn reads_either_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer ra_ws_x".parse().unwrap());
+        assert_eq!(presented_key(&headers), Some("ra_ws_x"));
+        headers.insert("x-runagents-api-key", "ra_ws_y".parse().unwrap());
+        assert_eq!(presented_key(&headers), Some("ra_ws_y"));
+        assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,180 @@
+//! `runagents serve`: open the store, bootstrap, bind both planes, serve until SIGTERM/SIGINT.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use runagents_engine::{Engine, Settings};
+use runagents_http::{AppState, agent_router, operator_router, rewrite_workspace_path};
+use runagents_store::{MasterKey, PostgresStore, SqliteStore, Store};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::Layer;
+
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    /// Address of the operator API (the SDK's and CLI's endpoint).
+    #[arg(long, env = "RUNAGENTS_LISTEN", default_value = "127.0.0.1:8092")]
+    listen: SocketAddr,
+    /// Address of the agent plane (what deployed agents call).
+    #[arg(long, env = "RUNAGENTS_AGENT_LISTEN", default_value = "127.0.0.1:8093")]
+    agent_listen: SocketAddr,
+    /// Directory for the SQLite database, the master key and the bootstrap key.
+    #[arg(long, env = "RUNAGENTS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Use PostgreSQL instead of the embedded SQLite: postgres://user@host/db
+    #[arg(long, env = "RUNAGENTS_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Development mode: no API keys required; binds loopback addresses only.
+    #[arg(long, env = "RUNAGENTS_DEV")]
+    dev: bool,
+    /// Log format.
+    #[arg(long, env = "RUNAGENTS_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".runagents").join("data"),
+        None => PathBuf::from(".runagents"),
+    }
+}
+
+pub fn run(options: Options) -> anyhow::Result<()> {
+    init_logs(options.log_format);
+    // Two workers: the platform is I/O bound and the target machine is small.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(serve(options))
+}
+
+async fn serve(options: Options) -> anyhow::Result<()> {
+    if options.dev && !(options.listen.ip().is_loopback() && options.agent_listen.ip().is_loopback()) {
+        bail!("--dev runs without authentication, so it binds only loopback addresses (got {} and {})", options.listen, options.agent_listen);
+    }
+    let data_dir = options.data_dir.clone().unwrap_or_else(default_data_dir);
+    create_private_dir(&data_dir)?;
+    let master = master_key(&data_dir)?;
+    let store: Arc<dyn Store> = match &options.database_url {
+        Some(url) => Arc::new(PostgresStore::connect(url, &master).await.context("connecting to PostgreSQL")?),
+        None => Arc::new(SqliteStore::open(&data_dir.join("runagents.db"), &master).await.context("opening the SQLite database")?),
+    };
+
+    let operator = TcpListener::bind(options.listen).await.with_context(|| format!("binding {}", options.listen))?;
+    let agents = TcpListener::bind(options.agent_listen).await.with_context(|| format!("binding {}", options.agent_listen))?;
+    let operator_addr = operator.local_addr()?;
+    let agent_addr = agents.local_addr()?;
+
+    let settings = Settings { operator_url: format!("http://{operator_addr}"), dev: options.dev };
+    let engine = Engine::new(store.clone(), settings)?;
+    if !options.dev
+        && let Some(token) = engine.bootstrap().await?
+    {
+        announce_bootstrap_key(&data_dir, &token)?;
+    }
+    if options.dev {
+        tracing::warn!("development mode: API requests are not authenticated");
+    }
+
+    let state = AppState { engine };
+    let stop = CancellationToken::new();
+    let operator_app = tower::util::MapRequestLayer::new(rewrite_workspace_path).layer(operator_router(state.clone()));
+    let agent_app = agent_router(state);
+    tracing::info!(store = store.backend(), data_dir = %data_dir.display(), "operator API listening on http://{operator_addr}");
+    tracing::info!("agent plane listening on http://{agent_addr}");
+
+    let operator_task = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            axum::serve(operator, axum::ServiceExt::<axum::extract::Request>::into_make_service(operator_app))
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        }
+    });
+    let agent_task = tokio::spawn({
+        let stop = stop.clone();
+        async move { axum::serve(agents, agent_app).with_graceful_shutdown(stop.cancelled_owned()).await }
+    });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    stop.cancel();
+    operator_task.await??;
+    agent_task.await??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Writes a file only its owner can read, failing if it already exists.
+fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// The master key: from RUNAGENTS_MASTER_KEY, else `master.key` in the data dir, generated on
+/// first start.
+fn master_key(data_dir: &Path) -> anyhow::Result<MasterKey> {
+    if let Ok(text) = std::env::var("RUNAGENTS_MASTER_KEY") {
+        return MasterKey::from_base64(&text).map_err(|e| anyhow::anyhow!("RUNAGENTS_MASTER_KEY: {e}"));
+    }
+    let path = data_dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate()?;
+            write_private_file(&path, &key.to_base64())?;
+            tracing::info!(path = %path.display(), "generated a new master key for secrets at rest; back it up");
+            Ok(key)
+        }
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Shows the bootstrap key once, on the terminal (not in the log), and keeps it in a 0600 file.
+fn announce_bootstrap_key(data_dir: &Path, token: &str) -> anyhow::Result<()> {
+    let path = data_dir.join("bootstrap-admin.key");
+    write_private_file(&path, token)?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "Bootstrap admin API key (shown once; also saved to {}):\n\n    {token}\n", path.display())?;
+    stdout.flush()?;
+    Ok(())
+}
