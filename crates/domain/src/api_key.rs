@@ -30,11 +30,22 @@ pub fn token_from_bytes(bytes: &[u8; 32]) -> String {
 }
 
 pub fn hash(token: &str) -> String {
-    digest(&SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    digest(&SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn last4(token: &str) -> String {
-    token.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect()
+    token
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
 }
 
 /// Does this look like one of our tokens (before any lookup)?
@@ -55,26 +66,43 @@ pub fn parse_new_key(body: &Value) -> Result<NewKey, Invalid> {
         return Err(Invalid::new("request body must be a JSON object"));
     };
     let name = match doc.get("name") {
-        Some(Value::String(name)) if !name.trim().is_empty() && name.trim().len() <= 100 => name.trim().to_owned(),
-        Some(Value::String(_)) | None => return Err(Invalid::new("name is required (1-100 characters)")),
+        Some(Value::String(name)) if !name.trim().is_empty() && name.trim().len() <= 100 => {
+            name.trim().to_owned()
+        }
+        Some(Value::String(_)) | None => {
+            return Err(Invalid::new("name is required (1-100 characters)"));
+        }
         Some(_) => return Err(Invalid::new("name must be a string")),
     };
     let admin = match doc.get("role") {
         None | Some(Value::Null) => false,
         Some(Value::String(role)) if role == "member" => false,
         Some(Value::String(role)) if role == "admin" => true,
-        Some(other) => return Err(Invalid(format!("role {other} is not one of \"member\", \"admin\""))),
+        Some(other) => {
+            return Err(Invalid(format!(
+                "role {other} is not one of \"member\", \"admin\""
+            )));
+        }
     };
-    Ok(NewKey { name, expires_in_days: expires_in_days(body)?, admin })
+    Ok(NewKey {
+        name,
+        expires_in_days: expires_in_days(body)?,
+        admin,
+    })
 }
 
 /// Reads an optional `expiresInDays` (an integer from 1 to 3650).
 pub fn expires_in_days(body: &Value) -> Result<Option<i64>, Invalid> {
-    match body.get("expiresInDays").or_else(|| body.get("expires_in_days")) {
+    match body
+        .get("expiresInDays")
+        .or_else(|| body.get("expires_in_days"))
+    {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(days)) => match days.as_i64() {
             Some(days @ 1..=3650) => Ok(Some(days)),
-            _ => Err(Invalid::new("expiresInDays must be a whole number of days from 1 to 3650")),
+            _ => Err(Invalid::new(
+                "expiresInDays must be a whole number of days from 1 to 3650",
+            )),
         },
         Some(_) => Err(Invalid::new("expiresInDays must be a number")),
     }
@@ -89,7 +117,11 @@ mod tests {
     fn token_shape() {
         let token = token_from_bytes(&[0xAB; 32]);
         assert!(looks_like_token(&token), "{token}");
-        assert!(token[PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            token[PREFIX.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(last4(&token), &token[token.len() - 4..]);
         assert_ne!(token_from_bytes(&[0; 32]), token_from_bytes(&[1; 32]));
         assert!(!looks_like_token("ra_ws_short"));
@@ -97,14 +129,35 @@ mod tests {
 
     #[test]
     fn hash_is_sha256_hex() {
-        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
     fn new_key_input() {
-        assert_eq!(parse_new_key(&json!({"name": "ci", "expiresInDays": 30})).unwrap(), NewKey { name: "ci".into(), expires_in_days: Some(30), admin: false });
-        assert!(parse_new_key(&json!({"name": "ci", "role": "admin"})).unwrap().admin);
-        for bad in [json!({}), json!({"name": ""}), json!({"name": 5}), json!({"name": "x", "expiresInDays": 0}), json!({"name": "x", "expiresInDays": "7"}), json!({"name": "x", "role": "root"})] {
+        assert_eq!(
+            parse_new_key(&json!({"name": "ci", "expiresInDays": 30})).unwrap(),
+            NewKey {
+                name: "ci".into(),
+                expires_in_days: Some(30),
+                admin: false
+            }
+        );
+        assert!(
+            parse_new_key(&json!({"name": "ci", "role": "admin"}))
+                .unwrap()
+                .admin
+        );
+        for bad in [
+            json!({}),
+            json!({"name": ""}),
+            json!({"name": 5}),
+            json!({"name": "x", "expiresInDays": 0}),
+            json!({"name": "x", "expiresInDays": "7"}),
+            json!({"name": "x", "role": "root"}),
+        ] {
             assert!(parse_new_key(&bad).is_err(), "{bad}");
         }
     }

@@ -4,7 +4,11 @@ use crate::Invalid;
 
 /// Parses a duration into seconds. Units: d, h, m, s; at least one component; total > 0.
 pub fn parse_seconds(text: &str) -> Result<i64, Invalid> {
-    let invalid = || Invalid(format!("invalid duration {text:?}: use forms like 30m, 4h, 1h30m or 1d"));
+    let invalid = || {
+        Invalid(format!(
+            "invalid duration {text:?}: use forms like 30m, 4h, 1h30m or 1d"
+        ))
+    };
     let mut total: i64 = 0;
     let mut digits = String::new();
     for ch in text.trim().chars() {
@@ -20,7 +24,10 @@ pub fn parse_seconds(text: &str) -> Result<i64, Invalid> {
             _ => return Err(invalid()),
         };
         let amount: i64 = digits.parse().map_err(|_| invalid())?;
-        total = amount.checked_mul(unit).and_then(|secs| total.checked_add(secs)).ok_or_else(invalid)?;
+        total = amount
+            .checked_mul(unit)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or_else(invalid)?;
         digits.clear();
     }
     if !digits.is_empty() || total <= 0 {
@@ -44,7 +51,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for text in ["", "4", "h", "4x", "-4h", "0h", "4h5", "99999999999999999999h"] {
+        for text in [
+            "",
+            "4",
+            "h",
+            "4x",
+            "-4h",
+            "0h",
+            "4h5",
+            "99999999999999999999h",
+        ] {
             assert!(parse_seconds(text).is_err(), "{text:?}");
         }
     }

@@ -30,6 +30,9 @@ impl Invalid {
 }
 
 /// Deserializes a JSON document into `T`, naming the offending field in the error.
-pub fn from_json<T: serde::de::DeserializeOwned>(what: &str, value: serde_json::Value) -> Result<T, Invalid> {
+pub fn from_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    value: serde_json::Value,
+) -> Result<T, Invalid> {
     serde_json::from_value(value).map_err(|error| Invalid(format!("invalid {what}: {error}")))
 }

@@ -16,7 +16,9 @@ impl ResourceName {
         if name.is_empty() {
             return Err(Invalid::new("name is required"));
         }
-        let valid_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let valid_chars = name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         let valid_ends = !name.starts_with('-') && !name.ends_with('-');
         if name.len() > 63 || !valid_chars || !valid_ends {
             return Err(Invalid(format!(
@@ -74,8 +76,23 @@ mod tests {
 
     #[test]
     fn rejects_everything_else() {
-        for name in ["", " ", "-a", "a-", "A", "a_b", "a.b", "a b", "ä", &"a".repeat(64), "../x"] {
-            assert!(ResourceName::parse(name).is_err(), "{name:?} should be rejected");
+        for name in [
+            "",
+            " ",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "a.b",
+            "a b",
+            "ä",
+            &"a".repeat(64),
+            "../x",
+        ] {
+            assert!(
+                ResourceName::parse(name).is_err(),
+                "{name:?} should be rejected"
+            );
         }
     }
 }

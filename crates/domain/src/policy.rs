@@ -89,7 +89,11 @@ pub struct Delivery {
 
 impl Default for Delivery {
     fn default() -> Self {
-        Delivery { connectors: Vec::new(), mode: None, fallback_to_ui: true }
+        Delivery {
+            connectors: Vec::new(),
+            mode: None,
+            fallback_to_ui: true,
+        }
     }
 }
 
@@ -119,7 +123,9 @@ impl PolicyInput {
         };
         let name = match (doc.remove("name"), path_name) {
             (Some(Value::String(name)), Some(path)) if name.trim() != path => {
-                return Err(Invalid(format!("name {name:?} in the body does not match {path:?} in the path")));
+                return Err(Invalid(format!(
+                    "name {name:?} in the body does not match {path:?} in the path"
+                )));
             }
             (Some(Value::String(name)), _) => ResourceName::parse(&name)?,
             (None, Some(path)) => ResourceName::parse(path)?,
@@ -148,9 +154,15 @@ pub fn resource_pattern(field: &str, raw: &str) -> Result<String, Invalid> {
         None => (pattern, false),
     };
     if base.contains('*') {
-        return Err(Invalid(format!("{field} {raw:?}: '*' is allowed only at the end")));
+        return Err(Invalid(format!(
+            "{field} {raw:?}: '*' is allowed only at the end"
+        )));
     }
-    let probe = if wildcard && base.ends_with("://") { format!("{base}x") } else { base.to_owned() };
+    let probe = if wildcard && base.ends_with("://") {
+        format!("{base}x")
+    } else {
+        base.to_owned()
+    };
     crate::url::http_url(field, &probe)
         .map_err(|_| Invalid(format!("{field} {raw:?} must be an http(s) URL, optionally ending in '*' (e.g. https://api.stripe.com/*)")))?;
     Ok(pattern.to_owned())
@@ -173,8 +185,15 @@ impl PolicySpec {
                 crate::duration::parse_seconds(&approval.default_duration)
                     .map_err(|error| Invalid(format!("{field}.defaultDuration: {error}")))?;
             }
-            if approval.delivery.connectors.iter().any(|c| c.trim().is_empty()) {
-                return Err(Invalid(format!("{field}.delivery.connectors must not contain empty names")));
+            if approval
+                .delivery
+                .connectors
+                .iter()
+                .any(|c| c.trim().is_empty())
+            {
+                return Err(Invalid(format!(
+                    "{field}.delivery.connectors must not contain empty names"
+                )));
             }
         }
         Ok(())
@@ -182,7 +201,9 @@ impl PolicySpec {
 }
 
 fn methods(field: &str, raw: &[String]) -> Result<Vec<String>, Invalid> {
-    raw.iter().map(|method| parse_method(field, method, true)).collect()
+    raw.iter()
+        .map(|method| parse_method(field, method, true))
+        .collect()
 }
 
 #[cfg(test)]
@@ -205,25 +226,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(input.spec.policies[0].operations, vec!["GET"]);
-        assert_eq!(input.spec.policies[1].permission, Permission::ApprovalRequired);
-        assert_eq!(input.spec.approvals[0].delivery.mode, Some(DeliveryMode::FirstSuccess));
+        assert_eq!(
+            input.spec.policies[1].permission,
+            Permission::ApprovalRequired
+        );
+        assert_eq!(
+            input.spec.approvals[0].delivery.mode,
+            Some(DeliveryMode::FirstSuccess)
+        );
     }
 
     #[test]
     fn tolerates_extra_keys_in_spec() {
-        let input = PolicyInput::parse(json!({"name": "p", "spec": {"name": "p", "policies": []}}), None).unwrap();
+        let input = PolicyInput::parse(
+            json!({"name": "p", "spec": {"name": "p", "policies": []}}),
+            None,
+        )
+        .unwrap();
         assert!(input.spec.policies.is_empty());
     }
 
     #[test]
     fn rejects_invalid_rules() {
         let cases = [
-            (json!({"name": "p", "spec": {"policies": [{"permission": "maybe"}]}}), "unknown variant"),
-            (json!({"name": "p", "spec": {"policies": [{"permission": "allow", "operations": ["FETCH"]}]}}), "not an HTTP method"),
-            (json!({"name": "p", "spec": {"policies": [{"permission": "allow", "resource": "https://*.x.com"}]}}), "only at the end"),
-            (json!({"name": "p", "spec": {"policies": [{"permission": "allow", "resource": "stripe"}]}}), "must be an http(s) URL"),
-            (json!({"name": "p", "spec": {"approvals": [{"defaultDuration": "soon"}]}}), "defaultDuration"),
-            (json!({"name": "p", "spec": {"approvals": [{"delivery": {"mode": "sometimes"}}]}}), "unknown variant"),
+            (
+                json!({"name": "p", "spec": {"policies": [{"permission": "maybe"}]}}),
+                "unknown variant",
+            ),
+            (
+                json!({"name": "p", "spec": {"policies": [{"permission": "allow", "operations": ["FETCH"]}]}}),
+                "not an HTTP method",
+            ),
+            (
+                json!({"name": "p", "spec": {"policies": [{"permission": "allow", "resource": "https://*.x.com"}]}}),
+                "only at the end",
+            ),
+            (
+                json!({"name": "p", "spec": {"policies": [{"permission": "allow", "resource": "stripe"}]}}),
+                "must be an http(s) URL",
+            ),
+            (
+                json!({"name": "p", "spec": {"approvals": [{"defaultDuration": "soon"}]}}),
+                "defaultDuration",
+            ),
+            (
+                json!({"name": "p", "spec": {"approvals": [{"delivery": {"mode": "sometimes"}}]}}),
+                "unknown variant",
+            ),
             (json!({"name": "p"}), "spec is required"),
             (json!({"spec": {}}), "name is required"),
             (json!({"name": "P!", "spec": {}}), "invalid name"),
@@ -237,12 +286,25 @@ mod tests {
     #[test]
     fn path_name_must_match_body() {
         assert!(PolicyInput::parse(json!({"name": "a", "spec": {}}), Some("b")).is_err());
-        assert_eq!(PolicyInput::parse(json!({"spec": {}}), Some("b")).unwrap().name.as_str(), "b");
+        assert_eq!(
+            PolicyInput::parse(json!({"spec": {}}), Some("b"))
+                .unwrap()
+                .name
+                .as_str(),
+            "b"
+        );
     }
 
     #[test]
     fn resource_patterns() {
-        for ok in ["", "*", "https://api.stripe.com/*", "https://api.stripe.com/v1/charges", "http://127.0.0.1:9000/*", "https://*"] {
+        for ok in [
+            "",
+            "*",
+            "https://api.stripe.com/*",
+            "https://api.stripe.com/v1/charges",
+            "http://127.0.0.1:9000/*",
+            "https://*",
+        ] {
             assert!(resource_pattern("r", ok).is_ok(), "{ok}");
         }
     }

@@ -57,14 +57,20 @@ mod tests {
     #[test]
     fn formats_fixed_width_utc() {
         assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(Timestamp(1_773_316_800_007).rfc3339(), "2026-03-12T12:00:00.007Z");
+        assert_eq!(
+            Timestamp(1_773_316_800_007).rfc3339(),
+            "2026-03-12T12:00:00.007Z"
+        );
     }
 
     #[test]
     fn round_trips() {
         let at = Timestamp(1_773_316_800_123);
         assert_eq!(Timestamp::parse_rfc3339(&at.rfc3339()), Some(at));
-        assert_eq!(Timestamp::parse_rfc3339("2026-03-12T12:00:00Z"), Some(Timestamp(1_773_316_800_000)));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-03-12T12:00:00Z"),
+            Some(Timestamp(1_773_316_800_000))
+        );
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
     }
 }

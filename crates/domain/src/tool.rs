@@ -72,7 +72,11 @@ pub struct Authentication {
     pub kind: AuthType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_config: Option<ApiKeyConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none", rename = "oauth2Config")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "oauth2Config"
+    )]
     pub oauth2_config: Option<OAuth2Config>,
 }
 
@@ -193,17 +197,36 @@ pub enum ToolPhase {
 
 impl ToolStatus {
     pub fn pending() -> Self {
-        ToolStatus { phase: ToolPhase::Pending, message: "not probed yet".to_owned(), last_probe_time: None, probe_latency_ms: None }
+        ToolStatus {
+            phase: ToolPhase::Pending,
+            message: "not probed yet".to_owned(),
+            last_probe_time: None,
+            probe_latency_ms: None,
+        }
     }
 
     pub fn from_probe(probe: &Probe, at: Timestamp) -> Self {
         let (phase, message) = match (probe.reachable, probe.status_code) {
             (true, Some(code)) => (ToolPhase::Available, format!("reachable (HTTP {code})")),
             (true, None) => (ToolPhase::Available, "reachable".to_owned()),
-            (false, Some(code)) => (ToolPhase::Unreachable, format!("server error (HTTP {code})")),
-            (false, None) => (ToolPhase::Unreachable, probe.error.clone().unwrap_or_else(|| "unreachable".to_owned())),
+            (false, Some(code)) => (
+                ToolPhase::Unreachable,
+                format!("server error (HTTP {code})"),
+            ),
+            (false, None) => (
+                ToolPhase::Unreachable,
+                probe
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "unreachable".to_owned()),
+            ),
         };
-        ToolStatus { phase, message, last_probe_time: Some(at.rfc3339()), probe_latency_ms: Some(probe.latency_ms) }
+        ToolStatus {
+            phase,
+            message,
+            last_probe_time: Some(at.rfc3339()),
+            probe_latency_ms: Some(probe.latency_ms),
+        }
     }
 }
 
@@ -222,11 +245,21 @@ impl Probe {
     /// 401 and 403 mean the server is there and wants credentials: reachable. Only a 5xx or a
     /// network failure counts as unreachable.
     pub fn from_status(status_code: u16, latency_ms: u64) -> Self {
-        Probe { reachable: status_code < 500, status_code: Some(status_code), latency_ms, error: None }
+        Probe {
+            reachable: status_code < 500,
+            status_code: Some(status_code),
+            latency_ms,
+            error: None,
+        }
     }
 
     pub fn failed(error: String, latency_ms: u64) -> Self {
-        Probe { reachable: false, status_code: None, latency_ms, error: Some(error) }
+        Probe {
+            reachable: false,
+            status_code: None,
+            latency_ms,
+            error: Some(error),
+        }
     }
 }
 
@@ -240,10 +273,14 @@ pub struct ToolCredentials {
 
 impl ToolCredentials {
     pub fn fields(self) -> Vec<(&'static str, Secret)> {
-        [("api_key", self.api_key), ("client_id", self.client_id), ("client_secret", self.client_secret)]
-            .into_iter()
-            .filter_map(|(field, value)| value.map(|secret| (field, secret)))
-            .collect()
+        [
+            ("api_key", self.api_key),
+            ("client_id", self.client_id),
+            ("client_secret", self.client_secret),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| value.map(|secret| (field, secret)))
+        .collect()
     }
 }
 
@@ -256,8 +293,13 @@ pub struct ToolInput {
 }
 
 /// Keys of the SDK's flat shape and where they go in the spec.
-const FLAT_CONNECTION_KEYS: [(&str, &str); 5] =
-    [("base_url", "baseUrl"), ("baseUrl", "baseUrl"), ("port", "port"), ("scheme", "scheme"), ("topology", "topology")];
+const FLAT_CONNECTION_KEYS: [(&str, &str); 5] = [
+    ("base_url", "baseUrl"),
+    ("baseUrl", "baseUrl"),
+    ("port", "port"),
+    ("scheme", "scheme"),
+    ("topology", "topology"),
+];
 
 impl ToolInput {
     pub fn parse(body: Value) -> Result<Self, Invalid> {
@@ -278,12 +320,18 @@ impl ToolInput {
         let mut spec: ToolSpec = from_json("tool spec", Value::Object(spec_doc))?;
         spec.normalize()?;
         spec.attach_credentials(&name, &credentials)?;
-        Ok(ToolInput { name, spec, credentials })
+        Ok(ToolInput {
+            name,
+            spec,
+            credentials,
+        })
     }
 }
 
 fn parse_credentials(value: Option<Value>) -> Result<ToolCredentials, Invalid> {
-    let Some(value) = value else { return Ok(ToolCredentials::default()) };
+    let Some(value) = value else {
+        return Ok(ToolCredentials::default());
+    };
     let Value::Object(map) = value else {
         return Err(Invalid::new("credentials must be an object"));
     };
@@ -298,7 +346,11 @@ fn parse_credentials(value: Option<Value>) -> Result<ToolCredentials, Invalid> {
             "api_key" | "apiKey" => credentials.api_key = Some(secret),
             "client_id" | "clientId" => credentials.client_id = Some(secret),
             "client_secret" | "clientSecret" => credentials.client_secret = Some(secret),
-            other => return Err(Invalid(format!("unknown credentials field {other:?}: use api_key, client_id or client_secret"))),
+            other => {
+                return Err(Invalid(format!(
+                    "unknown credentials field {other:?}: use api_key, client_id or client_secret"
+                )));
+            }
         }
     }
     Ok(credentials)
@@ -317,7 +369,9 @@ fn flat_to_spec(mut doc: Map<String, Value>) -> Result<Map<String, Value>, Inval
         }
     }
     if let Some(auth_type) = doc.remove("auth_type") {
-        let authentication = connection.entry("authentication").or_insert_with(|| Value::Object(Map::new()));
+        let authentication = connection
+            .entry("authentication")
+            .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(authentication) = authentication {
             authentication.entry("type").or_insert(auth_type);
         }
@@ -326,7 +380,9 @@ fn flat_to_spec(mut doc: Map<String, Value>) -> Result<Map<String, Value>, Inval
         doc.entry("accessMode").or_insert(access_mode);
     }
     if !connection.contains_key("baseUrl") && !connection.contains_key("base_url") {
-        return Err(Invalid::new("base_url is required (or spec.connection.baseUrl)"));
+        return Err(Invalid::new(
+            "base_url is required (or spec.connection.baseUrl)",
+        ));
     }
     doc.insert("connection".to_owned(), Value::Object(connection));
     Ok(doc)
@@ -340,14 +396,19 @@ pub fn parse_method(field: &str, raw: &str, allow_any: bool) -> Result<String, I
     if HTTP_METHODS.contains(&method.as_str()) || (allow_any && method == "*") {
         Ok(method)
     } else {
-        Err(Invalid(format!("{field} {raw:?} is not an HTTP method (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)")))
+        Err(Invalid(format!(
+            "{field} {raw:?} is not an HTTP method (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)"
+        )))
     }
 }
 
 fn tag(field: &str, raw: &str) -> Result<String, Invalid> {
     let tag = raw.trim();
-    if tag.is_empty() || tag.len() > 63 || tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Invalid(format!("{field} {raw:?} must be a short word without spaces")));
+    if tag.is_empty() || tag.len() > 63 || tag.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Invalid(format!(
+            "{field} {raw:?} must be a short word without spaces"
+        )));
     }
     Ok(tag.to_owned())
 }
@@ -374,23 +435,35 @@ impl ToolSpec {
             }
         };
         connection.base_url = crate::url::http_url("base_url", &with_scheme)?;
-        let parsed = url::Url::parse(&connection.base_url).map_err(|e| Invalid(format!("base_url: {e}")))?;
-        connection.scheme = Some(if parsed.scheme() == "http" { Scheme::Http } else { Scheme::Https });
+        let parsed =
+            url::Url::parse(&connection.base_url).map_err(|e| Invalid(format!("base_url: {e}")))?;
+        connection.scheme = Some(if parsed.scheme() == "http" {
+            Scheme::Http
+        } else {
+            Scheme::Https
+        });
         connection.port = parsed.port_or_known_default();
         if let Some(oauth2) = &connection.authentication.oauth2_config {
-            for (field, value) in [("oauth2Config.authUrl", &oauth2.auth_url), ("oauth2Config.tokenUrl", &oauth2.token_url)] {
+            for (field, value) in [
+                ("oauth2Config.authUrl", &oauth2.auth_url),
+                ("oauth2Config.tokenUrl", &oauth2.token_url),
+            ] {
                 if !value.is_empty() {
                     crate::url::http_url(field, value)?;
                 }
             }
         }
-        if connection.authentication.kind == AuthType::ApiKey && connection.authentication.api_key_config.is_none() {
+        if connection.authentication.kind == AuthType::ApiKey
+            && connection.authentication.api_key_config.is_none()
+        {
             connection.authentication.api_key_config = Some(ApiKeyConfig::default());
         }
         if let Some(config) = &connection.authentication.api_key_config
             && config.name.trim().is_empty()
         {
-            return Err(Invalid::new("apiKeyConfig.name must name the header or query parameter"));
+            return Err(Invalid::new(
+                "apiKeyConfig.name must name the header or query parameter",
+            ));
         }
         self.risk_tags = tags("riskTags", &self.risk_tags)?;
         let mut seen = std::collections::HashSet::new();
@@ -399,14 +472,27 @@ impl ToolSpec {
                 return Err(Invalid::new("every capability needs a name"));
             }
             if !seen.insert(capability.name.clone()) {
-                return Err(Invalid(format!("capability {:?} is declared twice", capability.name)));
+                return Err(Invalid(format!(
+                    "capability {:?} is declared twice",
+                    capability.name
+                )));
             }
             capability.method = parse_method("capability method", &capability.method, true)?;
             if !capability.path.starts_with('/') {
-                return Err(Invalid(format!("capability {:?}: path {:?} must start with '/'", capability.name, capability.path)));
+                return Err(Invalid(format!(
+                    "capability {:?}: path {:?} must start with '/'",
+                    capability.name, capability.path
+                )));
             }
-            if capability.path.find('*').is_some_and(|at| at != capability.path.len() - 1) {
-                return Err(Invalid(format!("capability {:?}: '*' is allowed only at the end of the path", capability.name)));
+            if capability
+                .path
+                .find('*')
+                .is_some_and(|at| at != capability.path.len() - 1)
+            {
+                return Err(Invalid(format!(
+                    "capability {:?}: '*' is allowed only at the end of the path",
+                    capability.name
+                )));
             }
             capability.risk_tags = tags("capability riskTags", &capability.risk_tags)?;
         }
@@ -414,20 +500,35 @@ impl ToolSpec {
     }
 
     /// Points the auth config at the stored credentials and refuses credentials the tool can't use.
-    fn attach_credentials(&mut self, name: &ResourceName, credentials: &ToolCredentials) -> Result<(), Invalid> {
-        let secret_ref = || SecretRef { name: format!("{name}-credentials") };
+    fn attach_credentials(
+        &mut self,
+        name: &ResourceName,
+        credentials: &ToolCredentials,
+    ) -> Result<(), Invalid> {
+        let secret_ref = || SecretRef {
+            name: format!("{name}-credentials"),
+        };
         let authentication = &mut self.connection.authentication;
         if credentials.api_key.is_some() {
             match (authentication.kind, authentication.api_key_config.as_mut()) {
                 (AuthType::ApiKey, Some(config)) => config.secret_ref = Some(secret_ref()),
-                _ => return Err(Invalid::new("credentials.api_key needs authentication type APIKey")),
+                _ => {
+                    return Err(Invalid::new(
+                        "credentials.api_key needs authentication type APIKey",
+                    ));
+                }
             }
         }
         if credentials.client_id.is_some() || credentials.client_secret.is_some() {
             if authentication.kind != AuthType::OAuth2 {
-                return Err(Invalid::new("credentials.client_id/client_secret need authentication type OAuth2"));
+                return Err(Invalid::new(
+                    "credentials.client_id/client_secret need authentication type OAuth2",
+                ));
             }
-            authentication.oauth2_config.get_or_insert_with(OAuth2Config::default).credentials_secret_ref = Some(secret_ref());
+            authentication
+                .oauth2_config
+                .get_or_insert_with(OAuth2Config::default)
+                .credentials_secret_ref = Some(secret_ref());
         }
         Ok(())
     }

@@ -13,7 +13,10 @@ fn sdk_flat_shape() {
     assert_eq!(input.spec.connection.base_url, "https://api.stripe.com");
     assert_eq!(input.spec.connection.port, Some(443));
     assert_eq!(input.spec.connection.authentication.kind, AuthType::ApiKey);
-    assert_eq!(input.spec.connection.authentication.api_key_config, Some(ApiKeyConfig::default()));
+    assert_eq!(
+        input.spec.connection.authentication.api_key_config,
+        Some(ApiKeyConfig::default())
+    );
 }
 
 #[test]
@@ -28,8 +31,14 @@ fn base_url_wins_over_sdk_default_port_and_scheme() {
 
 #[test]
 fn host_only_base_url_gets_scheme_and_port() {
-    let input = ToolInput::parse(json!({"name": "x", "base_url": "api.example.com", "port": 8443, "scheme": "HTTPS"})).unwrap();
-    assert_eq!(input.spec.connection.base_url, "https://api.example.com:8443");
+    let input = ToolInput::parse(
+        json!({"name": "x", "base_url": "api.example.com", "port": 8443, "scheme": "HTTPS"}),
+    )
+    .unwrap();
+    assert_eq!(
+        input.spec.connection.base_url,
+        "https://api.example.com:8443"
+    );
 }
 
 #[test]
@@ -50,8 +59,19 @@ fn spec_shape_with_credentials() {
     }))
     .unwrap();
     assert_eq!(input.spec.capabilities[0].method, "POST");
-    let config = input.spec.connection.authentication.api_key_config.clone().unwrap();
-    assert_eq!(config.secret_ref, Some(SecretRef { name: "stripe-api-credentials".into() }));
+    let config = input
+        .spec
+        .connection
+        .authentication
+        .api_key_config
+        .clone()
+        .unwrap();
+    assert_eq!(
+        config.secret_ref,
+        Some(SecretRef {
+            name: "stripe-api-credentials".into()
+        })
+    );
     let fields = input.credentials.fields();
     assert_eq!(fields.len(), 1);
     assert_eq!(fields[0].1.expose(), "sk_live_123");
@@ -77,17 +97,47 @@ fn rejects_bad_input_with_clear_messages() {
     let cases = [
         (json!([]), "JSON object"),
         (json!({"base_url": "https://x"}), "name is required"),
-        (json!({"name": "Bad_Name", "base_url": "https://x"}), "invalid name"),
+        (
+            json!({"name": "Bad_Name", "base_url": "https://x"}),
+            "invalid name",
+        ),
         (json!({"name": "x"}), "base_url is required"),
-        (json!({"name": "x", "base_url": "ftp://x"}), "http:// or https://"),
-        (json!({"name": "x", "base_url": "https://x", "auth_type": "Magic"}), "unknown variant"),
-        (json!({"name": "x", "base_url": "https://x", "port": "eighty"}), "invalid"),
-        (json!({"name": "x", "spec": {"connection": {"baseUrl": "https://x"}, "capabilities": [{"name": "a", "method": "FETCH", "path": "/"}]}}), "not an HTTP method"),
-        (json!({"name": "x", "spec": {"connection": {"baseUrl": "https://x"}, "capabilities": [{"name": "a", "path": "v1"}]}}), "must start with '/'"),
-        (json!({"name": "x", "spec": {"connection": {"baseUrl": "https://x"}, "capabilities": [{"name": "a", "path": "/*/x"}]}}), "only at the end"),
-        (json!({"name": "x", "base_url": "https://x", "credentials": {"api_key": "k"}}), "needs authentication type APIKey"),
-        (json!({"name": "x", "base_url": "https://x", "credentials": {"password": "k"}}), "unknown credentials field"),
-        (json!({"name": "x", "spec": "nope"}), "spec must be an object"),
+        (
+            json!({"name": "x", "base_url": "ftp://x"}),
+            "http:// or https://",
+        ),
+        (
+            json!({"name": "x", "base_url": "https://x", "auth_type": "Magic"}),
+            "unknown variant",
+        ),
+        (
+            json!({"name": "x", "base_url": "https://x", "port": "eighty"}),
+            "invalid",
+        ),
+        (
+            json!({"name": "x", "spec": {"connection": {"baseUrl": "https://x"}, "capabilities": [{"name": "a", "method": "FETCH", "path": "/"}]}}),
+            "not an HTTP method",
+        ),
+        (
+            json!({"name": "x", "spec": {"connection": {"baseUrl": "https://x"}, "capabilities": [{"name": "a", "path": "v1"}]}}),
+            "must start with '/'",
+        ),
+        (
+            json!({"name": "x", "spec": {"connection": {"baseUrl": "https://x"}, "capabilities": [{"name": "a", "path": "/*/x"}]}}),
+            "only at the end",
+        ),
+        (
+            json!({"name": "x", "base_url": "https://x", "credentials": {"api_key": "k"}}),
+            "needs authentication type APIKey",
+        ),
+        (
+            json!({"name": "x", "base_url": "https://x", "credentials": {"password": "k"}}),
+            "unknown credentials field",
+        ),
+        (
+            json!({"name": "x", "spec": "nope"}),
+            "spec must be an object",
+        ),
     ];
     for (body, expected) in cases {
         let error = ToolInput::parse(body.clone()).unwrap_err();

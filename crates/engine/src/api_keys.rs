@@ -67,7 +67,9 @@ const UNAUTHENTICATED: &str = "Missing or invalid API key";
 
 fn random_token() -> Result<String> {
     let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Upstream("no system randomness".into()))?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Upstream("no system randomness".into()))?;
     Ok(api_key::token_from_bytes(&bytes))
 }
 
@@ -82,21 +84,43 @@ fn expiry(now: Timestamp, days: Option<i64>) -> Option<Timestamp> {
 impl Engine {
     /// Resolves the caller of a request. `requested` is the workspace named in the URL, if any.
     /// A key for another workspace gets `NotFound`, so workspaces cannot be discovered.
-    pub async fn authenticate(&self, token: Option<&str>, requested: Option<&str>) -> Result<Caller> {
+    pub async fn authenticate(
+        &self,
+        token: Option<&str>,
+        requested: Option<&str>,
+    ) -> Result<Caller> {
         if self.settings.dev {
             let workspace = requested.unwrap_or(BOOTSTRAP_WORKSPACE);
-            ResourceName::parse(workspace).map_err(|_| Error::NotFound(format!("workspace {workspace:?} not found")))?;
-            return Ok(Caller { workspace: workspace.to_owned(), role: Role::Admin, key_id: String::new() });
+            ResourceName::parse(workspace)
+                .map_err(|_| Error::NotFound(format!("workspace {workspace:?} not found")))?;
+            return Ok(Caller {
+                workspace: workspace.to_owned(),
+                role: Role::Admin,
+                key_id: String::new(),
+            });
         }
-        let token = token.map(str::trim).filter(|t| api_key::looks_like_token(t)).ok_or_else(|| Error::Unauthenticated(UNAUTHENTICATED.into()))?;
+        let token = token
+            .map(str::trim)
+            .filter(|t| api_key::looks_like_token(t))
+            .ok_or_else(|| Error::Unauthenticated(UNAUTHENTICATED.into()))?;
         let key = self.verified_key(token).await?;
         if let Some(workspace) = requested
             && workspace != key.workspace
         {
-            return Err(Error::NotFound(format!("workspace {workspace:?} not found")));
+            return Err(Error::NotFound(format!(
+                "workspace {workspace:?} not found"
+            )));
         }
-        let role = if key.role == "admin" { Role::Admin } else { Role::Member };
-        Ok(Caller { workspace: key.workspace, role, key_id: key.id })
+        let role = if key.role == "admin" {
+            Role::Admin
+        } else {
+            Role::Member
+        };
+        Ok(Caller {
+            workspace: key.workspace,
+            role,
+            key_id: key.id,
+        })
     }
 
     async fn verified_key(&self, token: &str) -> Result<ApiKeyRecord> {
@@ -104,7 +128,11 @@ impl Engine {
         let now = Instant::now();
         let mut touch = false;
         let cached = {
-            let mut entries = self.keys.entries.lock().unwrap_or_else(|poison| poison.into_inner());
+            let mut entries = self
+                .keys
+                .entries
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
             match entries.get_mut(&hash) {
                 Some(entry) if now.duration_since(entry.checked) < TTL => {
                     if now.duration_since(entry.touched) >= TOUCH_EVERY {
@@ -119,11 +147,26 @@ impl Engine {
         let key = match cached {
             Some(key) => key,
             None => {
-                let key = self.store.api_key_by_hash(&hash).await?.ok_or_else(|| Error::Unauthenticated(UNAUTHENTICATED.into()))?;
-                let mut entries = self.keys.entries.lock().unwrap_or_else(|poison| poison.into_inner());
+                let key = self
+                    .store
+                    .api_key_by_hash(&hash)
+                    .await?
+                    .ok_or_else(|| Error::Unauthenticated(UNAUTHENTICATED.into()))?;
+                let mut entries = self
+                    .keys
+                    .entries
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner());
                 let touched = entries.get(&hash).map(|entry| entry.touched);
                 touch = touched.is_none_or(|at| now.duration_since(at) >= TOUCH_EVERY);
-                entries.insert(hash.clone(), Cached { key: key.clone(), checked: now, touched: if touch { now } else { touched.unwrap_or(now) } });
+                entries.insert(
+                    hash.clone(),
+                    Cached {
+                        key: key.clone(),
+                        checked: now,
+                        touched: if touch { now } else { touched.unwrap_or(now) },
+                    },
+                );
                 key
             }
         };
@@ -131,7 +174,9 @@ impl Engine {
             return Err(Error::Unauthenticated("API key has been revoked".into()));
         }
         if key.expires_at.is_some_and(|at| at <= Timestamp::now()) {
-            return Err(Error::Unauthenticated("API key has expired; rotate it or create a new one".into()));
+            return Err(Error::Unauthenticated(
+                "API key has expired; rotate it or create a new one".into(),
+            ));
         }
         if touch {
             self.store.touch_api_key(&key.id, Timestamp::now()).await?;
@@ -140,26 +185,53 @@ impl Engine {
     }
 
     fn forget_key(&self, id: &str) {
-        let mut entries = self.keys.entries.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut entries = self
+            .keys
+            .entries
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         entries.retain(|_, entry| entry.key.id != id);
     }
 
     /// On first start (no `default` workspace yet), creates it with an admin key and returns the
     /// token. Safe for replicas starting together: exactly one of them creates it.
     pub async fn bootstrap(&self) -> Result<Option<String>> {
-        if self.store.list_workspaces().await?.iter().any(|ws| ws == BOOTSTRAP_WORKSPACE) {
+        if self
+            .store
+            .list_workspaces()
+            .await?
+            .iter()
+            .any(|ws| ws == BOOTSTRAP_WORKSPACE)
+        {
             return Ok(None);
         }
         let token = random_token()?;
-        let key = self.new_record(BOOTSTRAP_WORKSPACE, "bootstrap-admin", Role::Admin, &token, None);
-        match self.store.create_workspace_with_key(BOOTSTRAP_WORKSPACE, &key).await {
+        let key = self.new_record(
+            BOOTSTRAP_WORKSPACE,
+            "bootstrap-admin",
+            Role::Admin,
+            &token,
+            None,
+        );
+        match self
+            .store
+            .create_workspace_with_key(BOOTSTRAP_WORKSPACE, &key)
+            .await
+        {
             Ok(()) => Ok(Some(token)),
             Err(runagents_store::Error::Conflict(_)) => Ok(None),
             Err(error) => Err(error.into()),
         }
     }
 
-    fn new_record(&self, workspace: &str, name: &str, role: Role, token: &str, expires_in_days: Option<i64>) -> ApiKeyRecord {
+    fn new_record(
+        &self,
+        workspace: &str,
+        name: &str,
+        role: Role,
+        token: &str,
+        expires_in_days: Option<i64>,
+    ) -> ApiKeyRecord {
         let now = Timestamp::now();
         ApiKeyRecord {
             id: key_id(),
@@ -181,18 +253,32 @@ impl Engine {
 
     pub async fn create_api_key(&self, caller: &Caller, new: NewKey) -> Result<IssuedKey> {
         if new.admin && caller.role != Role::Admin {
-            return Err(Error::Forbidden("only an admin key can create admin keys".into()));
+            return Err(Error::Forbidden(
+                "only an admin key can create admin keys".into(),
+            ));
         }
         let token = random_token()?;
         let role = if new.admin { Role::Admin } else { Role::Member };
-        let key = self.new_record(&caller.workspace, &new.name, role, &token, new.expires_in_days);
-        self.store.ensure_workspace(&caller.workspace, key.created_at).await?;
+        let key = self.new_record(
+            &caller.workspace,
+            &new.name,
+            role,
+            &token,
+            new.expires_in_days,
+        );
+        self.store
+            .ensure_workspace(&caller.workspace, key.created_at)
+            .await?;
         self.store.insert_api_key(&key).await?;
         Ok(IssuedKey { key, token })
     }
 
     pub async fn revoke_api_key(&self, caller: &Caller, id: &str) -> Result<()> {
-        if !self.store.revoke_api_key(&caller.workspace, id, Timestamp::now()).await? {
+        if !self
+            .store
+            .revoke_api_key(&caller.workspace, id, Timestamp::now())
+            .await?
+        {
             return Err(crate::not_found("API key", id));
         }
         self.forget_key(id);
@@ -201,19 +287,39 @@ impl Engine {
 
     /// Issues a new token for the key; the old one stops working at once. The expiry window
     /// is kept unless `expires_in_days` gives a new one.
-    pub async fn rotate_api_key(&self, caller: &Caller, id: &str, expires_in_days: Option<i64>) -> Result<IssuedKey> {
-        let current = self.store.list_api_keys(&caller.workspace).await?.into_iter().find(|key| key.id == id);
+    pub async fn rotate_api_key(
+        &self,
+        caller: &Caller,
+        id: &str,
+        expires_in_days: Option<i64>,
+    ) -> Result<IssuedKey> {
+        let current = self
+            .store
+            .list_api_keys(&caller.workspace)
+            .await?
+            .into_iter()
+            .find(|key| key.id == id);
         let current = current.ok_or_else(|| crate::not_found("API key", id))?;
         let now = Timestamp::now();
         let expires_at = match (expires_in_days, current.expires_at) {
             (Some(days), _) => expiry(now, Some(days)),
             // A live key keeps its expiry; an expired one gets a window of the same length from now.
-            (None, Some(at)) if at <= now => Some(now.plus_seconds((at.millis() - current.created_at.millis()).max(0) / 1000)),
+            (None, Some(at)) if at <= now => {
+                Some(now.plus_seconds((at.millis() - current.created_at.millis()).max(0) / 1000))
+            }
             (None, kept) => kept,
         };
         let token = random_token()?;
-        let rotation = Rotation { hash: api_key::hash(&token), last4: api_key::last4(&token), expires_at };
-        let key = self.store.rotate_api_key(&caller.workspace, id, &rotation).await?.ok_or_else(|| crate::not_found("API key", id))?;
+        let rotation = Rotation {
+            hash: api_key::hash(&token),
+            last4: api_key::last4(&token),
+            expires_at,
+        };
+        let key = self
+            .store
+            .rotate_api_key(&caller.workspace, id, &rotation)
+            .await?
+            .ok_or_else(|| crate::not_found("API key", id))?;
         self.forget_key(id);
         Ok(IssuedKey { key, token })
     }
@@ -228,12 +334,24 @@ impl Engine {
         require_admin(caller)?;
         let name = ResourceName::parse(name)?;
         let token = random_token()?;
-        let key = self.new_record(name.as_str(), &format!("{name}-admin"), Role::Admin, &token, None);
-        self.store.create_workspace_with_key(name.as_str(), &key).await?;
+        let key = self.new_record(
+            name.as_str(),
+            &format!("{name}-admin"),
+            Role::Admin,
+            &token,
+            None,
+        );
+        self.store
+            .create_workspace_with_key(name.as_str(), &key)
+            .await?;
         Ok(IssuedKey { key, token })
     }
 }
 
 fn require_admin(caller: &Caller) -> Result<()> {
-    if caller.role == Role::Admin { Ok(()) } else { Err(Error::Forbidden("this needs an admin API key".into())) }
+    if caller.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("this needs an admin API key".into()))
+    }
 }

@@ -2,7 +2,11 @@
 //! This layer generates ids and timestamps, enforces cross-resource rules (a policy in use
 //! cannot be deleted, an agent can only reference what exists) and never knows about HTTP.
 
+pub mod agents;
 pub mod api_keys;
+pub mod connectors;
+pub mod identity_providers;
+pub mod model_providers;
 pub mod policies;
 pub mod tools;
 
@@ -73,7 +77,12 @@ impl Engine {
             .connect_timeout(std::time::Duration::from_secs(5))
             .build()
             .map_err(|e| Error::Upstream(format!("HTTP client: {e}")))?;
-        Ok(Engine { store, http, settings: Arc::new(settings), keys: Arc::default() })
+        Ok(Engine {
+            store,
+            http,
+            settings: Arc::new(settings),
+            keys: Arc::default(),
+        })
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -19,14 +19,22 @@ pub struct Policy {
 
 impl Engine {
     /// For each agent, the policies it is bound to (its `spec.policies`).
-    pub(crate) async fn policy_bindings(&self, workspace: &str) -> Result<Vec<(String, Vec<String>)>> {
+    pub(crate) async fn policy_bindings(
+        &self,
+        workspace: &str,
+    ) -> Result<Vec<(String, Vec<String>)>> {
         let agents = self.store.list_documents(workspace, Kind::Agent).await?;
         Ok(agents
             .into_iter()
             .map(|agent| {
                 let policies = agent.body["spec"]["policies"]
                     .as_array()
-                    .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+                    .map(|names| {
+                        names
+                            .iter()
+                            .filter_map(|n| n.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 (agent.key, policies)
             })
@@ -35,31 +43,65 @@ impl Engine {
 
     fn policy_from(document: Document, bindings: &[(String, Vec<String>)]) -> Result<Policy> {
         let spec = from_json("stored policy", document.body["spec"].clone())?;
-        let used_by = bindings.iter().filter(|(_, policies)| policies.contains(&document.key)).map(|(agent, _)| agent.clone()).collect();
-        Ok(Policy { name: document.key, spec, used_by, created_at: document.created_at, updated_at: document.updated_at })
+        let used_by = bindings
+            .iter()
+            .filter(|(_, policies)| policies.contains(&document.key))
+            .map(|(agent, _)| agent.clone())
+            .collect();
+        Ok(Policy {
+            name: document.key,
+            spec,
+            used_by,
+            created_at: document.created_at,
+            updated_at: document.updated_at,
+        })
     }
 
     pub async fn list_policies(&self, workspace: &str) -> Result<Vec<Policy>> {
         let bindings = self.policy_bindings(workspace).await?;
         let documents = self.store.list_documents(workspace, Kind::Policy).await?;
-        documents.into_iter().map(|document| Self::policy_from(document, &bindings)).collect()
+        documents
+            .into_iter()
+            .map(|document| Self::policy_from(document, &bindings))
+            .collect()
     }
 
     pub async fn get_policy(&self, workspace: &str, name: &str) -> Result<Policy> {
-        let document = self.store.get_document(workspace, Kind::Policy, name).await?.ok_or_else(|| not_found("policy", name))?;
+        let document = self
+            .store
+            .get_document(workspace, Kind::Policy, name)
+            .await?
+            .ok_or_else(|| not_found("policy", name))?;
         Self::policy_from(document, &self.policy_bindings(workspace).await?)
     }
 
     /// `Write::Create` for POST (409 if it exists), `Write::Replace` for PUT (404 if it does not).
-    pub async fn write_policy(&self, workspace: &str, input: PolicyInput, write: Write) -> Result<Policy> {
+    pub async fn write_policy(
+        &self,
+        workspace: &str,
+        input: PolicyInput,
+        write: Write,
+    ) -> Result<Policy> {
         let now = Timestamp::now();
         let name = input.name.to_string();
-        let document = Document { key: name.clone(), body: json!({"spec": input.spec}), version: 0, created_at: now, updated_at: now };
-        let stored = match self.store.put_document(workspace, Kind::Policy, &document, &[], write).await {
+        let document = Document {
+            key: name.clone(),
+            body: json!({"spec": input.spec}),
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let stored = match self
+            .store
+            .put_document(workspace, Kind::Policy, &document, &[], write)
+            .await
+        {
             Ok(stored) => stored,
             Err(runagents_store::Error::NotFound) => return Err(not_found("policy", &name)),
             Err(runagents_store::Error::Conflict(_)) => {
-                return Err(Error::Conflict(format!("policy {name:?} already exists; use PUT /policies/{name} to replace it")));
+                return Err(Error::Conflict(format!(
+                    "policy {name:?} already exists; use PUT /policies/{name} to replace it"
+                )));
             }
             Err(error) => return Err(error.into()),
         };
@@ -75,7 +117,15 @@ impl Engine {
                 policy.used_by.join(", ")
             )));
         }
-        if self.store.delete_document(workspace, Kind::Policy, name).await? { Ok(()) } else { Err(not_found("policy", name)) }
+        if self
+            .store
+            .delete_document(workspace, Kind::Policy, name)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(not_found("policy", name))
+        }
     }
 }
 
@@ -86,7 +136,11 @@ impl Engine {
             .policy_bindings(workspace)
             .await?
             .into_iter()
-            .flat_map(|(agent, policies)| policies.into_iter().map(move |policy| (agent.clone(), policy)))
+            .flat_map(|(agent, policies)| {
+                policies
+                    .into_iter()
+                    .map(move |policy| (agent.clone(), policy))
+            })
             .collect();
         pairs.sort();
         Ok(pairs)

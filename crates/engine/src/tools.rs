@@ -30,20 +30,38 @@ pub enum Upserted {
 impl Tool {
     fn from_document(document: Document, credentials: Vec<String>) -> Result<Self> {
         let spec = from_json("stored tool", document.body["spec"].clone())?;
-        let status = from_json("stored tool status", document.body["status"].clone()).unwrap_or_else(|_| ToolStatus::pending());
-        Ok(Tool { name: document.key, spec, status, credentials, created_at: document.created_at, updated_at: document.updated_at })
+        let status = from_json("stored tool status", document.body["status"].clone())
+            .unwrap_or_else(|_| ToolStatus::pending());
+        Ok(Tool {
+            name: document.key,
+            spec,
+            status,
+            credentials,
+            created_at: document.created_at,
+            updated_at: document.updated_at,
+        })
     }
 }
 
 impl Engine {
     pub async fn list_tools(&self, workspace: &str) -> Result<Vec<Tool>> {
         let documents = self.store.list_documents(workspace, Kind::Tool).await?;
-        documents.into_iter().map(|document| Tool::from_document(document, Vec::new())).collect()
+        documents
+            .into_iter()
+            .map(|document| Tool::from_document(document, Vec::new()))
+            .collect()
     }
 
     pub async fn get_tool(&self, workspace: &str, name: &str) -> Result<Tool> {
-        let document = self.store.get_document(workspace, Kind::Tool, name).await?.ok_or_else(|| not_found("tool", name))?;
-        let credentials = self.store.secret_fields(workspace, Kind::Tool, name).await?;
+        let document = self
+            .store
+            .get_document(workspace, Kind::Tool, name)
+            .await?
+            .ok_or_else(|| not_found("tool", name))?;
+        let credentials = self
+            .store
+            .secret_fields(workspace, Kind::Tool, name)
+            .await?;
         Tool::from_document(document, credentials)
     }
 
@@ -53,22 +71,56 @@ impl Engine {
         let now = Timestamp::now();
         let name = input.name.to_string();
         let body = json!({"spec": input.spec, "status": ToolStatus::pending()});
-        let secrets: Vec<(String, _)> = input.credentials.fields().into_iter().map(|(field, secret)| (field.to_owned(), secret)).collect();
-        let document = Document { key: name.clone(), body, version: 0, created_at: now, updated_at: now };
-        let stored = self.store.put_document(workspace, Kind::Tool, &document, &secrets, Write::Upsert).await?;
-        let upserted = if stored.version == 1 { Upserted::Created } else { Upserted::Updated };
-        let credentials = self.store.secret_fields(workspace, Kind::Tool, &name).await?;
+        let secrets: Vec<(String, _)> = input
+            .credentials
+            .fields()
+            .into_iter()
+            .map(|(field, secret)| (field.to_owned(), secret))
+            .collect();
+        let document = Document {
+            key: name.clone(),
+            body,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let stored = self
+            .store
+            .put_document(workspace, Kind::Tool, &document, &secrets, Write::Upsert)
+            .await?;
+        let upserted = if stored.version == 1 {
+            Upserted::Created
+        } else {
+            Upserted::Updated
+        };
+        let credentials = self
+            .store
+            .secret_fields(workspace, Kind::Tool, &name)
+            .await?;
         Ok((Tool::from_document(stored, credentials)?, upserted))
     }
 
     pub async fn delete_tool(&self, workspace: &str, name: &str) -> Result<()> {
-        if self.store.delete_document(workspace, Kind::Tool, name).await? { Ok(()) } else { Err(not_found("tool", name)) }
+        if self
+            .store
+            .delete_document(workspace, Kind::Tool, name)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(not_found("tool", name))
+        }
     }
 
     /// One GET to `url`; any HTTP answer below 500 (401 and 403 included) means reachable.
     pub async fn probe(&self, url: &str) -> Probe {
         let started = Instant::now();
-        let outcome = self.http.get(url).timeout(std::time::Duration::from_secs(10)).send().await;
+        let outcome = self
+            .http
+            .get(url)
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await;
         let latency_ms = started.elapsed().as_millis() as u64;
         match outcome {
             Ok(response) => Probe::from_status(response.status().as_u16(), latency_ms),
@@ -89,7 +141,11 @@ impl Engine {
             updated_at: Timestamp::now(),
         };
         // Replace, not upsert: a tool deleted while we probed stays deleted.
-        match self.store.put_document(workspace, Kind::Tool, &document, &[], Write::Replace).await {
+        match self
+            .store
+            .put_document(workspace, Kind::Tool, &document, &[], Write::Replace)
+            .await
+        {
             Ok(_) => Ok(probe),
             Err(runagents_store::Error::NotFound) => Err(not_found("tool", name)),
             Err(error) => Err(Error::from(error)),

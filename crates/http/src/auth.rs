@@ -21,7 +21,9 @@ const WORKSPACE_PREFIX: &str = "/api/v1/workspaces/";
 /// Rewrites `/api/v1/workspaces/{ws}/rest` to `/api/v1/rest` and records `{ws}`.
 pub fn rewrite_workspace_path(mut request: Request) -> Request {
     let path = request.uri().path();
-    let Some(rest) = path.strip_prefix(WORKSPACE_PREFIX) else { return request };
+    let Some(rest) = path.strip_prefix(WORKSPACE_PREFIX) else {
+        return request;
+    };
     let (workspace, tail) = match rest.find('/') {
         Some(at) => (&rest[..at], &rest[at..]),
         None => (rest, ""),
@@ -37,14 +39,19 @@ pub fn rewrite_workspace_path(mut request: Request) -> Request {
     }
     if let Ok(uri) = rewritten.parse::<Uri>() {
         *request.uri_mut() = uri;
-        request.extensions_mut().insert(RequestedWorkspace(workspace));
+        request
+            .extensions_mut()
+            .insert(RequestedWorkspace(workspace));
     }
     request
 }
 
 /// The API key of a request: `X-RunAgents-API-Key`, or `Authorization: Bearer`.
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(key) = headers.get("x-runagents-api-key").and_then(|v| v.to_str().ok()) {
+    if let Some(key) = headers
+        .get("x-runagents-api-key")
+        .and_then(|v| v.to_str().ok())
+    {
         return Some(key);
     }
     let authorization = headers.get("authorization")?.to_str().ok()?;
@@ -52,9 +59,19 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
-pub(crate) async fn require_caller(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response, ApiError> {
-    let requested = request.extensions().get::<RequestedWorkspace>().map(|ws| ws.0.clone());
-    let caller = state.engine.authenticate(presented_key(request.headers()), requested.as_deref()).await?;
+pub(crate) async fn require_caller(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let requested = request
+        .extensions()
+        .get::<RequestedWorkspace>()
+        .map(|ws| ws.0.clone());
+    let caller = state
+        .engine
+        .authenticate(presented_key(request.headers()), requested.as_deref())
+        .await?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
@@ -68,16 +85,35 @@ mod tests {
     use axum::body::Body;
 
     fn rewrite(uri: &str) -> (String, Option<String>) {
-        let request = rewrite_workspace_path(Request::builder().uri(uri).body(Body::empty()).unwrap());
-        (request.uri().to_string(), request.extensions().get::<RequestedWorkspace>().map(|ws| ws.0.clone()))
+        let request =
+            rewrite_workspace_path(Request::builder().uri(uri).body(Body::empty()).unwrap());
+        (
+            request.uri().to_string(),
+            request
+                .extensions()
+                .get::<RequestedWorkspace>()
+                .map(|ws| ws.0.clone()),
+        )
     }
 
     #[test]
     fn rewrites_workspace_paths() {
-        assert_eq!(rewrite("/api/v1/workspaces/revops/tools"), ("/api/v1/tools".into(), Some("revops".into())));
-        assert_eq!(rewrite("/api/v1/workspaces/revops/tools/x?y=1"), ("/api/v1/tools/x?y=1".into(), Some("revops".into())));
-        assert_eq!(rewrite("/api/v1/workspaces/revops"), ("/api/v1".into(), Some("revops".into())));
-        assert_eq!(rewrite("/api/v1/workspaces"), ("/api/v1/workspaces".into(), None));
+        assert_eq!(
+            rewrite("/api/v1/workspaces/revops/tools"),
+            ("/api/v1/tools".into(), Some("revops".into()))
+        );
+        assert_eq!(
+            rewrite("/api/v1/workspaces/revops/tools/x?y=1"),
+            ("/api/v1/tools/x?y=1".into(), Some("revops".into()))
+        );
+        assert_eq!(
+            rewrite("/api/v1/workspaces/revops"),
+            ("/api/v1".into(), Some("revops".into()))
+        );
+        assert_eq!(
+            rewrite("/api/v1/workspaces"),
+            ("/api/v1/workspaces".into(), None)
+        );
         assert_eq!(rewrite("/api/v1/tools"), ("/api/v1/tools".into(), None));
     }
 

@@ -49,9 +49,17 @@ impl IntoResponse for ApiError {
 }
 
 pub(crate) async fn no_route() -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({"error": "no such endpoint"}))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": "no such endpoint"})),
+    )
+        .into_response()
 }
 
 pub(crate) async fn wrong_method() -> Response {
-    (StatusCode::METHOD_NOT_ALLOWED, Json(json!({"error": "method not allowed for this endpoint"}))).into_response()
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"error": "method not allowed for this endpoint"})),
+    )
+        .into_response()
 }

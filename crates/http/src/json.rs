@@ -14,9 +14,24 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let too_large = || {
+            ApiError::invalid(format!(
+                "request body is larger than the {} MiB limit",
+                BODY_LIMIT / 1024 / 1024
+            ))
+        };
+        // Refuse a declared oversize body before reading any of it.
+        let declared = request
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > BODY_LIMIT) {
+            return Err(too_large());
+        }
         let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
             .await
-            .map_err(|_| ApiError::invalid(format!("request body is larger than the {} MiB limit", BODY_LIMIT / 1024 / 1024)))?;
+            .map_err(|_| too_large())?;
         parse(&bytes).map(JsonBody)
     }
 }
@@ -39,8 +54,14 @@ mod tests {
 
     #[test]
     fn empty_and_null_mean_no_options() {
-        assert_eq!(parse(&Bytes::from_static(b"")).unwrap(), serde_json::json!({}));
-        assert_eq!(parse(&Bytes::from_static(b" null ")).unwrap(), serde_json::json!({}));
+        assert_eq!(
+            parse(&Bytes::from_static(b"")).unwrap(),
+            serde_json::json!({})
+        );
+        assert_eq!(
+            parse(&Bytes::from_static(b" null ")).unwrap(),
+            serde_json::json!({})
+        );
     }
 
     #[test]

@@ -45,24 +45,40 @@ async fn list(State(state): State<AppState>, caller: CallerExt) -> Result<Json<V
     Ok(Json(keys.iter().map(view).collect()))
 }
 
-async fn create(State(state): State<AppState>, caller: CallerExt, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new = api_key::parse_new_key(&body)?;
     let key = state.engine.create_api_key(&caller, new).await?;
     Ok((StatusCode::CREATED, Json(issued(&key))))
 }
 
-async fn revoke(State(state): State<AppState>, caller: CallerExt, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn revoke(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     state.engine.revoke_api_key(&caller, &id).await?;
     Ok(Json(json!({"status": "deleted"})))
 }
 
-async fn rotate(State(state): State<AppState>, caller: CallerExt, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+async fn rotate(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let days = api_key::expires_in_days(&body)?;
     let key = state.engine.rotate_api_key(&caller, &id, days).await?;
     Ok(Json(issued(&key)))
 }
 
-async fn auth_settings(State(state): State<AppState>, caller: CallerExt) -> Result<Json<Value>, ApiError> {
+async fn auth_settings(
+    State(state): State<AppState>,
+    caller: CallerExt,
+) -> Result<Json<Value>, ApiError> {
     let count = state.engine.list_api_keys(&caller).await?.len();
     Ok(Json(json!({
         "programmaticHeader": HEADER,
@@ -75,13 +91,25 @@ async fn auth_settings(State(state): State<AppState>, caller: CallerExt) -> Resu
     })))
 }
 
-async fn list_workspaces(State(state): State<AppState>, caller: CallerExt) -> Result<Json<Value>, ApiError> {
+async fn list_workspaces(
+    State(state): State<AppState>,
+    caller: CallerExt,
+) -> Result<Json<Value>, ApiError> {
     let names = state.engine.list_workspaces(&caller).await?;
-    Ok(Json(names.iter().map(|name| json!({"name": name})).collect()))
+    Ok(Json(
+        names.iter().map(|name| json!({"name": name})).collect(),
+    ))
 }
 
-async fn create_workspace(State(state): State<AppState>, caller: CallerExt, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let name = body.get("name").and_then(Value::as_str).ok_or_else(|| ApiError::invalid("name is required"))?;
+async fn create_workspace(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("name is required"))?;
     let key = state.engine.create_workspace(&caller, name).await?;
     let mut view = issued(&key);
     view["name"] = json!(key.key.workspace);

@@ -3,10 +3,14 @@
 //!
 //! Invariant: only this crate knows status codes and JSON error shapes (`error.rs`).
 
+mod agents;
 mod auth;
+mod connectors;
 mod error;
+mod identity_providers;
 mod json;
 mod keys;
+mod model_providers;
 mod policies;
 mod system;
 mod tools;
@@ -29,12 +33,22 @@ pub struct AppState {
 /// Every `/api/v1` resource route, relative to `/api/v1` (the workspace prefix is rewritten
 /// away before routing, see `auth::rewrite_workspace_path`).
 fn api_routes() -> Router<AppState> {
-    Router::new().merge(tools::routes()).merge(policies::routes()).merge(keys::routes())
+    Router::new()
+        .merge(tools::routes())
+        .merge(policies::routes())
+        .merge(keys::routes())
+        .merge(model_providers::routes())
+        .merge(identity_providers::routes())
+        .merge(connectors::routes())
+        .merge(agents::routes())
 }
 
 /// The operator API. Wrap it in `rewrite_workspace_path` (see `runagents serve`).
 pub fn operator_router(state: AppState) -> Router {
-    let api = api_routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_caller));
+    let api = api_routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_caller,
+    ));
     Router::new()
         .merge(system::routes())
         .nest("/api/v1", api)
@@ -45,5 +59,8 @@ pub fn operator_router(state: AppState) -> Router {
 
 /// The agent plane: what deployed agents talk to.
 pub fn agent_router(state: AppState) -> Router {
-    Router::new().route("/healthz", get(system::healthz)).fallback(error::no_route).with_state(state)
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .fallback(error::no_route)
+        .with_state(state)
 }

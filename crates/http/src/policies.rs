@@ -36,32 +36,66 @@ fn view(policy: &Policy, workspace: &str) -> Value {
 
 async fn list(State(state): State<AppState>, caller: CallerExt) -> Result<Json<Value>, ApiError> {
     let policies = state.engine.list_policies(&caller.workspace).await?;
-    Ok(Json(policies.iter().map(|policy| view(policy, &caller.workspace)).collect()))
+    Ok(Json(
+        policies
+            .iter()
+            .map(|policy| view(policy, &caller.workspace))
+            .collect(),
+    ))
 }
 
-async fn read(State(state): State<AppState>, caller: CallerExt, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(view(&state.engine.get_policy(&caller.workspace, &name).await?, &caller.workspace)))
+async fn read(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(
+        &state.engine.get_policy(&caller.workspace, &name).await?,
+        &caller.workspace,
+    )))
 }
 
-async fn create(State(state): State<AppState>, caller: CallerExt, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let input = PolicyInput::parse(body, None)?;
-    let policy = state.engine.write_policy(&caller.workspace, input, Write::Create).await?;
+    let policy = state
+        .engine
+        .write_policy(&caller.workspace, input, Write::Create)
+        .await?;
     Ok((StatusCode::CREATED, Json(view(&policy, &caller.workspace))))
 }
 
-async fn replace(State(state): State<AppState>, caller: CallerExt, Path(name): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+async fn replace(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let input = PolicyInput::parse(body, Some(&name))?;
-    let policy = state.engine.write_policy(&caller.workspace, input, Write::Replace).await?;
+    let policy = state
+        .engine
+        .write_policy(&caller.workspace, input, Write::Replace)
+        .await?;
     Ok(Json(view(&policy, &caller.workspace)))
 }
 
-async fn delete(State(state): State<AppState>, caller: CallerExt, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn delete(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     state.engine.delete_policy(&caller.workspace, &name).await?;
     Ok(Json(json!({"status": "deleted"})))
 }
 
 /// One binding per (agent, policy) pair, in the PolicyBinding resource's shape.
-async fn bindings(State(state): State<AppState>, caller: CallerExt) -> Result<Json<Value>, ApiError> {
+async fn bindings(
+    State(state): State<AppState>,
+    caller: CallerExt,
+) -> Result<Json<Value>, ApiError> {
     let ws = &caller.workspace;
     let bindings = state.engine.list_policy_bindings(ws).await?;
     Ok(Json(

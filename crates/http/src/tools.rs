@@ -24,7 +24,12 @@ pub(crate) fn routes() -> Router<AppState> {
 pub(crate) fn view(tool: &Tool, workspace: &str) -> Value {
     let connection = &tool.spec.connection;
     let access_mode = tool.spec.access_mode.or_else(|| {
-        let mode = tool.spec.governance.get("accessControl")?.get("mode")?.clone();
+        let mode = tool
+            .spec
+            .governance
+            .get("accessControl")?
+            .get("mode")?
+            .clone();
         serde_json::from_value::<AccessMode>(mode).ok()
     });
     json!({
@@ -49,27 +54,52 @@ pub(crate) fn view(tool: &Tool, workspace: &str) -> Value {
 
 async fn list(State(state): State<AppState>, caller: CallerExt) -> Result<Json<Value>, ApiError> {
     let tools = state.engine.list_tools(&caller.workspace).await?;
-    Ok(Json(tools.iter().map(|tool| view(tool, &caller.workspace)).collect()))
+    Ok(Json(
+        tools
+            .iter()
+            .map(|tool| view(tool, &caller.workspace))
+            .collect(),
+    ))
 }
 
-async fn read(State(state): State<AppState>, caller: CallerExt, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn read(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let tool = state.engine.get_tool(&caller.workspace, &name).await?;
     Ok(Json(view(&tool, &caller.workspace)))
 }
 
-async fn upsert(State(state): State<AppState>, caller: CallerExt, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn upsert(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let input = ToolInput::parse(body)?;
     let (tool, upserted) = state.engine.upsert_tool(&caller.workspace, input).await?;
-    let status = if upserted == Upserted::Created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if upserted == Upserted::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(view(&tool, &caller.workspace))))
 }
 
-async fn delete(State(state): State<AppState>, caller: CallerExt, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn delete(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     state.engine.delete_tool(&caller.workspace, &name).await?;
     Ok(Json(json!({"status": "deleted"})))
 }
 
-async fn probe(State(state): State<AppState>, _caller: CallerExt, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+async fn probe(
+    State(state): State<AppState>,
+    _caller: CallerExt,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let url = match body.get("url") {
         Some(Value::String(url)) => runagents_domain::url::http_url("url", url)?,
         _ => return Err(ApiError::invalid("url is required")),
@@ -77,6 +107,12 @@ async fn probe(State(state): State<AppState>, _caller: CallerExt, JsonBody(body)
     Ok(Json(json!(state.engine.probe(&url).await)))
 }
 
-async fn test(State(state): State<AppState>, caller: CallerExt, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.test_tool(&caller.workspace, &name).await?)))
+async fn test(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(
+        state.engine.test_tool(&caller.workspace, &name).await?
+    )))
 }

@@ -5,7 +5,11 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "runagents", version, about = "Run AI agents with every action under policy, approval and consent.")]
+#[command(
+    name = "runagents",
+    version,
+    about = "Run AI agents with every action under policy, approval and consent."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -42,10 +42,15 @@ enum LogFormat {
 }
 
 fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }
@@ -60,28 +65,52 @@ fn default_data_dir() -> PathBuf {
 pub fn run(options: Options) -> anyhow::Result<()> {
     init_logs(options.log_format);
     // Two workers: the platform is I/O bound and the target machine is small.
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(serve(options))
 }
 
 async fn serve(options: Options) -> anyhow::Result<()> {
-    if options.dev && !(options.listen.ip().is_loopback() && options.agent_listen.ip().is_loopback()) {
-        bail!("--dev runs without authentication, so it binds only loopback addresses (got {} and {})", options.listen, options.agent_listen);
+    if options.dev
+        && !(options.listen.ip().is_loopback() && options.agent_listen.ip().is_loopback())
+    {
+        bail!(
+            "--dev runs without authentication, so it binds only loopback addresses (got {} and {})",
+            options.listen,
+            options.agent_listen
+        );
     }
     let data_dir = options.data_dir.clone().unwrap_or_else(default_data_dir);
     create_private_dir(&data_dir)?;
     let master = master_key(&data_dir)?;
     let store: Arc<dyn Store> = match &options.database_url {
-        Some(url) => Arc::new(PostgresStore::connect(url, &master).await.context("connecting to PostgreSQL")?),
-        None => Arc::new(SqliteStore::open(&data_dir.join("runagents.db"), &master).await.context("opening the SQLite database")?),
+        Some(url) => Arc::new(
+            PostgresStore::connect(url, &master)
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
+        None => Arc::new(
+            SqliteStore::open(&data_dir.join("runagents.db"), &master)
+                .await
+                .context("opening the SQLite database")?,
+        ),
     };
 
-    let operator = TcpListener::bind(options.listen).await.with_context(|| format!("binding {}", options.listen))?;
-    let agents = TcpListener::bind(options.agent_listen).await.with_context(|| format!("binding {}", options.agent_listen))?;
+    let operator = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("binding {}", options.listen))?;
+    let agents = TcpListener::bind(options.agent_listen)
+        .await
+        .with_context(|| format!("binding {}", options.agent_listen))?;
     let operator_addr = operator.local_addr()?;
     let agent_addr = agents.local_addr()?;
 
-    let settings = Settings { operator_url: format!("http://{operator_addr}"), dev: options.dev };
+    let settings = Settings {
+        operator_url: format!("http://{operator_addr}"),
+        dev: options.dev,
+    };
     let engine = Engine::new(store.clone(), settings)?;
     if !options.dev
         && let Some(token) = engine.bootstrap().await?
@@ -94,7 +123,8 @@ async fn serve(options: Options) -> anyhow::Result<()> {
 
     let state = AppState { engine };
     let stop = CancellationToken::new();
-    let operator_app = tower::util::MapRequestLayer::new(rewrite_workspace_path).layer(operator_router(state.clone()));
+    let operator_app = tower::util::MapRequestLayer::new(rewrite_workspace_path)
+        .layer(operator_router(state.clone()));
     let agent_app = agent_router(state);
     tracing::info!(store = store.backend(), data_dir = %data_dir.display(), "operator API listening on http://{operator_addr}");
     tracing::info!("agent plane listening on http://{agent_addr}");
@@ -102,14 +132,21 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     let operator_task = tokio::spawn({
         let stop = stop.clone();
         async move {
-            axum::serve(operator, axum::ServiceExt::<axum::extract::Request>::into_make_service(operator_app))
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
+            axum::serve(
+                operator,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service(operator_app),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
         }
     });
     let agent_task = tokio::spawn({
         let stop = stop.clone();
-        async move { axum::serve(agents, agent_app).with_graceful_shutdown(stop.cancelled_owned()).await }
+        async move {
+            axum::serve(agents, agent_app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        }
     });
 
     shutdown_signal().await;
@@ -122,14 +159,15 @@ async fn serve(options: Options) -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal() {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(error) => {
-            tracing::error!(%error, "cannot listen for SIGTERM");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
@@ -138,13 +176,22 @@ async fn shutdown_signal() {
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("creating {}", dir.display()))
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
 }
 
 /// Writes a file only its owner can read, failing if it already exists.
 fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
     Ok(())
@@ -154,11 +201,14 @@ fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// first start.
 fn master_key(data_dir: &Path) -> anyhow::Result<MasterKey> {
     if let Ok(text) = std::env::var("RUNAGENTS_MASTER_KEY") {
-        return MasterKey::from_base64(&text).map_err(|e| anyhow::anyhow!("RUNAGENTS_MASTER_KEY: {e}"));
+        return MasterKey::from_base64(&text)
+            .map_err(|e| anyhow::anyhow!("RUNAGENTS_MASTER_KEY: {e}"));
     }
     let path = data_dir.join("master.key");
     match std::fs::read_to_string(&path) {
-        Ok(text) => MasterKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Ok(text) => {
+            MasterKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let key = MasterKey::generate()?;
             write_private_file(&path, &key.to_base64())?;
@@ -174,7 +224,11 @@ fn announce_bootstrap_key(data_dir: &Path, token: &str) -> anyhow::Result<()> {
     let path = data_dir.join("bootstrap-admin.key");
     write_private_file(&path, token)?;
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "Bootstrap admin API key (shown once; also saved to {}):\n\n    {token}\n", path.display())?;
+    writeln!(
+        stdout,
+        "Bootstrap admin API key (shown once; also saved to {}):\n\n    {token}\n",
+        path.display()
+    )?;
     stdout.flush()?;
     Ok(())
 }

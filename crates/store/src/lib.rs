@@ -4,10 +4,10 @@
 //! method here and one transaction inside; secrets enter and leave only as `Secret` and are
 //! sealed with the master key before they touch the database.
 
+mod postgres;
 mod seal;
 mod sql;
 mod sqlite;
-mod postgres;
 
 use async_trait::async_trait;
 use runagents_domain::{Secret, Timestamp};
@@ -34,7 +34,9 @@ impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
         match error {
             sqlx::Error::RowNotFound => Error::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict(db.message().to_owned()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Error::Conflict(db.message().to_owned())
+            }
             other => Error::Backend(other.to_string()),
         }
     }
@@ -132,14 +134,30 @@ pub trait Store: Send + Sync {
 
     // Resource documents and their secrets.
     async fn list_documents(&self, workspace: &str, kind: Kind) -> Result<Vec<Document>>;
-    async fn get_document(&self, workspace: &str, kind: Kind, key: &str) -> Result<Option<Document>>;
+    async fn get_document(
+        &self,
+        workspace: &str,
+        kind: Kind,
+        key: &str,
+    ) -> Result<Option<Document>>;
     /// Writes the document and its secret fields in one transaction. `created_at` and `version`
     /// of the given document are ignored; the stored ones come back.
-    async fn put_document(&self, workspace: &str, kind: Kind, document: &Document, secrets: &SecretFields, write: Write)
-    -> Result<Document>;
+    async fn put_document(
+        &self,
+        workspace: &str,
+        kind: Kind,
+        document: &Document,
+        secrets: &SecretFields,
+        write: Write,
+    ) -> Result<Document>;
     /// Deletes the document and all its secrets in one transaction; false if there was none.
     async fn delete_document(&self, workspace: &str, kind: Kind, key: &str) -> Result<bool>;
-    async fn secrets(&self, workspace: &str, kind: Kind, key: &str) -> Result<Vec<(String, Secret)>>;
+    async fn secrets(
+        &self,
+        workspace: &str,
+        kind: Kind,
+        key: &str,
+    ) -> Result<Vec<(String, Secret)>>;
     /// Names of the stored secret fields, without their values.
     async fn secret_fields(&self, workspace: &str, kind: Kind, key: &str) -> Result<Vec<String>>;
 
@@ -155,12 +173,23 @@ pub trait Store: Send + Sync {
     async fn list_api_keys(&self, workspace: &str) -> Result<Vec<ApiKeyRecord>>;
     /// Marks a live key revoked; false if there is no such live key in the workspace.
     async fn revoke_api_key(&self, workspace: &str, id: &str, at: Timestamp) -> Result<bool>;
-    async fn rotate_api_key(&self, workspace: &str, id: &str, rotation: &Rotation) -> Result<Option<ApiKeyRecord>>;
+    async fn rotate_api_key(
+        &self,
+        workspace: &str,
+        id: &str,
+        rotation: &Rotation,
+    ) -> Result<Option<ApiKeyRecord>>;
     async fn touch_api_key(&self, id: &str, at: Timestamp) -> Result<()>;
 
     // Workspace settings (small JSON values) and the connector activity log.
     async fn get_setting(&self, workspace: &str, key: &str) -> Result<Option<serde_json::Value>>;
-    async fn put_setting(&self, workspace: &str, key: &str, value: &serde_json::Value, at: Timestamp) -> Result<()>;
+    async fn put_setting(
+        &self,
+        workspace: &str,
+        key: &str,
+        value: &serde_json::Value,
+        at: Timestamp,
+    ) -> Result<()>;
     async fn append_activity(&self, workspace: &str, record: &ActivityRecord) -> Result<()>;
     /// The newest `limit` records, newest first.
     async fn list_activity(&self, workspace: &str, limit: u32) -> Result<Vec<ActivityRecord>>;

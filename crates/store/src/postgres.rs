@@ -17,9 +17,16 @@ impl PostgresStore {
     /// Connects and applies pending migrations (sqlx takes an advisory lock, so replicas
     /// starting together migrate once).
     pub async fn connect(url: &str, master: &MasterKey) -> Result<Self> {
-        let pool = PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PostgresStore { pool, sealer: Sealer::new(master) })
+        Ok(PostgresStore {
+            pool,
+            sealer: Sealer::new(master),
+        })
     }
 }
 

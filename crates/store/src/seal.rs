@@ -21,7 +21,9 @@ impl std::fmt::Debug for MasterKey {
 impl MasterKey {
     pub fn generate() -> Result<Self, Error> {
         let mut bytes = [0u8; 32];
-        SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Backend("no system randomness".into()))?;
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| Error::Backend("no system randomness".into()))?;
         Ok(MasterKey(bytes))
     }
 
@@ -30,7 +32,9 @@ impl MasterKey {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text.trim())
             .map_err(|_| "master key must be base64".to_owned())?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| "master key must be 32 bytes (44 base64 characters)".to_owned())?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| "master key must be 32 bytes (44 base64 characters)".to_owned())?;
         Ok(MasterKey(bytes))
     }
 
@@ -47,16 +51,26 @@ pub struct Sealer {
 impl Sealer {
     pub fn new(master: &MasterKey) -> Self {
         // AES_256_GCM takes exactly 32 bytes, which MasterKey guarantees.
-        let unbound = UnboundKey::new(&AES_256_GCM, &master.0).unwrap_or_else(|_| unreachable!("32-byte key"));
-        Sealer { key: LessSafeKey::new(unbound), random: SystemRandom::new() }
+        let unbound = UnboundKey::new(&AES_256_GCM, &master.0)
+            .unwrap_or_else(|_| unreachable!("32-byte key"));
+        Sealer {
+            key: LessSafeKey::new(unbound),
+            random: SystemRandom::new(),
+        }
     }
 
     pub fn seal(&self, slot: &str, secret: &Secret) -> Result<Vec<u8>, Error> {
         let mut nonce = [0u8; NONCE_LEN];
-        self.random.fill(&mut nonce).map_err(|_| Error::Backend("no system randomness".into()))?;
+        self.random
+            .fill(&mut nonce)
+            .map_err(|_| Error::Backend("no system randomness".into()))?;
         let mut data = secret.expose().as_bytes().to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(slot.as_bytes()), &mut data)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(slot.as_bytes()),
+                &mut data,
+            )
             .map_err(|_| Error::Backend("sealing failed".into()))?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&data);
@@ -70,8 +84,13 @@ impl Sealer {
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Unseal)?;
         let mut data = ciphertext.to_vec();
-        let plain = self.key.open_in_place(nonce, Aad::from(slot.as_bytes()), &mut data).map_err(|_| Error::Unseal)?;
-        String::from_utf8(plain.to_vec()).map(Secret::new).map_err(|_| Error::Unseal)
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(slot.as_bytes()), &mut data)
+            .map_err(|_| Error::Unseal)?;
+        String::from_utf8(plain.to_vec())
+            .map(Secret::new)
+            .map_err(|_| Error::Unseal)
     }
 }
 

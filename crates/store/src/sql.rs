@@ -4,14 +4,27 @@
 
 /// Columns of `documents` in the order `DocumentRow` reads them.
 pub(crate) const DOCUMENT_COLUMNS: &str = "key, body, version, created_at, updated_at";
-pub(crate) const API_KEY_COLUMNS: &str = "id, workspace, name, role, hash, last4, created_at, expires_at, last_used_at, revoked_at";
+pub(crate) const API_KEY_COLUMNS: &str =
+    "id, workspace, name, role, hash, last4, created_at, expires_at, last_used_at, revoked_at";
 
 pub(crate) type DocumentRow = (String, String, i64, i64, i64);
-pub(crate) type ApiKeyRow = (String, String, String, String, String, String, i64, Option<i64>, Option<i64>, Option<i64>);
+pub(crate) type ApiKeyRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
 
 pub(crate) fn document(row: DocumentRow) -> crate::Result<crate::Document> {
     let (key, body, version, created_at, updated_at) = row;
-    let body = serde_json::from_str(&body).map_err(|e| crate::Error::Backend(format!("stored document is not JSON: {e}")))?;
+    let body = serde_json::from_str(&body)
+        .map_err(|e| crate::Error::Backend(format!("stored document is not JSON: {e}")))?;
     Ok(crate::Document {
         key,
         body,
@@ -23,7 +36,8 @@ pub(crate) fn document(row: DocumentRow) -> crate::Result<crate::Document> {
 
 pub(crate) fn api_key(row: ApiKeyRow) -> crate::ApiKeyRecord {
     use runagents_domain::Timestamp;
-    let (id, workspace, name, role, hash, last4, created_at, expires_at, last_used_at, revoked_at) = row;
+    let (id, workspace, name, role, hash, last4, created_at, expires_at, last_used_at, revoked_at) =
+        row;
     crate::ApiKeyRecord {
         id,
         workspace,

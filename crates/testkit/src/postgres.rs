@@ -18,7 +18,11 @@ fn state_dir() -> PathBuf {
 }
 
 fn running_as_root() -> bool {
-    Command::new("id").arg("-u").output().map(|out| out.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| out.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 /// Runs a PostgreSQL program, as the `postgres` user when we are root (initdb refuses root).
@@ -38,7 +42,11 @@ fn run(command: &mut Command, what: &str) -> Result<(), String> {
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!("{what} failed: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+        Err(format!(
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
     }
 }
 
@@ -59,7 +67,11 @@ pub fn admin_url() -> Result<String, String> {
     let url_file = dir.join("url");
     let data = dir.join("data");
     if let Ok(url) = fs::read_to_string(&url_file)
-        && run(pg_command("pg_ctl").arg("status").arg("-D").arg(&data), "pg_ctl status").is_ok()
+        && run(
+            pg_command("pg_ctl").arg("status").arg("-D").arg(&data),
+            "pg_ctl status",
+        )
+        .is_ok()
     {
         return Ok(url);
     }
@@ -68,13 +80,37 @@ pub fn admin_url() -> Result<String, String> {
         fs::create_dir_all(&data).map_err(|e| e.to_string())?;
         chown_to_postgres(&dir)?;
         chown_to_postgres(&data)?;
-        run(pg_command("initdb").args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"]).arg(&data), "initdb")?;
+        run(
+            pg_command("initdb")
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "-D",
+                ])
+                .arg(&data),
+            "initdb",
+        )?;
     }
     let port = free_port()?;
-    let options = format!("-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=400", data.display());
+    let options = format!(
+        "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=400",
+        data.display()
+    );
     let log = dir.join("postgres.log");
     chown_to_postgres(&dir)?;
-    run(pg_command("pg_ctl").args(["-w", "-t", "60", "-D"]).arg(&data).args(["-o", &options, "-l"]).arg(&log).arg("start"), "pg_ctl start")?;
+    run(
+        pg_command("pg_ctl")
+            .args(["-w", "-t", "60", "-D"])
+            .arg(&data)
+            .args(["-o", &options, "-l"])
+            .arg(&log)
+            .arg("start"),
+        "pg_ctl start",
+    )?;
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
     fs::write(&url_file, &url).map_err(|e| e.to_string())?;
     Ok(url)
@@ -82,7 +118,10 @@ pub fn admin_url() -> Result<String, String> {
 
 fn chown_to_postgres(path: &Path) -> Result<(), String> {
     if running_as_root() {
-        run(Command::new("chown").args(["postgres:postgres"]).arg(path), "chown")?;
+        run(
+            Command::new("chown").args(["postgres:postgres"]).arg(path),
+            "chown",
+        )?;
     }
     Ok(())
 }
@@ -91,17 +130,32 @@ fn chown_to_postgres(path: &Path) -> Result<(), String> {
 pub fn stop() -> Result<(), String> {
     let data = state_dir().join("data");
     if data.exists() {
-        run(pg_command("pg_ctl").args(["-w", "-m", "fast", "-D"]).arg(&data).arg("stop"), "pg_ctl stop")?;
+        run(
+            pg_command("pg_ctl")
+                .args(["-w", "-m", "fast", "-D"])
+                .arg(&data)
+                .arg("stop"),
+            "pg_ctl stop",
+        )?;
     }
     Ok(())
 }
 
 /// A new, empty database on the private server; returns its URL.
 pub async fn fresh_database() -> Result<String, String> {
-    let admin = tokio::task::spawn_blocking(admin_url).await.map_err(|e| e.to_string())??;
+    let admin = tokio::task::spawn_blocking(admin_url)
+        .await
+        .map_err(|e| e.to_string())??;
     let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.map_err(|e| e.to_string())?;
-    sqlx::Executor::execute(&mut connection, format!("CREATE DATABASE {name}").as_str()).await.map_err(|e| e.to_string())?;
-    let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
+    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .map_err(|e| e.to_string())?;
+    sqlx::Executor::execute(&mut connection, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = admin
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin);
     Ok(format!("{base}/{name}"))
 }

@@ -19,7 +19,11 @@ impl Backend {
     /// A fresh backend of the kind named by `kind` ("sqlite" or "postgres").
     pub async fn fresh(kind: &str) -> Backend {
         match kind {
-            "postgres" => Backend::Postgres(crate::postgres::fresh_database().await.expect("private PostgreSQL")),
+            "postgres" => Backend::Postgres(
+                crate::postgres::fresh_database()
+                    .await
+                    .expect("private PostgreSQL"),
+            ),
             _ => Backend::Sqlite,
         }
     }
@@ -68,15 +72,32 @@ impl TestServer {
     /// Stops this server and starts a new one on the same data directory and database.
     pub async fn restart(mut self) -> TestServer {
         self.stop();
-        let (backend, extra, data_dir, temp) = (self.backend.clone(), self.extra.clone(), self.data_dir.clone(), self.temp.take());
+        let (backend, extra, data_dir, temp) = (
+            self.backend.clone(),
+            self.extra.clone(),
+            self.data_dir.clone(),
+            self.temp.take(),
+        );
         Self::spawn(backend, extra, data_dir, temp).await
     }
 
-    async fn spawn(backend: Backend, extra: Vec<String>, data_dir: PathBuf, temp: Option<Arc<tempfile::TempDir>>) -> TestServer {
+    async fn spawn(
+        backend: Backend,
+        extra: Vec<String>,
+        data_dir: PathBuf,
+        temp: Option<Arc<tempfile::TempDir>>,
+    ) -> TestServer {
         let binary = Self::binary();
         let mut command = Command::new(&binary);
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--agent-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(&data_dir)
             .args(&extra)
             .env_remove("RUNAGENTS_DATABASE_URL")
@@ -88,12 +109,20 @@ impl TestServer {
         if let Backend::Postgres(url) = &backend {
             command.args(["--database-url", url]);
         }
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (lines_tx, lines_rx) = mpsc::channel::<String>();
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|s| Box::new(s) as _)]
-            .into_iter()
-            .flatten()
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as _),
+        ]
+        .into_iter()
+        .flatten()
         {
             let (lines_tx, logs) = (lines_tx.clone(), logs.clone());
             std::thread::spawn(move || {
@@ -106,10 +135,13 @@ impl TestServer {
         let (mut url, mut agent_url) = (String::new(), String::new());
         let waited = tokio::task::spawn_blocking(move || {
             while url.is_empty() || agent_url.is_empty() {
-                let line = lines_rx.recv_timeout(Duration::from_secs(30)).map_err(|_| "server did not start listening within 30s")?;
+                let line = lines_rx
+                    .recv_timeout(Duration::from_secs(30))
+                    .map_err(|_| "server did not start listening within 30s")?;
                 if let Some(address) = listening_address(&line, "operator API listening on ") {
                     url = address;
-                } else if let Some(address) = listening_address(&line, "agent plane listening on ") {
+                } else if let Some(address) = listening_address(&line, "agent plane listening on ")
+                {
                     agent_url = address;
                 }
             }
@@ -121,11 +153,27 @@ impl TestServer {
             Ok(addresses) => addresses,
             Err(error) => {
                 let _ = child.kill();
-                panic!("{error}; output:\n{}", logs.lock().expect("logs").join("\n"));
+                panic!(
+                    "{error}; output:\n{}",
+                    logs.lock().expect("logs").join("\n")
+                );
             }
         };
-        let admin_key = std::fs::read_to_string(data_dir.join("bootstrap-admin.key")).unwrap_or_default().trim().to_owned();
-        TestServer { child, url, agent_url, admin_key, data_dir, temp, backend, extra, logs }
+        let admin_key = std::fs::read_to_string(data_dir.join("bootstrap-admin.key"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        TestServer {
+            child,
+            url,
+            agent_url,
+            admin_key,
+            data_dir,
+            temp,
+            backend,
+            extra,
+            logs,
+        }
     }
 
     /// Everything the server has printed so far.
@@ -149,7 +197,9 @@ impl TestServer {
 
     fn stop(&mut self) {
         // SIGTERM first, to exercise graceful shutdown; then make sure.
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         for _ in 0..100 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
@@ -177,7 +227,11 @@ impl Drop for TestServer {
 fn listening_address(line: &str, marker: &str) -> Option<String> {
     let rest = &line[line.find(marker)? + marker.len()..];
     let address = rest.split_whitespace().next()?.trim_matches('"');
-    Some(if address.starts_with("http") { address.to_owned() } else { format!("http://{address}") })
+    Some(if address.starts_with("http") {
+        address.to_owned()
+    } else {
+        format!("http://{address}")
+    })
 }
 
 /// A small JSON client for HTTP tests: every call returns (status, JSON body or Null).
@@ -190,22 +244,39 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(base: &str, key: &str) -> Self {
-        ApiClient { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned(), key: key.to_owned() }
+        ApiClient {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            key: key.to_owned(),
+        }
     }
 
     pub fn with_key(&self, key: &str) -> Self {
-        ApiClient { key: key.to_owned(), ..self.clone() }
+        ApiClient {
+            key: key.to_owned(),
+            ..self.clone()
+        }
     }
 
     fn url(&self, path: &str) -> String {
-        if path.starts_with("http") { path.to_owned() } else if path.starts_with("/api/") || !path.starts_with('/') || path.starts_with("/healthz") {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else if path.starts_with("/api/")
+            || !path.starts_with('/')
+            || path.starts_with("/healthz")
+        {
             format!("{}{path}", self.base)
         } else {
             format!("{}/api/v1{path}", self.base)
         }
     }
 
-    pub async fn send(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.http.request(method, self.url(path));
         if !self.key.is_empty() {
@@ -217,20 +288,30 @@ impl ApiClient {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Sends a raw body with a JSON content type.
     pub async fn send_raw(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self.http.request(method, self.url(path)).header("content-type", "application/json").body(body.to_owned());
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
         if !self.key.is_empty() {
             request = request.header("X-RunAgents-API-Key", &self.key);
         }
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {

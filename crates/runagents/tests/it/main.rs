@@ -1,1 +1,27 @@
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests: a failed step should stop the test loudly"
+)]
+//! HTTP tests: each starts the real `runagents serve` binary and talks to it over HTTP.
+//! One file per resource; every case asserts observable results, error cases included.
 
+mod agents;
+mod auth;
+mod connectors;
+mod identity_providers;
+mod lifecycle;
+mod model_providers;
+mod policies;
+mod tools;
+
+use runagents_testkit::{Backend, TestServer};
+
+/// A server on a fresh SQLite data directory.
+pub async fn server() -> TestServer {
+    TestServer::start(Backend::Sqlite).await
+}
+
+/// A server on a fresh PostgreSQL database.
+pub async fn postgres_server() -> TestServer {
+    TestServer::start(Backend::fresh("postgres").await).await
+}

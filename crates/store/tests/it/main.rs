@@ -1,3 +1,7 @@
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests: a failed step should stop the test loudly"
+)]
 //! The store conformance suite: every case runs against SQLite and against PostgreSQL.
 
 mod cases;
@@ -13,14 +17,27 @@ pub struct Fixture {
 
 pub async fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("runagents.db"), &MasterKey::generate().unwrap()).await.unwrap();
-    Fixture { store: Arc::new(store), _dir: Some(dir) }
+    let store = SqliteStore::open(
+        &dir.path().join("runagents.db"),
+        &MasterKey::generate().unwrap(),
+    )
+    .await
+    .unwrap();
+    Fixture {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
 }
 
 pub async fn postgres() -> Fixture {
     let url = runagents_testkit::postgres::fresh_database().await.unwrap();
-    let store = PostgresStore::connect(&url, &MasterKey::generate().unwrap()).await.unwrap();
-    Fixture { store: Arc::new(store), _dir: None }
+    let store = PostgresStore::connect(&url, &MasterKey::generate().unwrap())
+        .await
+        .unwrap();
+    Fixture {
+        store: Arc::new(store),
+        _dir: None,
+    }
 }
 
 macro_rules! conformance {

@@ -1,0 +1,1 @@
+//! agents: use cases (to be written).

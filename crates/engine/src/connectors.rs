@@ -1,0 +1,1 @@
+//! connectors: use cases (to be written).

@@ -1,0 +1,1 @@
+//! identity providers: use cases (to be written).

@@ -1,0 +1,1 @@
+//! model providers: use cases (to be written).

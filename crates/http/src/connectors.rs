@@ -1,0 +1,9 @@
+//! `/connectors` routes (to be written).
+
+use axum::Router;
+
+use crate::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+}

@@ -1,0 +1,1 @@
+//! HTTP tests for connectors (to be written).

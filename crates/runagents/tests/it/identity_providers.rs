@@ -1,0 +1,1 @@
+//! HTTP tests for identity providers (to be written).

@@ -1,0 +1,1 @@
+//! HTTP tests for model providers (to be written).
