@@ -99,3 +99,9 @@ def test_missing_key_is_401(server):
         server.client(key="").tools.list()
     assert denied.value.status == 401
     assert denied.value.detail == {"error": "Missing or invalid API key"}
+
+
+def test_policies_translate(client):
+    rules = client.policies.translate("Allow Google Workspace reads and require approval for writes")
+    assert [rule.permission for rule in rules] == ["allow", "approval_required"]
+    assert "GET" in rules[0].operations and "POST" in rules[1].operations

@@ -12,6 +12,7 @@ pub mod policy;
 pub mod secret;
 pub mod timestamp;
 pub mod tool;
+pub mod translate;
 pub mod url;
 
 pub use name::ResourceName;

@@ -17,6 +17,7 @@ use crate::{ApiError, AppState};
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/policies", get(list).post(create))
+        .route("/policies/translate", axum::routing::post(translate))
         .route("/policies/{name}", get(read).put(replace).delete(delete))
         .route("/policy-bindings", get(bindings))
 }
@@ -110,4 +111,14 @@ async fn bindings(
             })
             .collect(),
     ))
+}
+
+/// `{text}` → `{rules}`: a draft to review, never applied by itself.
+async fn translate(_caller: CallerExt, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    let text = body
+        .get("text")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("text is required"))?;
+    let rules = runagents_domain::translate::translate(text)?;
+    Ok(Json(json!({ "rules": rules })))
 }

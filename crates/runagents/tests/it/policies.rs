@@ -79,3 +79,34 @@ async fn invalid_rules_are_rejected_with_reasons() {
     let (_, list) = api.get("/policies").await;
     assert_eq!(list, json!([]));
 }
+
+#[tokio::test]
+async fn translate_drafts_rules_that_validate() {
+    let server = server().await;
+    let api = server.client();
+    let (status, body) = api
+        .post(
+            "/policies/translate",
+            json!({"text": "Allow Google Workspace reads and require approval for writes"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let rules = body["rules"].as_array().unwrap();
+    assert_eq!(rules[0]["permission"], "allow");
+    assert_eq!(rules[1]["permission"], "approval_required");
+    // The draft is a valid spec as it stands.
+    let (status, created) = api
+        .post(
+            "/policies",
+            json!({"name": "drafted", "spec": {"policies": rules}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        api.post("/policies/translate", json!({"text": "nice weather"}))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(api.post("/policies/translate", json!({})).await.0, 400);
+}
