@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import threading
 import queue
+import re
 
 import pytest
 import runagents
@@ -52,7 +53,7 @@ class Server:
                 raise RuntimeError("server did not start:\n" + "\n".join(self.lines))
             for marker, attr in (("operator API listening on ", "url"), ("agent plane listening on ", "agent_url")):
                 if marker in line:
-                    setattr(self, attr, line.split(marker, 1)[1].split()[0].strip('"'))
+                    setattr(self, attr, re.match(r'[^\s",}]+', line.split(marker, 1)[1]).group(0))
         key_file = self.data_dir / "bootstrap-admin.key"
         self.key = key_file.read_text().strip() if key_file.exists() else ""
 

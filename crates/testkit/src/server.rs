@@ -226,7 +226,11 @@ impl Drop for TestServer {
 
 fn listening_address(line: &str, marker: &str) -> Option<String> {
     let rest = &line[line.find(marker)? + marker.len()..];
-    let address = rest.split_whitespace().next()?.trim_matches('"');
+    // The line may be text or JSON: the address ends at whitespace, a quote or a comma.
+    let address: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | ',' | '}'))
+        .collect();
     Some(if address.starts_with("http") {
         address.to_owned()
     } else {

@@ -80,3 +80,28 @@ async fn sigterm_shuts_down_gracefully() {
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn json_logs_on_request() {
+    let server = runagents_testkit::TestServer::start_with(
+        runagents_testkit::Backend::Sqlite,
+        &["--log-format", "json"],
+    )
+    .await;
+    let output = server.output();
+    let logs: Vec<serde_json::Value> = output
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        logs.iter().any(|log| log["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("operator API listening on"))),
+        "{output}"
+    );
+    assert!(
+        logs.iter()
+            .all(|log| log["level"].is_string() && log["timestamp"].is_string())
+    );
+}
