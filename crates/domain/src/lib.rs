@@ -5,6 +5,7 @@ pub mod agent;
 pub mod api_key;
 pub mod connector;
 pub mod duration;
+mod fields;
 pub mod identity_provider;
 pub mod model_provider;
 pub mod name;
