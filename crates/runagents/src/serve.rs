@@ -123,6 +123,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
 
     let state = AppState { engine };
     let stop = CancellationToken::new();
+    let shutdown = shutdown_signal()?;
     let operator_app = tower::util::MapRequestLayer::new(rewrite_workspace_path)
         .layer(operator_router(state.clone()));
     let agent_app = agent_router(state);
@@ -149,7 +150,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         }
     });
 
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     stop.cancel();
     operator_task.await??;
@@ -158,20 +159,19 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM/SIGINT handlers now (before we announce readiness, so a signal sent
+/// right after "listening on" is never lost) and resolves when one arrives.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
     let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
