@@ -79,7 +79,7 @@ fn resource(clause: &str, words: &[String]) -> String {
         .split_whitespace()
         .find(|w| w.starts_with("https://") || w.starts_with("http://"))
     {
-        let url = url.trim_end_matches(|c: char| matches!(c, ',' | '.' | ';' | ')'));
+        let url = url.trim_end_matches([',', '.', ';', ')']);
         return if url.ends_with('*') {
             url.to_owned()
         } else {
