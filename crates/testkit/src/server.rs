@@ -232,7 +232,7 @@ fn listening_address(line: &str, marker: &str) -> Option<String> {
         .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | ',' | '}'))
         .collect();
     Some(if address.starts_with("http") {
-        address.to_owned()
+        address
     } else {
         format!("http://{address}")
     })
