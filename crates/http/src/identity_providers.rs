@@ -19,7 +19,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/identity-providers/{name}", get(read).delete(delete))
 }
 
-fn view(provider: &IdentityProvider, workspace: &str) -> Value {
+pub(crate) fn view(provider: &IdentityProvider, workspace: &str) -> Value {
     json!({
         "name": provider.name,
         "namespace": workspace,

@@ -14,6 +14,7 @@ mod model_providers;
 mod policies;
 mod system;
 mod tools;
+mod workspace;
 
 use axum::Router;
 use axum::routing::get;
@@ -41,6 +42,7 @@ fn api_routes() -> Router<AppState> {
         .merge(identity_providers::routes())
         .merge(connectors::routes())
         .merge(agents::routes())
+        .merge(workspace::routes())
 }
 
 /// The operator API. Wrap it in `rewrite_workspace_path` (see `runagents serve`).

@@ -22,7 +22,7 @@ pub(crate) fn routes() -> Router<AppState> {
 /// The contract's `{name, namespace, spec, status}` plus the flat keys the CLI table reads.
 /// `status` is always an object and `endpoint` always a string: the SDK crashes on a string
 /// status and calls string methods on the endpoint.
-fn view(provider: &ModelProvider, workspace: &str) -> Value {
+pub(crate) fn view(provider: &ModelProvider, workspace: &str) -> Value {
     json!({
         "name": provider.name,
         "namespace": workspace,

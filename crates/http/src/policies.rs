@@ -22,7 +22,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/policy-bindings", get(bindings))
 }
 
-fn view(policy: &Policy, workspace: &str) -> Value {
+pub(crate) fn view(policy: &Policy, workspace: &str) -> Value {
     let rules = policy.spec.policies.len();
     json!({
         "name": policy.name,

@@ -13,6 +13,7 @@ mod lifecycle;
 mod model_providers;
 mod policies;
 mod tools;
+mod workspace;
 
 use runagents_testkit::{Backend, TestServer};
 
