@@ -1,1 +1,274 @@
-//! agents: use cases (to be written).
+//! Agents: deploy (validate, create the tools asked for, record the agent), preview, read,
+//! config updates, delete, and the workspace's model spend.
+//!
+//! Invariant: a deploy or config update checks every reference (tools, policies, identity
+//! provider) before it writes anything, so a refused request leaves nothing behind. Nothing
+//! runs agents yet: a recorded agent waits, `Pending`, for an agent host.
+
+use runagents_domain::agent::plan::{ExecutionMode, Plan, Preview};
+use runagents_domain::agent::spend::{self, ModelUsage, Period, SpendItem, SpendReport, Usage};
+use runagents_domain::agent::{AgentSpec, AgentStatus, ConfigUpdate, DeployInput};
+use runagents_domain::{Timestamp, from_json};
+use runagents_store::{Document, Kind, Write};
+use serde_json::json;
+
+use crate::{Engine, Error, Result, not_found};
+
+/// An agent as stored.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    pub name: String,
+    pub spec: AgentSpec,
+    pub status: AgentStatus,
+    /// Recorded model spend; the gateway adds to it.
+    pub usage: Usage,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Agent {
+    fn from_document(document: Document) -> Result<Self> {
+        let spec = from_json("stored agent", document.body["spec"].clone())?;
+        let status = from_json("stored agent status", document.body["status"].clone())
+            .unwrap_or_else(|_| AgentStatus::awaiting_host(String::new()));
+        Ok(Agent {
+            name: document.key,
+            spec,
+            status,
+            usage: Usage::from_value(&document.body["usage"]),
+            created_at: document.created_at,
+            updated_at: document.updated_at,
+        })
+    }
+
+    fn document(&self) -> Document {
+        let mut body = json!({"spec": self.spec, "status": self.status});
+        if !self.usage.0.is_empty() {
+            body["usage"] = json!(self.usage);
+        }
+        Document {
+            key: self.name.clone(),
+            body,
+            version: 0,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// This month's usage of each of the agent's model mappings.
+    pub fn model_usage(&self, period: &Period) -> Vec<ModelUsage> {
+        spend::model_usage(&self.spec.llm_configs, &self.usage, period)
+    }
+}
+
+/// What a deploy did.
+#[derive(Clone, Debug)]
+pub struct Deployed {
+    pub agent: Agent,
+    /// Tools from `tools_to_create` that did not exist before.
+    pub tools_created: Vec<String>,
+}
+
+impl Engine {
+    pub async fn list_agents(&self, workspace: &str) -> Result<Vec<Agent>> {
+        let documents = self.store.list_documents(workspace, Kind::Agent).await?;
+        documents.into_iter().map(Agent::from_document).collect()
+    }
+
+    pub async fn get_agent(&self, workspace: &str, name: &str) -> Result<Agent> {
+        let document = self
+            .store
+            .get_document(workspace, Kind::Agent, name)
+            .await?
+            .ok_or_else(|| not_found("agent", name))?;
+        Agent::from_document(document)
+    }
+
+    pub async fn delete_agent(&self, workspace: &str, name: &str) -> Result<()> {
+        if self
+            .store
+            .delete_document(workspace, Kind::Agent, name)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(not_found("agent", name))
+        }
+    }
+
+    /// What a deploy of `input` would do, after the same checks; writes nothing.
+    pub async fn preview_deploy(&self, workspace: &str, input: &DeployInput) -> Result<Preview> {
+        self.check_deploy(workspace, input).await?;
+        Ok(input.spec.plan.preview())
+    }
+
+    /// Creates or updates (by name) the agent; creates the `tools_to_create` that don't exist.
+    pub async fn deploy(&self, workspace: &str, input: DeployInput) -> Result<Deployed> {
+        self.check_deploy(workspace, &input).await?;
+        let name = input.name.to_string();
+        let existing = self
+            .store
+            .get_document(workspace, Kind::Agent, &name)
+            .await?;
+
+        let mut tools_created = Vec::new();
+        for tool in input.tools_to_create {
+            let tool_name = tool.name.to_string();
+            // An existing tool is kept as configured, never replaced by the deploy's sketch.
+            if self.exists(workspace, Kind::Tool, &tool_name).await? {
+                continue;
+            }
+            self.upsert_tool(workspace, tool).await?;
+            tools_created.push(tool_name);
+        }
+
+        let build_id = if input.spec.plan.build_required {
+            format!("build-{}", uuid::Uuid::now_v7())
+        } else {
+            String::new()
+        };
+        let now = Timestamp::now();
+        let agent = Agent {
+            name,
+            spec: input.spec,
+            status: AgentStatus::awaiting_host(build_id),
+            // Redeploying keeps the month's spend: budgets must not reset by redeploying.
+            usage: existing
+                .as_ref()
+                .map(|document| Usage::from_value(&document.body["usage"]))
+                .unwrap_or_default(),
+            created_at: now,
+            updated_at: now,
+        };
+        let stored = self
+            .store
+            .put_document(
+                workspace,
+                Kind::Agent,
+                &agent.document(),
+                &[],
+                Write::Upsert,
+            )
+            .await?;
+        Ok(Deployed {
+            agent: Agent::from_document(stored)?,
+            tools_created,
+        })
+    }
+
+    /// Applies a partial config update after checking what it refers to.
+    pub async fn update_agent_config(
+        &self,
+        workspace: &str,
+        name: &str,
+        update: ConfigUpdate,
+    ) -> Result<Agent> {
+        let mut agent = self.get_agent(workspace, name).await?;
+        update.apply(&mut agent.spec);
+        self.check_references(workspace, &agent.spec, &[]).await?;
+        agent.updated_at = Timestamp::now();
+        match self
+            .store
+            .put_document(
+                workspace,
+                Kind::Agent,
+                &agent.document(),
+                &[],
+                Write::Replace,
+            )
+            .await
+        {
+            Ok(stored) => Agent::from_document(stored),
+            Err(runagents_store::Error::NotFound) => Err(not_found("agent", name)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The workspace's model spend and budget posture for the current month.
+    pub async fn model_spend(&self, workspace: &str) -> Result<SpendReport> {
+        let period = current_period();
+        let items = self
+            .list_agents(workspace)
+            .await?
+            .into_iter()
+            .flat_map(|agent| {
+                agent
+                    .model_usage(&period)
+                    .into_iter()
+                    .map(move |usage| SpendItem {
+                        usage,
+                        agent_name: agent.name.clone(),
+                        agent_namespace: workspace.to_owned(),
+                    })
+            })
+            .collect();
+        Ok(spend::spend_report(items, &period))
+    }
+
+    async fn check_deploy(&self, workspace: &str, input: &DeployInput) -> Result<()> {
+        refuse_unhostable(&input.spec.plan)?;
+        let creating: Vec<&str> = input
+            .tools_to_create
+            .iter()
+            .map(|tool| tool.name.as_str())
+            .collect();
+        self.check_references(workspace, &input.spec, &creating)
+            .await
+    }
+
+    /// Every tool, policy and identity provider the spec names must exist (tools may also be
+    /// among those the request creates).
+    async fn check_references(
+        &self,
+        workspace: &str,
+        spec: &AgentSpec,
+        creating: &[&str],
+    ) -> Result<()> {
+        for tool in spec.referenced_tools() {
+            if !creating.contains(&tool) && !self.exists(workspace, Kind::Tool, tool).await? {
+                return Err(Error::Invalid(format!(
+                    "tool {tool:?} not found; register it first or add it to tools_to_create"
+                )));
+            }
+        }
+        for policy in &spec.policies {
+            if !self.exists(workspace, Kind::Policy, policy).await? {
+                return Err(Error::Invalid(format!("policy {policy:?} not found")));
+            }
+        }
+        let identity_provider = &spec.identity_provider;
+        if !identity_provider.is_empty()
+            && !self
+                .exists(workspace, Kind::IdentityProvider, identity_provider)
+                .await?
+        {
+            return Err(Error::Invalid(format!(
+                "identity provider {identity_provider:?} not found"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn exists(&self, workspace: &str, kind: Kind, key: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .get_document(workspace, kind, key)
+            .await?
+            .is_some())
+    }
+}
+
+/// This server hosts agents locally from their source; images need a container backend.
+fn refuse_unhostable(plan: &Plan) -> Result<()> {
+    match plan.execution_mode {
+        ExecutionMode::ContainerImage => Err(Error::Invalid(
+            "image deploys need the kubernetes hosting backend; this server hosts agents locally from source_files"
+                .to_owned(),
+        )),
+        ExecutionMode::NativeLoop | ExecutionMode::PythonRuntime => Ok(()),
+    }
+}
+
+pub fn current_period() -> Period {
+    Period::month_of(Timestamp::now())
+}

@@ -1,9 +1,210 @@
-//! `/agents` routes (to be written).
+//! `/deploy`, `/deploy/preview`, `/agents`, `/agents/{name}/config` and `/model-spend`.
+//!
+//! Views never carry `null` where the SDK reads an object, array or string, and never echo
+//! source file contents (only their names).
 
-use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use runagents_domain::agent::{ConfigUpdate, DeployInput};
+use runagents_engine::agents::{Agent, Deployed, current_period};
+use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::auth::CallerExt;
+use crate::json::JsonBody;
+use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/deploy", post(deploy))
+        .route("/deploy/preview", post(preview))
+        .route("/agents", get(list))
+        .route("/agents/{name}", get(read).delete(delete))
+        .route("/agents/{name}/config", get(read_config).put(update_config))
+        .route("/model-spend", get(model_spend))
+}
+
+/// `{provider, model}` of the main model mapping, or `{}`.
+fn main_llm(agent: &Agent) -> Value {
+    agent.spec.main_llm().map_or_else(
+        || json!({}),
+        |llm| json!({"provider": llm.provider, "model": llm.model}),
+    )
+}
+
+/// The contract's `{name, namespace, labels, spec, status}` plus the flat keys the CLI reads.
+fn view(agent: &Agent, workspace: &str) -> Value {
+    let spec = &agent.spec;
+    let mut labels = serde_json::Map::new();
+    if !spec.identity_provider.is_empty() {
+        labels.insert(
+            "platform.ai/identity-provider".to_owned(),
+            json!(spec.identity_provider),
+        );
+    }
+    let llm_config = main_llm(agent);
+    json!({
+        "name": agent.name,
+        "namespace": workspace,
+        "labels": labels,
+        "spec": {
+            "image": spec.image,
+            "systemPrompt": spec.system_prompt,
+            "requiredTools": spec.required_tools.iter().map(|name| json!({"name": name})).collect::<Vec<_>>(),
+            "toolUrlMappings": spec.tool_url_mappings,
+            "llmConfig": llm_config,
+            "llmConfigs": spec.llm_configs,
+            "env": spec.env,
+            "policies": spec.policies,
+            "identityProvider": spec.identity_provider,
+            "sourceFiles": spec.source_files.keys().collect::<Vec<_>>(),
+            "entryPoint": spec.entry_point,
+            "framework": spec.framework,
+            "tier": spec.plan.tier,
+            "executionMode": spec.plan.execution_mode,
+        },
+        "status": {"phase": agent.status.phase, "message": agent.status.message},
+        "image": spec.image,
+        "required_tools": spec.required_tools,
+        "llm_config": llm_config,
+        "system_prompt": spec.system_prompt,
+        "created_at": agent.created_at,
+        "updated_at": agent.updated_at,
+    })
+}
+
+/// The contract's `AgentConfig`.
+fn config_view(agent: &Agent, workspace: &str) -> Value {
+    let spec = &agent.spec;
+    let llm_configs: Vec<Value> = spec
+        .llm_configs
+        .iter()
+        .map(|llm| {
+            json!({
+                "role": llm.role,
+                "model_provider": llm.model_provider,
+                "provider": llm.provider,
+                "model": llm.model,
+                "monthly_budget_usd": llm.monthly_budget_usd,
+            })
+        })
+        .collect();
+    json!({
+        "agent_name": agent.name,
+        "namespace": workspace,
+        "image": spec.image,
+        "runtime": spec.plan.execution_mode,
+        "system_prompt": spec.system_prompt,
+        "identity_provider": spec.identity_provider,
+        "llm_configs": llm_configs,
+        "model_usage": agent.model_usage(&current_period()),
+        "required_tools": spec.required_tools,
+        "policies": spec.policies,
+    })
+}
+
+fn deployed_view(deployed: &Deployed, workspace: &str) -> Value {
+    let agent = &deployed.agent;
+    let plan = &agent.spec.plan;
+    json!({
+        "agent": agent.name,
+        "agent_name": agent.name,
+        "namespace": workspace,
+        "tools_created": deployed.tools_created,
+        "status": agent.status.phase,
+        "message": agent.status.message,
+        "build_id": agent.status.build_id,
+        "image_uri": "",
+        "execution_mode": plan.execution_mode,
+        "build_required": plan.build_required,
+        "build_profile": plan.build_profile,
+        "decision_reason": plan.decision_reason,
+    })
+}
+
+async fn deploy(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let input = DeployInput::parse(body)?;
+    let deployed = state.engine.deploy(&caller.workspace, input).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(deployed_view(&deployed, &caller.workspace)),
+    ))
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let input = DeployInput::parse(body)?;
+    let preview = state
+        .engine
+        .preview_deploy(&caller.workspace, &input)
+        .await?;
+    Ok(Json(json!(preview)))
+}
+
+async fn list(State(state): State<AppState>, caller: CallerExt) -> Result<Json<Value>, ApiError> {
+    let agents = state.engine.list_agents(&caller.workspace).await?;
+    Ok(Json(
+        agents
+            .iter()
+            .map(|agent| view(agent, &caller.workspace))
+            .collect(),
+    ))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let agent = state.engine.get_agent(&caller.workspace, &name).await?;
+    Ok(Json(view(&agent, &caller.workspace)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.engine.delete_agent(&caller.workspace, &name).await?;
+    Ok(Json(json!({"status": "deleted"})))
+}
+
+async fn read_config(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let agent = state.engine.get_agent(&caller.workspace, &name).await?;
+    Ok(Json(config_view(&agent, &caller.workspace)))
+}
+
+async fn update_config(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let update = ConfigUpdate::parse(body)?;
+    let agent = state
+        .engine
+        .update_agent_config(&caller.workspace, &name, update)
+        .await?;
+    Ok(Json(config_view(&agent, &caller.workspace)))
+}
+
+async fn model_spend(
+    State(state): State<AppState>,
+    caller: CallerExt,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(
+        state.engine.model_spend(&caller.workspace).await?
+    )))
 }
