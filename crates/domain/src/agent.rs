@@ -558,13 +558,9 @@ fn env(values: Vec<Value>) -> Result<Vec<EnvVar>, Invalid> {
     Ok(vars)
 }
 
-/// The source files: at least one, each a safe relative path with text content.
+/// The source files, each a safe relative path with text content. An empty map is a valid
+/// source: an agent with no code runs on the native loop (catalog templates send `{}`).
 fn source(files: Map<String, Value>) -> Result<BTreeMap<String, String>, Invalid> {
-    if files.is_empty() {
-        return Err(Invalid::new(
-            "source_files must contain at least one file (file name to content)",
-        ));
-    }
     files
         .into_iter()
         .map(|(path, content)| {

@@ -216,7 +216,7 @@ impl Engine {
             .await
     }
 
-    /// Every tool, policy and identity provider the spec names must exist (tools may also be
+    /// Every tool, policy, model provider and identity provider the spec names must exist (tools may also be
     /// among those the request creates).
     async fn check_references(
         &self,
@@ -234,6 +234,18 @@ impl Engine {
         for policy in &spec.policies {
             if !self.exists(workspace, Kind::Policy, policy).await? {
                 return Err(Error::Invalid(format!("policy {policy:?} not found")));
+            }
+        }
+        for config in &spec.llm_configs {
+            let provider = &config.model_provider;
+            if !provider.is_empty()
+                && !self
+                    .exists(workspace, Kind::ModelProvider, provider)
+                    .await?
+            {
+                return Err(Error::Invalid(format!(
+                    "model provider {provider:?} not found; register it under /model-providers first"
+                )));
             }
         }
         let identity_provider = &spec.identity_provider;

@@ -34,7 +34,7 @@ fn main_llm(agent: &Agent) -> Value {
 }
 
 /// The contract's `{name, namespace, labels, spec, status}` plus the flat keys the CLI reads.
-fn view(agent: &Agent, workspace: &str) -> Value {
+pub(crate) fn view(agent: &Agent, workspace: &str) -> Value {
     let spec = &agent.spec;
     let mut labels = serde_json::Map::new();
     if !spec.identity_provider.is_empty() {

@@ -93,7 +93,13 @@ async fn export(State(state): State<AppState>, caller: CallerExt) -> Json<Value>
                 .collect()
         }),
     );
-    add("agents", Ok(Vec::new()));
+    add(
+        "agents",
+        engine
+            .list_agents(ws)
+            .await
+            .map(|all| all.iter().map(|a| crate::agents::view(a, ws)).collect()),
+    );
     add("approval_connectors", Ok(Vec::new()));
     // Approvals and deploy drafts have no records on this server yet.
     add("approvals", Ok(Vec::new()));

@@ -142,7 +142,6 @@ fn sources_must_be_exactly_one_and_supported() {
             "artifact/draft sources are not supported by this server; send source_files or image"
         );
     }
-    assert!(error(json!({"agent_name": "a", "source_files": {}})).contains("at least one file"));
     assert!(
         error(json!({"agent_name": "a", "source_files": ["a.py"]})).contains("must be an object")
     );
@@ -369,4 +368,12 @@ fn labels_fall_back_to_model_provider_then_model() {
     assert_eq!(config.label(), "default: playground-llm/m");
     config.model_provider.clear();
     assert_eq!(config.label(), "default: m");
+}
+
+#[test]
+fn empty_source_files_is_an_agent_without_code() {
+    let input =
+        deploy(json!({"agent_name": "templated", "source_files": {}, "system_prompt": "Help."}));
+    assert!(input.spec.source_files.is_empty());
+    assert!(!plan::detect(&input.spec.source_files).custom_code());
 }

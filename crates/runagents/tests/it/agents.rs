@@ -327,10 +327,6 @@ async fn every_validation_error_is_400_and_creates_nothing() {
             "requirements can only be used with source_files",
         ),
         (
-            json!({"agent_name": "a", "source_files": {}}),
-            "source_files must contain at least one file",
-        ),
-        (
             json!({"agent_name": "a", "source_files": {"../escape.py": "x"}}),
             "relative path inside the project",
         ),
@@ -810,4 +806,43 @@ async fn agents_survive_restart() {
         api.get("/model-spend").await.1["summary"]["total_budget_usd"],
         10.0
     );
+}
+
+#[tokio::test]
+async fn references_to_providers_must_exist_and_pin_them() {
+    let server = crate::server().await;
+    let api = server.client();
+    let llm = json!([{"role": "default", "model_provider": "openai-prod", "provider": "openai", "model": "gpt-4o"}]);
+    let (status, body) = api.post("/deploy", json!({"agent_name": "a", "source_files": {}, "llm_configs": llm, "identity_provider": "google-oidc"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("model provider \"openai-prod\" not found"),
+        "{body}"
+    );
+    assert_eq!(api.get("/agents").await.1, json!([]));
+
+    api.post(
+        "/model-providers",
+        json!({"name": "openai-prod", "provider": "openai", "models": ["gpt-4o"]}),
+    )
+    .await;
+    let idp = json!({"name": "google-oidc", "spec": {"host": "agents.example.com",
+        "identityProvider": {"issuer": "https://accounts.google.com", "jwksUri": "https://www.googleapis.com/oauth2/v3/certs"}, "userIDClaim": "email"}});
+    assert_eq!(api.post("/identity-providers", idp).await.0, 201);
+    let (status, body) = api.post("/deploy", json!({"agent_name": "a", "source_files": {}, "llm_configs": llm, "identity_provider": "google-oidc"})).await;
+    assert_eq!(status, 201, "{body}");
+    let (_, agent) = api.get("/agents/a").await;
+    assert_eq!(
+        agent["labels"]["platform.ai/identity-provider"], "google-oidc",
+        "{agent}"
+    );
+    // An identity provider in use cannot be deleted out from under its agent.
+    let (status, body) = api.delete("/identity-providers/google-oidc").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains('a'));
+    assert_eq!(api.delete("/agents/a").await.0, 200);
+    assert_eq!(api.delete("/identity-providers/google-oidc").await.0, 200);
 }
