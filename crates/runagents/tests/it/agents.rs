@@ -541,6 +541,7 @@ async fn config_put_is_a_validated_partial_update() {
     tool(&api, "crm", "CRM").await;
     tool(&api, "mail", "Mail").await;
     policy(&api, "p1").await;
+    api.send("POST", "/starter-kit", None).await; // registers the playground-llm provider used below
     deploy(&api, json!({"agent_name": "bot", "source_files": {"agent.py": HANDLER}, "system_prompt": "old",
         "required_tools": ["crm"], "policies": ["p1"], "llm_configs": [{"provider": "openai", "model": "gpt-4o-mini"}]})).await;
 
