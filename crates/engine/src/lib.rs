@@ -60,6 +60,8 @@ pub struct Settings {
     pub operator_url: String,
     /// True in `--dev`: requests need no API key.
     pub dev: bool,
+    /// Base URL of the Slack Web API, without a trailing slash (tests point it at a fake).
+    pub slack_api_url: String,
 }
 
 /// The use cases, sharing one store and one outbound HTTP client. Cheap to clone.

@@ -30,6 +30,14 @@ pub struct Options {
     /// Development mode: no API keys required; binds loopback addresses only.
     #[arg(long, env = "RUNAGENTS_DEV")]
     dev: bool,
+    /// Base URL of the Slack Web API, for connector tests (tests point it at a fake).
+    #[arg(
+        long,
+        env = "RUNAGENTS_SLACK_API_URL",
+        default_value = "https://slack.com/api",
+        hide = true
+    )]
+    slack_api_url: String,
     /// Log format.
     #[arg(long, env = "RUNAGENTS_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -110,6 +118,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     let settings = Settings {
         operator_url: format!("http://{operator_addr}"),
         dev: options.dev,
+        slack_api_url: options.slack_api_url.trim_end_matches('/').to_owned(),
     };
     let engine = Engine::new(store.clone(), settings)?;
     if !options.dev

@@ -42,6 +42,7 @@ pub struct TestServer {
     temp: Option<Arc<tempfile::TempDir>>,
     backend: Backend,
     extra: Vec<String>,
+    envs: Vec<(String, String)>,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -63,27 +64,43 @@ impl TestServer {
 
     /// Starts with extra `serve` arguments (for example `--dev`).
     pub async fn start_with(backend: Backend, extra: &[&str]) -> TestServer {
+        Self::start_with_env(backend, extra, &[]).await
+    }
+
+    /// Starts with extra `serve` arguments and environment variables (for example a fake
+    /// upstream's URL).
+    pub async fn start_with_env(
+        backend: Backend,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> TestServer {
         let temp = Arc::new(tempfile::tempdir().expect("temp dir"));
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let envs = envs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         let data_dir = temp.path().join("data");
-        Self::spawn(backend, extra, data_dir, Some(temp)).await
+        Self::spawn(backend, extra, envs, data_dir, Some(temp)).await
     }
 
     /// Stops this server and starts a new one on the same data directory and database.
     pub async fn restart(mut self) -> TestServer {
         self.stop();
-        let (backend, extra, data_dir, temp) = (
+        let (backend, extra, envs, data_dir, temp) = (
             self.backend.clone(),
             self.extra.clone(),
+            self.envs.clone(),
             self.data_dir.clone(),
             self.temp.take(),
         );
-        Self::spawn(backend, extra, data_dir, temp).await
+        Self::spawn(backend, extra, envs, data_dir, temp).await
     }
 
     async fn spawn(
         backend: Backend,
         extra: Vec<String>,
+        envs: Vec<(String, String)>,
         data_dir: PathBuf,
         temp: Option<Arc<tempfile::TempDir>>,
     ) -> TestServer {
@@ -103,6 +120,7 @@ impl TestServer {
             .env_remove("RUNAGENTS_DATABASE_URL")
             .env_remove("RUNAGENTS_MASTER_KEY")
             .env("RUST_LOG", "info")
+            .envs(envs.clone())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -172,6 +190,7 @@ impl TestServer {
             temp,
             backend,
             extra,
+            envs,
             logs,
         }
     }
