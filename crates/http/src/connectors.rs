@@ -40,7 +40,7 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// Every header value shows as `MASK`; `slack_security_mode` is `""` for other types.
-fn view(connector: &Connector) -> Value {
+pub(crate) fn view(connector: &Connector) -> Value {
     let spec = &connector.spec;
     let headers: Map<String, Value> = spec
         .header_names

@@ -100,7 +100,13 @@ async fn export(State(state): State<AppState>, caller: CallerExt) -> Json<Value>
             .await
             .map(|all| all.iter().map(|a| crate::agents::view(a, ws)).collect()),
     );
-    add("approval_connectors", Ok(Vec::new()));
+    add(
+        "approval_connectors",
+        engine
+            .list_connectors(ws)
+            .await
+            .map(|all| all.iter().map(crate::connectors::view).collect()),
+    );
     // Approvals and deploy drafts have no records on this server yet.
     add("approvals", Ok(Vec::new()));
     add("deploy_drafts", Ok(Vec::new()));

@@ -16,7 +16,15 @@ async fn first_start_writes_private_key_files() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
-    let printed = server.output();
+    // stdout and stderr are read separately, so the key may land just after "listening on".
+    let mut printed = server.output();
+    for _ in 0..100 {
+        if printed.contains(&server.admin_key) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        printed = server.output();
+    }
     assert!(
         printed.contains(&server.admin_key),
         "the bootstrap key is shown once on first start"

@@ -66,6 +66,14 @@ async fn context_export_lists_everything_and_no_secret() {
         json!({"name": "p", "spec": {"policies": [{"permission": "allow"}]}}),
     )
     .await;
+    let (status, _) = api
+        .post(
+            "/approval-connectors",
+            json!({"name": "secops-slack", "type": "slack", "endpoint": "C0123456789",
+            "headers": {"X-Slack-Bot-Token": "xoxb-export-secret"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
     let (status, exported) = api.get("/context/export").await;
     assert_eq!(status, 200, "{exported}");
     assert_eq!(exported["namespace"], "default");
@@ -91,5 +99,7 @@ async fn context_export_lists_everything_and_no_secret() {
     assert_eq!(resources["tools"].as_array().unwrap().len(), 2);
     assert_eq!(resources["policies"][0]["name"], "p");
     assert_eq!(exported["errors"], json!({}));
+    assert_eq!(resources["approval_connectors"][0]["name"], "secops-slack");
     assert!(!exported.to_string().contains("sk_export_secret"));
+    assert!(!exported.to_string().contains("xoxb-export-secret"));
 }
