@@ -3,13 +3,16 @@
 
 pub mod agent;
 pub mod api_key;
+pub mod approval;
 pub mod connector;
+pub mod decision;
 pub mod duration;
 mod fields;
 pub mod identity_provider;
 pub mod model_provider;
 pub mod name;
 pub mod policy;
+pub mod run;
 pub mod secret;
 pub mod timestamp;
 pub mod tool;
