@@ -5,14 +5,17 @@
 //! sealed with the master key before they touch the database.
 
 mod postgres;
+mod runs;
 mod seal;
 mod sql;
+mod sql_runs;
 mod sqlite;
 
 use async_trait::async_trait;
 use runagents_domain::{Secret, Timestamp};
 
 pub use postgres::PostgresStore;
+pub use runs::{EventRecord, NewEvent, RunFilter, RunRecord, RunStore, RunUpdate};
 pub use seal::{MasterKey, Sealer};
 pub use sqlite::SqliteStore;
 
@@ -128,7 +131,7 @@ pub struct ActivityRecord {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: RunStore + Send + Sync {
     /// Which backend this is, for logs and health output.
     fn backend(&self) -> &'static str;
 

@@ -30,4 +30,5 @@ impl PostgresStore {
     }
 }
 
+crate::sql_runs::impl_run_store!(PostgresStore);
 crate::sql::impl_store!(PostgresStore, "postgres");

@@ -41,4 +41,5 @@ impl SqliteStore {
     }
 }
 
+crate::sql_runs::impl_run_store!(SqliteStore);
 crate::sql::impl_store!(SqliteStore, "sqlite");

@@ -5,6 +5,7 @@
 //! The store conformance suite: every case runs against SQLite and against PostgreSQL.
 
 mod cases;
+mod runs;
 
 use std::sync::Arc;
 
@@ -44,14 +45,22 @@ macro_rules! conformance {
     ($($case:ident),* $(,)?) => { $(
         mod $case {
             #[tokio::test]
-            async fn sqlite() { super::cases::$case(&*super::sqlite().await.store).await }
+            async fn sqlite() { super::$case(&*super::sqlite().await.store).await }
             #[tokio::test]
-            async fn postgres() { super::cases::$case(&*super::postgres().await.store).await }
+            async fn postgres() { super::$case(&*super::postgres().await.store).await }
         }
     )* };
 }
 
+use cases::*;
+use runs::*;
+
 conformance!(
+    runs_and_events_round_trip,
+    run_updates_are_compare_and_set,
+    event_seq_is_gapless_under_concurrency,
+    runs_list_by_agent_and_status_newest_first,
+    agent_credentials_replace_and_resolve,
     document_upsert_create_replace,
     documents_are_workspace_scoped,
     secrets_are_sealed_kept_and_deleted_with_their_document,

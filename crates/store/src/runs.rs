@@ -1,0 +1,112 @@
+//! Runs, their event timelines, and agent-plane credentials.
+//!
+//! Invariant: an event's `seq` comes from bumping `runs.last_seq` in the same transaction that
+//! inserts the event, so seqs are gapless and ordered per run under any concurrency.
+
+use async_trait::async_trait;
+use runagents_domain::Timestamp;
+
+use crate::Result;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRecord {
+    pub id: String,
+    pub workspace: String,
+    pub agent: String,
+    pub user_id: String,
+    pub conversation_id: String,
+    pub status: String,
+    pub blocked_action_id: String,
+    pub initial_message: String,
+    pub invoke_url: String,
+    pub final_answer: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An event to append; the store assigns `seq`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub kind: String,
+    pub actor: String,
+    pub payload_hash: String,
+    pub data: serde_json::Value,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRecord {
+    pub run_id: String,
+    pub seq: i64,
+    pub id: String,
+    pub kind: String,
+    pub actor: String,
+    pub payload_hash: String,
+    pub data: serde_json::Value,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub agent: Option<String>,
+    pub statuses: Vec<String>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+/// A status change: applied only if the run's status is still `from` (compare-and-set).
+#[derive(Clone, Debug)]
+pub struct RunUpdate {
+    pub from: String,
+    pub to: String,
+    /// Replaces `blocked_action_id` when set.
+    pub blocked_action_id: Option<String>,
+    /// Replaces `final_answer` when set.
+    pub final_answer: Option<String>,
+    pub at: Timestamp,
+}
+
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Inserts a run and its first events in one transaction.
+    async fn create_run(&self, run: &RunRecord, events: &[NewEvent]) -> Result<Vec<EventRecord>>;
+    async fn get_run(&self, workspace: &str, id: &str) -> Result<Option<RunRecord>>;
+    async fn list_runs(&self, workspace: &str, filter: &RunFilter) -> Result<Vec<RunRecord>>;
+    /// Changes status (if still `update.from`) and appends events, atomically. `Conflict` if
+    /// the status moved meanwhile, `NotFound` if there is no such run.
+    async fn update_run(
+        &self,
+        workspace: &str,
+        id: &str,
+        update: &RunUpdate,
+        events: &[NewEvent],
+    ) -> Result<(RunRecord, Vec<EventRecord>)>;
+    /// Appends events to a run; `NotFound` if there is no such run.
+    async fn append_events(
+        &self,
+        workspace: &str,
+        run_id: &str,
+        events: &[NewEvent],
+    ) -> Result<Vec<EventRecord>>;
+    /// Events with `seq > after_seq`, ascending; with `tail`, only the last `tail` of them.
+    async fn list_events(
+        &self,
+        workspace: &str,
+        run_id: &str,
+        after_seq: i64,
+        tail: Option<u32>,
+    ) -> Result<Vec<EventRecord>>;
+
+    /// Replaces the agent's credential (the old one stops working in the same transaction).
+    async fn set_agent_credential(
+        &self,
+        workspace: &str,
+        agent: &str,
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<()>;
+    /// The (workspace, agent) a credential hash belongs to.
+    async fn agent_by_credential(&self, hash: &str) -> Result<Option<(String, String)>>;
+    async fn delete_agent_credentials(&self, workspace: &str, agent: &str) -> Result<()>;
+}
