@@ -49,11 +49,13 @@ impl RunStatus {
     /// approval (or the other way round) only by resuming in between.
     pub fn can_become(self, next: RunStatus) -> bool {
         use RunStatus::*;
-        match (self, next) {
-            (Running, Paused | PausedApproval | PausedConsent | Completed | Failed) => true,
-            (Paused | PausedApproval | PausedConsent, Running | Failed) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (
+                Running,
+                Paused | PausedApproval | PausedConsent | Completed | Failed
+            ) | (Paused | PausedApproval | PausedConsent, Running | Failed)
+        )
     }
 
     /// Transitions a client may ask for with `PATCH /runs/{id}` (the pauses for approval and
