@@ -194,8 +194,7 @@ fn capabilities_are_a_second_guard() {
                 "https://api.stripe.com/v1/refunds"
             )
         )
-        .0
-        .clone(),
+        .0,
         Decision::Deny(DenyReason::NoCapability)
     );
     assert_eq!(DenyReason::NoCapability.code(), "OPERATION_NOT_PERMITTED");
