@@ -8,6 +8,7 @@ pub mod connectors;
 pub mod identity_providers;
 pub mod model_providers;
 pub mod policies;
+pub mod runs;
 pub mod starter_kit;
 pub mod tools;
 

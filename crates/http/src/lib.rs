@@ -12,6 +12,7 @@ mod json;
 mod keys;
 mod model_providers;
 mod policies;
+mod runs;
 mod system;
 mod tools;
 mod workspace;
@@ -43,16 +44,19 @@ fn api_routes() -> Router<AppState> {
         .merge(connectors::routes())
         .merge(agents::routes())
         .merge(workspace::routes())
+        .merge(runs::routes())
 }
 
 /// The operator API. Wrap it in `rewrite_workspace_path` (see `runagents serve`).
 pub fn operator_router(state: AppState) -> Router {
-    let api = api_routes().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_caller,
-    ));
+    let authenticated =
+        || axum::middleware::from_fn_with_state(state.clone(), auth::require_caller);
+    let api = api_routes().route_layer(authenticated());
+    // The documented root paths (`/runs`, ...) serve the caller's default workspace too.
+    let root_aliases = runs::routes().route_layer(authenticated());
     Router::new()
         .merge(system::routes())
+        .merge(root_aliases)
         .nest("/api/v1", api)
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)

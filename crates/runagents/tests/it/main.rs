@@ -12,6 +12,7 @@ mod identity_providers;
 mod lifecycle;
 mod model_providers;
 mod policies;
+mod runs;
 mod tools;
 mod workspace;
 
