@@ -11,8 +11,13 @@ pub const HEADER: &str = "X-RunAgents-API-Key";
 
 /// Builds the token text from 32 random bytes.
 pub fn token_from_bytes(bytes: &[u8; 32]) -> String {
+    encode_token(PREFIX, bytes)
+}
+
+/// `prefix` followed by the bytes in unpadded base64url (43 characters for 32 bytes).
+pub fn encode_token(prefix: &str, bytes: &[u8; 32]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut token = String::from(PREFIX);
+    let mut token = String::from(prefix);
     let mut bits: u32 = 0;
     let mut count = 0;
     for byte in bytes {

@@ -85,6 +85,8 @@ impl Engine {
     }
 
     pub async fn delete_agent(&self, workspace: &str, name: &str) -> Result<()> {
+        // Credentials first: a deleted agent must not keep reaching the agent plane.
+        self.store.delete_agent_credentials(workspace, name).await?;
         if self
             .store
             .delete_document(workspace, Kind::Agent, name)

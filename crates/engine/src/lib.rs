@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod connectors;
+pub mod egress;
 pub mod identity_providers;
 pub mod model_providers;
 pub mod policies;
@@ -59,6 +60,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Settings {
     /// Base URL of the operator API as seen from this machine, e.g. `http://127.0.0.1:8092`.
     pub operator_url: String,
+    /// Base URL of the agent plane as agents reach it, e.g. `http://127.0.0.1:8093`.
+    pub agent_plane_url: String,
     /// True in `--dev`: requests need no API key.
     pub dev: bool,
     /// Base URL of the Slack Web API, without a trailing slash (tests point it at a fake).

@@ -3,6 +3,7 @@
 //!
 //! Invariant: only this crate knows status codes and JSON error shapes (`error.rs`).
 
+mod agent_plane;
 mod agents;
 mod auth;
 mod connectors;
@@ -45,6 +46,7 @@ fn api_routes() -> Router<AppState> {
         .merge(agents::routes())
         .merge(workspace::routes())
         .merge(runs::routes())
+        .merge(agent_plane::operator_routes())
 }
 
 /// The operator API. Wrap it in `rewrite_workspace_path` (see `runagents serve`).
@@ -67,6 +69,7 @@ pub fn operator_router(state: AppState) -> Router {
 pub fn agent_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(system::healthz))
+        .merge(agent_plane::routes())
         .fallback(error::no_route)
         .with_state(state)
 }

@@ -117,6 +117,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
 
     let settings = Settings {
         operator_url: format!("http://{operator_addr}"),
+        agent_plane_url: format!("http://{agent_addr}"),
         dev: options.dev,
         slack_api_url: options.slack_api_url.trim_end_matches('/').to_owned(),
     };

@@ -1,0 +1,170 @@
+//! The agent plane: what deployed agents call. Every URL carries the agent's credential
+//! (`/a/{credential}/...`), because the public runtime sends no auth header of its own.
+//! Also the operator route that issues an agent's credential and its URLs.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use axum::{Json, Router};
+use futures_util::TryStreamExt;
+use runagents_engine::egress::{AgentIdentity, Outbound, Outcome, Refusal};
+use serde_json::{Value, json};
+
+use crate::auth::CallerExt;
+use crate::{ApiError, AppState, BODY_LIMIT};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/a/{credential}/tools/{tool}", any(tool_call_root))
+        .route("/a/{credential}/tools/{tool}/{*path}", any(tool_call))
+}
+
+/// Operator API: `POST /agents/{name}/credentials`.
+pub(crate) fn operator_routes() -> Router<AppState> {
+    Router::new().route("/agents/{name}/credentials", post(issue_credential))
+}
+
+/// `TOOL_URL_{NAME}`: upper case, '-' → '_'.
+pub(crate) fn tool_env_name(tool: &str) -> String {
+    format!("TOOL_URL_{}", tool.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Issues a new credential (shown once; the previous one stops working) with the URLs an
+/// agent run elsewhere needs.
+async fn issue_credential(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let credential = state
+        .engine
+        .issue_agent_credential(&caller.workspace, &name)
+        .await?;
+    let agent = state.engine.get_agent(&caller.workspace, &name).await?;
+    let base = format!("{}/a/{credential}", state.engine.settings().agent_plane_url);
+    let tool_urls: serde_json::Map<String, Value> = agent
+        .spec
+        .referenced_tools()
+        .iter()
+        .map(|tool| (tool_env_name(tool), json!(format!("{base}/tools/{tool}"))))
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "agent": name,
+            "credential": credential,
+            "agent_plane_url": base,
+            "governance_url": base,
+            "llm_gateway_url": format!("{base}/v1"),
+            "tool_urls": tool_urls,
+        })),
+    ))
+}
+
+async fn tool_call_root(
+    State(state): State<AppState>,
+    Path((credential, tool)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    egress(state, credential, tool, String::from("/"), request).await
+}
+
+async fn tool_call(
+    State(state): State<AppState>,
+    Path((credential, tool, path)): Path<(String, String, String)>,
+    request: Request,
+) -> Response {
+    egress(state, credential, tool, format!("/{path}"), request).await
+}
+
+fn refusal(refusal: Refusal) -> Response {
+    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
+    (
+        status,
+        Json(json!({"code": refusal.code, "error": refusal.code, "message": refusal.message})),
+    )
+        .into_response()
+}
+
+async fn egress(
+    state: AppState,
+    credential: String,
+    tool: String,
+    path: String,
+    request: Request,
+) -> Response {
+    let identity: AgentIdentity = match state.engine.agent_identity(&credential).await {
+        Ok(Some(identity)) => identity,
+        Ok(None) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"error": "unknown agent credential"})),
+            )
+                .into_response();
+        }
+        Err(error) => return ApiError(error).into_response(),
+    };
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => bytes.to_vec(),
+        Err(_) => {
+            return ApiError::invalid("request body is larger than the 8 MiB limit").into_response();
+        }
+    };
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    let run_id = parts
+        .headers
+        .get("x-run-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
+    let call = Outbound {
+        tool,
+        method: parts.method.as_str().to_owned(),
+        path_and_query,
+        headers,
+        body,
+        run_id,
+    };
+    match state.engine.egress(&identity, call).await {
+        Outcome::Refused(refused) => refusal(refused),
+        Outcome::Forwarded(upstream) => stream_back(upstream),
+    }
+}
+
+/// Relays the upstream's status, end-to-end headers and body as it arrives.
+fn stream_back(upstream: reqwest::Response) -> Response {
+    let status =
+        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = Response::builder().status(status);
+    for (name, value) in upstream.headers() {
+        if matches!(
+            name.as_str(),
+            "connection" | "keep-alive" | "transfer-encoding" | "te" | "upgrade" | "trailer"
+        ) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            response = response.header(name, value);
+        }
+    }
+    let body = Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other));
+    response
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}

@@ -1,0 +1,415 @@
+//! Egress on the agent plane: policy, capabilities, credential injection, identity headers,
+//! and what is recorded — driven with an agent credential against a local fake upstream.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::Request;
+use serde_json::{Value, json};
+
+use crate::server;
+
+/// What the fake upstream saw: method, path and query, headers, body.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    uri: String,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+#[derive(Clone, Default)]
+struct Upstream(Arc<Mutex<Vec<Seen>>>);
+
+impl Upstream {
+    fn seen(&self) -> Vec<Seen> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+async fn fake_upstream() -> (String, Upstream) {
+    let upstream = Upstream::default();
+    let recorder = upstream.clone();
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let recorder = recorder.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let body =
+                String::from_utf8(axum::body::to_bytes(body, 1 << 20).await.unwrap().to_vec())
+                    .unwrap();
+            recorder.0.lock().unwrap().push(Seen {
+                method: parts.method.to_string(),
+                uri: parts.uri.to_string(),
+                headers: parts.headers,
+                body,
+            });
+            if parts.uri.path() == "/redirect" {
+                return axum::response::Response::builder()
+                    .status(302)
+                    .header("location", "https://elsewhere.example/steal")
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+            }
+            axum::response::Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(r#"{"ok":true}"#))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, upstream)
+}
+
+struct Setup {
+    server: runagents_testkit::TestServer,
+    upstream: Upstream,
+    tool_url: String,
+    credential: Value,
+    run_id: String,
+}
+
+/// A Stripe-like tool with an API key, a reads-allowed / writes-need-approval / deletes-denied
+/// policy, an agent bound to it, its credential, and a run.
+async fn setup() -> Setup {
+    let server = server().await;
+    let api = server.client();
+    let (upstream_url, upstream) = fake_upstream().await;
+    let (status, body) = api
+        .post("/tools", json!({"name": "stripe", "spec": {"connection": {"baseUrl": upstream_url, "authentication": {"type": "APIKey",
+            "apiKeyConfig": {"in": "Header", "name": "Authorization", "valuePrefix": "Bearer "}}},
+            "capabilities": [{"name": "charge", "method": "POST", "path": "/v1/charges", "riskTags": ["financial"]},
+                             {"name": "read", "method": "GET", "path": "/*"}, {"name": "remove", "method": "DELETE", "path": "/v1/*"}]},
+            "credentials": {"api_key": "sk_egress_secret"}}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    api.post("/tools", json!({"name": "other", "base_url": upstream_url}))
+        .await;
+    let (status, body) = api
+        .post("/policies", json!({"name": "stripe-guarded", "spec": {"policies": [
+            {"permission": "allow", "operations": ["GET"], "resource": format!("{upstream_url}/*")},
+            {"permission": "approval_required", "operations": ["POST"], "resource": format!("{upstream_url}/*")},
+            {"permission": "deny", "operations": ["DELETE"], "resource": format!("{upstream_url}/*")}]}}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api.post("/deploy", json!({"agent_name": "billing", "source_files": {}, "required_tools": ["stripe"], "policies": ["stripe-guarded"]})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, credential) = api.send("POST", "/agents/billing/credentials", None).await;
+    assert_eq!(status, 201, "{credential}");
+    let tool_url = credential["tool_urls"]["TOOL_URL_STRIPE"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(tool_url.starts_with(&server.agent_url));
+    let (_, run) = api
+        .post(
+            "/runs",
+            json!({"agent_id": "billing", "user_id": "alice@example.com"}),
+        )
+        .await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    Setup {
+        server,
+        upstream,
+        tool_url,
+        credential,
+        run_id,
+    }
+}
+
+async fn call(method: &str, url: &str, run_id: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url)
+        .header("Authorization", "Bearer forged-by-agent")
+        .header("X-End-User-ID", "mallory");
+    if let Some(run_id) = run_id {
+        request = request.header("X-Run-ID", run_id);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn allowed_reads_reach_the_upstream_with_injected_credentials_and_identity() {
+    let s = setup().await;
+    let (status, body) = call(
+        "GET",
+        &format!("{}/v1/customers?limit=3", s.tool_url),
+        Some(&s.run_id),
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({"ok": true})));
+    let seen = s.upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].uri.as_str()),
+        ("GET", "/v1/customers?limit=3")
+    );
+    assert_eq!(
+        seen[0].headers["authorization"], "Bearer sk_egress_secret",
+        "the agent's own Authorization is replaced"
+    );
+    assert_eq!(
+        seen[0].headers["x-end-user-id"], "alice@example.com",
+        "the user comes from the run, not the agent"
+    );
+    assert_eq!(seen[0].headers["x-run-id"], s.run_id.as_str());
+
+    let (_, events) = s
+        .server
+        .client()
+        .get(&format!("/runs/{}/events", s.run_id))
+        .await;
+    let events = events.as_array().unwrap();
+    let request = events.iter().find(|e| e["type"] == "TOOL_REQUEST").unwrap();
+    assert_eq!(
+        (
+            request["data"]["tool_method"].as_str(),
+            request["data"]["capability"].as_str()
+        ),
+        (Some("GET"), Some("read"))
+    );
+    let response = events
+        .iter()
+        .find(|e| e["type"] == "TOOL_RESPONSE")
+        .unwrap();
+    assert_eq!(response["data"]["status_code"], 200);
+    assert!(response["data"]["latency_ms"].is_u64());
+    let everything = format!("{events:?}{}", s.server.output());
+    assert!(
+        !everything.contains("sk_egress_secret"),
+        "no secret in events or logs"
+    );
+}
+
+#[tokio::test]
+async fn denials_never_reach_the_upstream() {
+    let s = setup().await;
+    let (status, body) = call(
+        "DELETE",
+        &format!("{}/v1/customers/cus_1", s.tool_url),
+        Some(&s.run_id),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["error"].as_str()),
+        (403, Some("POLICY_DENIED"), Some("POLICY_DENIED"))
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("policy \"stripe-guarded\" rule 2"),
+        "{body}"
+    );
+    let (status, body) = call(
+        "PUT",
+        &format!("{}/v1/customers/cus_1", s.tool_url),
+        Some(&s.run_id),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("POLICY_DENIED")),
+        "no rule → default deny"
+    );
+    assert!(body["message"].as_str().unwrap().contains("default deny"));
+    let (status, body) = call(
+        "POST",
+        &format!("{}/v1/charges", s.tool_url),
+        Some(&s.run_id),
+        Some(json!({"amount": 100})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("APPROVAL_REQUIRED")),
+        "{body}"
+    );
+    let other_url = s.tool_url.replace("/tools/stripe", "/tools/other");
+    let (status, body) = call("GET", &other_url, None, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("UNKNOWN_TOOL")),
+        "a tool the agent does not use"
+    );
+    let (status, body) = call(
+        "GET",
+        &s.tool_url.replace("/tools/stripe", "/tools/nope"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("UNKNOWN_TOOL")));
+    assert!(
+        s.upstream.seen().is_empty(),
+        "nothing denied reached the upstream"
+    );
+
+    let (_, events) = s
+        .server
+        .client()
+        .get(&format!("/runs/{}/events", s.run_id))
+        .await;
+    let refused: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "TOOL_RESPONSE")
+        .map(|e| e["data"]["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refused,
+        ["POLICY_DENIED", "POLICY_DENIED", "APPROVAL_REQUIRED"]
+    );
+}
+
+#[tokio::test]
+async fn capabilities_guard_after_policy() {
+    let s = setup().await;
+    let api = s.server.client();
+    // Allow everything by policy; the tool's capability list still refuses what it does not declare.
+    api.put(
+        "/policies/stripe-guarded",
+        json!({"name": "stripe-guarded", "spec": {"policies": [{"permission": "allow"}]}}),
+    )
+    .await;
+    let (status, body) = call(
+        "PATCH",
+        &format!("{}/v1/charges/ch_1", s.tool_url),
+        None,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("OPERATION_NOT_PERMITTED")),
+        "{body}"
+    );
+    let (status, _) = call(
+        "POST",
+        &format!("{}/v1/charges", s.tool_url),
+        None,
+        Some(json!({"amount": 1})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(s.upstream.seen().len(), 1);
+    assert_eq!(s.upstream.seen()[0].body, r#"{"amount":1}"#);
+    assert!(
+        s.upstream.seen()[0].headers.get("x-end-user-id").is_none(),
+        "no run, no user: the agent's header is still stripped"
+    );
+}
+
+#[tokio::test]
+async fn credentials_runs_and_redirects() {
+    let s = setup().await;
+    let api = s.server.client();
+    let forged = s.tool_url.replace(
+        s.credential["credential"].as_str().unwrap(),
+        "rag_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    );
+    assert_eq!(call("GET", &forged, None, None).await.0, 401);
+    // A run of another agent is not this agent's to act in.
+    api.post(
+        "/deploy",
+        json!({"agent_name": "support", "source_files": {}}),
+    )
+    .await;
+    let (_, foreign) = api
+        .post("/runs", json!({"agent_id": "support", "user_id": "bob"}))
+        .await;
+    let (status, body) = call(
+        "GET",
+        &format!("{}/v1/x", s.tool_url),
+        foreign["id"].as_str(),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("UNKNOWN_RUN")));
+    // Redirects come back to the agent; egress does not follow them elsewhere.
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/redirect", s.tool_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(s.upstream.seen().len(), 1);
+    // Rotating retires the old credential; deleting the agent retires the new one.
+    let (_, rotated) = api.send("POST", "/agents/billing/credentials", None).await;
+    assert_eq!(
+        call("GET", &format!("{}/v1/x", s.tool_url), None, None)
+            .await
+            .0,
+        401
+    );
+    let new_url = rotated["tool_urls"]["TOOL_URL_STRIPE"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        call("GET", &format!("{new_url}/v1/x"), None, None).await.0,
+        200
+    );
+    api.delete("/agents/billing").await;
+    assert_eq!(
+        call("GET", &format!("{new_url}/v1/x"), None, None).await.0,
+        401
+    );
+    assert_eq!(
+        api.send("POST", "/agents/ghost/credentials", None).await.0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn no_policy_bound_means_deny_and_query_keys_are_injected() {
+    let server = server().await;
+    let api = server.client();
+    let (upstream_url, upstream) = fake_upstream().await;
+    api.post("/tools", json!({"name": "maps", "spec": {"connection": {"baseUrl": upstream_url, "authentication": {"type": "APIKey",
+        "apiKeyConfig": {"in": "Query", "name": "key", "valuePrefix": ""}}}}, "credentials": {"api_key": "maps-secret"}})).await;
+    api.post(
+        "/deploy",
+        json!({"agent_name": "unbound", "source_files": {}, "required_tools": ["maps"]}),
+    )
+    .await;
+    let (_, credential) = api.send("POST", "/agents/unbound/credentials", None).await;
+    let url = credential["tool_urls"]["TOOL_URL_MAPS"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = call("GET", &format!("{url}/geocode?q=x"), None, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("POLICY_DENIED"))
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no policy is bound")
+    );
+    api.post(
+        "/policies",
+        json!({"name": "open", "spec": {"policies": [{"permission": "allow"}]}}),
+    )
+    .await;
+    api.put("/agents/unbound/config", json!({"policies": ["open"]}))
+        .await;
+    let (status, _) = call("GET", &format!("{url}/geocode?q=x"), None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(upstream.seen()[0].uri, "/geocode?q=x&key=maps-secret");
+}
