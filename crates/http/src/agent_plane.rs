@@ -110,7 +110,8 @@ async fn egress(
     let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(bytes) => bytes.to_vec(),
         Err(_) => {
-            return ApiError::invalid("request body is larger than the 8 MiB limit").into_response();
+            return ApiError::invalid("request body is larger than the 8 MiB limit")
+                .into_response();
         }
     };
     let path_and_query = match parts.uri.query() {

@@ -4,16 +4,22 @@
 //! method here and one transaction inside; secrets enter and leave only as `Secret` and are
 //! sealed with the master key before they touch the database.
 
+mod approvals;
 mod postgres;
 mod runs;
 mod seal;
 mod sql;
+mod sql_approvals;
 mod sql_runs;
 mod sqlite;
 
 use async_trait::async_trait;
 use runagents_domain::{Secret, Timestamp};
 
+pub use approvals::{
+    ActionRecord, ActionResult, ApprovalStore, Blocked, GrantRecord, RequestDecision,
+    RequestRecord, ResumeJob, RunChange,
+};
 pub use postgres::PostgresStore;
 pub use runs::{EventRecord, NewEvent, RunFilter, RunRecord, RunStore, RunUpdate};
 pub use seal::{MasterKey, Sealer};
@@ -131,7 +137,7 @@ pub struct ActivityRecord {
 }
 
 #[async_trait]
-pub trait Store: RunStore + Send + Sync {
+pub trait Store: RunStore + ApprovalStore + Send + Sync {
     /// Which backend this is, for logs and health output.
     fn backend(&self) -> &'static str;
 

@@ -31,4 +31,5 @@ impl PostgresStore {
 }
 
 crate::sql_runs::impl_run_store!(PostgresStore);
+crate::sql_approvals::impl_approval_store!(PostgresStore);
 crate::sql::impl_store!(PostgresStore, "postgres");

@@ -4,6 +4,7 @@
 )]
 //! The store conformance suite: every case runs against SQLite and against PostgreSQL.
 
+mod approvals;
 mod cases;
 mod runs;
 
@@ -52,10 +53,14 @@ macro_rules! conformance {
     )* };
 }
 
+use approvals::*;
 use cases::*;
 use runs::*;
 
 conformance!(
+    blocking_is_atomic_and_deduplicated,
+    deciding_writes_grant_job_and_events_once,
+    resume_jobs_are_leased_and_finished_once,
     runs_and_events_round_trip,
     run_updates_are_compare_and_set,
     event_seq_is_gapless_under_concurrency,

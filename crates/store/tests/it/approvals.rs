@@ -1,0 +1,430 @@
+use runagents_domain::Timestamp;
+use runagents_store::{
+    ActionRecord, ActionResult, Blocked, Error, GrantRecord, NewEvent, RequestDecision,
+    RequestRecord, ResumeJob, RunChange, RunRecord, Store,
+};
+use serde_json::json;
+
+async fn run(store: &dyn Store, id: &str) {
+    let record = RunRecord {
+        id: id.into(),
+        workspace: "default".into(),
+        agent: "billing".into(),
+        user_id: "alice".into(),
+        conversation_id: "c".into(),
+        status: "RUNNING".into(),
+        blocked_action_id: String::new(),
+        initial_message: String::new(),
+        invoke_url: String::new(),
+        final_answer: String::new(),
+        created_at: Timestamp(1),
+        updated_at: Timestamp(1),
+    };
+    store.create_run(&record, &[]).await.unwrap();
+}
+
+fn action(id: &str, run_id: &str, hash: &str) -> ActionRecord {
+    ActionRecord {
+        id: id.into(),
+        workspace: "default".into(),
+        run_id: run_id.into(),
+        agent: "billing".into(),
+        user_id: "alice".into(),
+        tool: "stripe".into(),
+        capability: "charge".into(),
+        method: "POST".into(),
+        url: "https://api.stripe.com/v1/charges".into(),
+        headers: json!({"content-type": "application/json"}),
+        body: b"{\"amount\":100}".to_vec(),
+        payload_hash: hash.into(),
+        status: "BLOCKED".into(),
+        response: serde_json::Value::Null,
+        delivered: false,
+        created_at: Timestamp(2),
+        updated_at: Timestamp(2),
+    }
+}
+
+fn request(id: &str, action_id: &str, run_id: &str, hash: &str) -> RequestRecord {
+    RequestRecord {
+        id: id.into(),
+        workspace: "default".into(),
+        action_id: action_id.into(),
+        run_id: run_id.into(),
+        payload_hash: hash.into(),
+        status: "PENDING".into(),
+        body: json!({"agent_id": "billing", "tool_id": "stripe"}),
+        expires_at: None,
+        created_at: Timestamp(2),
+        updated_at: Timestamp(2),
+    }
+}
+
+fn pause(run_id: &str, action_id: &str) -> RunChange {
+    let event = NewEvent {
+        id: format!("ev-{action_id}"),
+        kind: "APPROVAL_REQUIRED".into(),
+        actor: "platform".into(),
+        payload_hash: "h".into(),
+        data: json!({}),
+        at: Timestamp(2),
+    };
+    RunChange {
+        run_id: run_id.into(),
+        from: vec!["RUNNING".into(), "PAUSED_APPROVAL".into()],
+        to: "PAUSED_APPROVAL".into(),
+        blocked_action_id: Some(action_id.into()),
+        events: vec![event],
+    }
+}
+
+pub async fn blocking_is_atomic_and_deduplicated(store: &dyn Store) {
+    run(store, "r1").await;
+    let first = store
+        .block_action(
+            &action("a1", "r1", "h1"),
+            &request("q1", "a1", "r1", "h1"),
+            Some(&pause("r1", "a1")),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(first, Blocked::Created(ref r) if r.id == "q1"));
+    let run_now = store.get_run("default", "r1").await.unwrap().unwrap();
+    assert_eq!(
+        (run_now.status.as_str(), run_now.blocked_action_id.as_str()),
+        ("PAUSED_APPROVAL", "a1")
+    );
+    assert_eq!(
+        store
+            .list_events("default", "r1", 0, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The same payload again in the same run: the existing request, nothing written.
+    let again = store
+        .block_action(
+            &action("a2", "r1", "h1"),
+            &request("q2", "a2", "r1", "h1"),
+            Some(&pause("r1", "a2")),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(again, Blocked::Existing(ref r) if r.id == "q1"));
+    assert_eq!(store.get_action("default", "a2").await.unwrap(), None);
+    assert_eq!(
+        store
+            .list_events("default", "r1", 0, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Concurrent retries of another payload raise exactly one request.
+    let retries = (0..10).map(|i| async move {
+        let id = format!("c{i}");
+        store
+            .block_action(
+                &action(&id, "r1", "h2"),
+                &request(&format!("q-{id}"), &id, "r1", "h2"),
+                Some(&pause("r1", &id)),
+            )
+            .await
+    });
+    let results = futures_util::future::join_all(retries).await;
+    let created = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Blocked::Created(_))))
+        .count();
+    assert_eq!(created, 1, "{results:?}");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        store
+            .list_requests("default", &["PENDING".into()])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(store.list_requests("other", &[]).await.unwrap().len(), 0);
+    // Requests without a run are never merged.
+    store
+        .block_action(
+            &action("n1", "", "h1"),
+            &request("qn1", "n1", "", "h1"),
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .block_action(
+            &action("n2", "", "h1"),
+            &request("qn2", "n2", "", "h1"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list_requests("default", &[]).await.unwrap().len(), 4);
+}
+
+fn approval(run_id: &str, action_id: &str) -> RequestDecision {
+    let grant = GrantRecord {
+        id: format!("g-{action_id}"),
+        workspace: "default".into(),
+        request_id: "q1".into(),
+        scope: "run".into(),
+        agent: "billing".into(),
+        tool: "stripe".into(),
+        user_id: "alice".into(),
+        run_id: run_id.into(),
+        method: "POST".into(),
+        capability: "charge".into(),
+        action_id: action_id.into(),
+        payload_hash: "h1".into(),
+        expires_at: Some(Timestamp(1000)),
+        created_at: Timestamp(3),
+    };
+    let job = ResumeJob {
+        id: format!("j-{action_id}"),
+        workspace: "default".into(),
+        action_id: action_id.into(),
+        run_id: run_id.into(),
+        attempts: 0,
+        created_at: Timestamp(3),
+    };
+    let event = NewEvent {
+        id: "ev-approved".into(),
+        kind: "APPROVED".into(),
+        actor: "admin".into(),
+        payload_hash: String::new(),
+        data: json!({}),
+        at: Timestamp(3),
+    };
+    RequestDecision {
+        status: "APPROVED".into(),
+        fields: json!({"scope": "run", "approver_id": "admin"}),
+        expires_at: Some(Timestamp(1000)),
+        action_status: "APPROVED".into(),
+        grant: Some(grant),
+        job: Some(job),
+        run: Some(RunChange {
+            run_id: run_id.into(),
+            from: vec![],
+            to: String::new(),
+            blocked_action_id: None,
+            events: vec![event],
+        }),
+        at: Timestamp(3),
+    }
+}
+
+pub async fn deciding_writes_grant_job_and_events_once(store: &dyn Store) {
+    run(store, "r2").await;
+    store
+        .block_action(
+            &action("a1", "r2", "h1"),
+            &request("q1", "a1", "r2", "h1"),
+            Some(&pause("r2", "a1")),
+        )
+        .await
+        .unwrap();
+    let decided = store
+        .decide_request("default", "q1", &approval("r2", "a1"))
+        .await
+        .unwrap();
+    assert_eq!(decided.status, "APPROVED");
+    assert_eq!(
+        decided.body,
+        json!({"agent_id": "billing", "tool_id": "stripe", "scope": "run", "approver_id": "admin"})
+    );
+    assert_eq!(
+        store
+            .get_action("default", "a1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "APPROVED"
+    );
+    let twice = store
+        .decide_request("default", "q1", &approval("r2", "a1"))
+        .await;
+    assert!(matches!(twice, Err(Error::Conflict(_))), "{twice:?}");
+    assert!(matches!(
+        store
+            .decide_request("default", "nope", &approval("r2", "a1"))
+            .await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .decide_request("other", "q1", &approval("r2", "a1"))
+            .await,
+        Err(Error::NotFound)
+    ));
+    assert_eq!(
+        store
+            .live_grants("default", "billing", "stripe", Timestamp(999))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .live_grants("default", "billing", "stripe", Timestamp(1000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let kinds: Vec<String> = store
+        .list_events("default", "r2", 0, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["APPROVAL_REQUIRED", "APPROVED"]);
+    // Windows end.
+    assert_eq!(store.expire_requests(Timestamp(999)).await.unwrap(), 0);
+    assert_eq!(store.expire_requests(Timestamp(1000)).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .get_request("default", "q1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "EXPIRED"
+    );
+}
+
+pub async fn resume_jobs_are_leased_and_finished_once(store: &dyn Store) {
+    run(store, "r3").await;
+    store
+        .block_action(
+            &action("a1", "r3", "h1"),
+            &request("q1", "a1", "r3", "h1"),
+            Some(&pause("r3", "a1")),
+        )
+        .await
+        .unwrap();
+    store
+        .decide_request("default", "q1", &approval("r3", "a1"))
+        .await
+        .unwrap();
+    // Two workers race: exactly one claims it.
+    let (one, two) = tokio::join!(
+        store.claim_resume_job("w1", Timestamp(10), 1000),
+        store.claim_resume_job("w2", Timestamp(10), 1000)
+    );
+    let claimed: Vec<_> = [one.unwrap(), two.unwrap()].into_iter().flatten().collect();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].action_id.as_str(), claimed[0].attempts),
+        ("a1", 1)
+    );
+    assert!(
+        store
+            .claim_resume_job("w3", Timestamp(500), 1000)
+            .await
+            .unwrap()
+            .is_none(),
+        "leased"
+    );
+    // The lease runs out: another worker takes it over.
+    let retaken = store
+        .claim_resume_job("w3", Timestamp(1011), 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(retaken.attempts, 2);
+    store
+        .release_resume_job(&retaken.id, "upstream down", Timestamp(1500))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_resume_job("w3", Timestamp(1400), 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let job = store
+        .claim_resume_job("w3", Timestamp(1501), 1000)
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert!(
+        store
+            .set_action_status("default", "a1", "APPROVED", "DISPATCHING", Timestamp(1502))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_action_status("default", "a1", "APPROVED", "DISPATCHING", Timestamp(1502))
+            .await
+            .unwrap()
+    );
+    let resumed = NewEvent {
+        id: "ev-resumed".into(),
+        kind: "RESUMED".into(),
+        actor: "platform".into(),
+        payload_hash: String::new(),
+        data: json!({}),
+        at: Timestamp(1503),
+    };
+    let result = ActionResult {
+        status: "EXECUTED".into(),
+        response: json!({"status": 200, "body": "ok"}),
+        run: Some(RunChange {
+            run_id: "r3".into(),
+            from: vec!["PAUSED_APPROVAL".into()],
+            to: "RUNNING".into(),
+            blocked_action_id: Some(String::new()),
+            events: vec![resumed],
+        }),
+        at: Timestamp(1503),
+    };
+    store
+        .finish_action("default", &job.action_id, &result)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_resume_job("w3", Timestamp(99_999), 1000)
+            .await
+            .unwrap()
+            .is_none(),
+        "done jobs are never claimed again"
+    );
+    let run_now = store.get_run("default", "r3").await.unwrap().unwrap();
+    assert_eq!(
+        (run_now.status.as_str(), run_now.blocked_action_id.as_str()),
+        ("RUNNING", "")
+    );
+    // The agent's retry of the same payload gets the stored answer exactly once.
+    let taken = store
+        .take_undelivered_result("default", "r3", "h1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            taken.status.as_str(),
+            taken.response["body"].as_str(),
+            taken.delivered
+        ),
+        ("EXECUTED", Some("ok"), true)
+    );
+    assert!(
+        store
+            .take_undelivered_result("default", "r3", "h1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
