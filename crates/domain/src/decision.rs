@@ -176,3 +176,33 @@ impl DenyReason {
 #[cfg(test)]
 #[path = "decision_tests.rs"]
 mod tests;
+
+/// The approval route for a call that needs approval: the first `spec.approvals` entry of the
+/// bound policies whose matchers (toolIds, capabilities, operations, resource, tags) all fit.
+pub fn approval_route<'p>(
+    policies: &'p [(String, PolicySpec)],
+    tool_name: &str,
+    capability: Option<&str>,
+    call: &Call<'_>,
+) -> Option<&'p crate::policy::ApprovalRule> {
+    let capability_tags = capability
+        .and_then(|name| call.tool.capabilities.iter().find(|c| c.name == name))
+        .map(|c| c.risk_tags.as_slice())
+        .unwrap_or_default();
+    let has_tag = |tag: &String| call.tool.risk_tags.contains(tag) || capability_tags.contains(tag);
+    policies
+        .iter()
+        .flat_map(|(_, spec)| spec.approvals.iter())
+        .find(|route| {
+            (route.tool_ids.is_empty() || route.tool_ids.iter().any(|t| t == tool_name))
+                && (route.capabilities.is_empty()
+                    || capability.is_some_and(|c| route.capabilities.iter().any(|r| r == c)))
+                && (route.operations.is_empty()
+                    || route
+                        .operations
+                        .iter()
+                        .any(|op| op == "*" || op.eq_ignore_ascii_case(call.method)))
+                && resource_matches(&route.resource, call.url)
+                && (route.tags.is_empty() || route.tags.iter().any(has_tag))
+        })
+}

@@ -278,3 +278,44 @@ fn precedence_property_over_all_rule_combinations() {
         }
     }
 }
+
+#[test]
+fn approval_routes_match_on_every_matcher() {
+    let spec = tool(
+        json!([{"name": "charge", "method": "POST", "path": "/v1/charges", "riskTags": ["financial"]}]),
+        json!([]),
+    );
+    let policies = vec![(
+        "p".to_owned(),
+        PolicyInput::parse(
+            json!({"name": "p", "spec": {"approvals": [
+                {"name": "hr", "toolIds": ["workday"]},
+                {"name": "finance", "toolIds": ["stripe"], "tags": ["financial"], "operations": ["POST"], "defaultDuration": "1h"},
+                {"name": "fallback"}
+            ]}}),
+            None,
+        )
+        .unwrap()
+        .spec,
+    )];
+    let charge = call(
+        &spec,
+        "POST",
+        "/v1/charges",
+        "https://api.stripe.com/v1/charges",
+    );
+    assert_eq!(
+        approval_route(&policies, "stripe", Some("charge"), &charge)
+            .unwrap()
+            .name,
+        "finance"
+    );
+    let other = call(&spec, "PUT", "/v1/x", "https://api.stripe.com/v1/x");
+    assert_eq!(
+        approval_route(&policies, "stripe", None, &other)
+            .unwrap()
+            .name,
+        "fallback"
+    );
+    assert!(approval_route(&[], "stripe", None, &other).is_none());
+}

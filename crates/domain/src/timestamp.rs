@@ -18,6 +18,10 @@ impl Timestamp {
         self.0
     }
 
+    pub fn plus_millis(self, millis: i64) -> Self {
+        Timestamp(self.0.saturating_add(millis))
+    }
+
     pub fn plus_seconds(self, seconds: i64) -> Self {
         Timestamp(self.0.saturating_add(seconds.saturating_mul(1000)))
     }

@@ -37,6 +37,8 @@ pub struct Caller {
     pub role: Role,
     /// The key's id; empty in `--dev` mode.
     pub key_id: String,
+    /// The key's name, recorded as who approved or rejected; "dev" in `--dev` mode.
+    pub key_name: String,
 }
 
 /// A key with its token, returned once by create and rotate.
@@ -97,6 +99,7 @@ impl Engine {
                 workspace: workspace.to_owned(),
                 role: Role::Admin,
                 key_id: String::new(),
+                key_name: "dev".to_owned(),
             });
         }
         let token = token
@@ -120,6 +123,7 @@ impl Engine {
             workspace: key.workspace,
             role,
             key_id: key.id,
+            key_name: key.name,
         })
     }
 

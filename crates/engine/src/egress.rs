@@ -1,6 +1,7 @@
 //! Egress: every call an agent makes to a tool passes here. Tool match → the agent's policy
-//! bindings → rule evaluation → capability check → credential injection → X-End-User-ID →
-//! upstream. Denials never reach the upstream; every call is recorded on its run.
+//! bindings → rule evaluation → capability check → grant check → credential injection →
+//! X-End-User-ID → upstream. Denials never reach the upstream; calls that need approval are
+//! recorded in full and the run pauses; every call is recorded on its run.
 //!
 //! Invariant: fail closed. If the agent, tool, policies or credentials cannot be read, the
 //! call is denied (and counted), never let through unchecked.
@@ -9,12 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ring::rand::{SecureRandom, SystemRandom};
+use runagents_domain::approval::payload_hash;
 use runagents_domain::decision::{self, Call, Decision};
 use runagents_domain::policy::PolicySpec;
 use runagents_domain::tool::{AuthType, KeyLocation, ToolSpec};
 use runagents_domain::{Timestamp, api_key, from_json};
 use runagents_store::{Kind, RunRecord};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::runs::event;
 use crate::{Engine, Error, Result};
@@ -45,31 +47,40 @@ pub struct Outbound {
     pub run_id: Option<String>,
 }
 
-/// Why egress refused a call, as the 403 body's `code` and `error`/`message`.
-#[derive(Debug, PartialEq, Eq)]
+/// Why egress refused a call: the status, the body's `code` (also sent as `error`), a
+/// message, and any further fields of the body (action_id, run_id, ...).
+#[derive(Debug, PartialEq)]
 pub struct Refusal {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    pub extra: Map<String, Value>,
 }
 
 /// What egress did with a call.
 pub enum Outcome {
     /// Forwarded; the upstream's answer, to stream back.
     Forwarded(reqwest::Response),
+    /// An approved action the platform already executed: its recorded answer.
+    Replayed {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     Refused(Refusal),
 }
 
-fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Outcome {
+pub(crate) fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Outcome {
     Outcome::Refused(Refusal {
         status,
         code,
         message: message.into(),
+        extra: Map::new(),
     })
 }
 
 /// Headers an agent may not set upstream: hop-by-hop, routing, and identity the platform owns.
-const STRIPPED_HEADERS: [&str; 10] = [
+const STRIPPED_HEADERS: [&str; 11] = [
     "host",
     "authorization",
     "x-end-user-id",
@@ -80,7 +91,22 @@ const STRIPPED_HEADERS: [&str; 10] = [
     "te",
     "upgrade",
     "proxy-authorization",
+    "cookie",
 ];
+
+/// A call that passed policy: everything needed to send it, now or when replayed.
+pub(crate) struct Prepared<'a> {
+    pub workspace: &'a str,
+    pub tool_name: &'a str,
+    pub tool: &'a ToolSpec,
+    pub method: &'a str,
+    pub url: String,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub user: Option<&'a str>,
+    /// Sent as `Idempotency-Key` so an upstream that honours it never applies a replay twice.
+    pub idempotency_key: Option<&'a str>,
+}
 
 impl Engine {
     /// Issues a new agent-plane credential for the agent (the previous one stops working).
@@ -181,15 +207,13 @@ impl Engine {
             .unwrap_or("/")
             .to_owned();
         let url = format!("{}{}", tool.connection.base_url, call.path_and_query);
-        let (decision, capability) = decision::decide(
-            &policies,
-            &Call {
-                method: &call.method,
-                url: &url,
-                path: &path,
-                tool: &tool,
-            },
-        );
+        let checked = Call {
+            method: &call.method,
+            url: &url,
+            path: &path,
+            tool: &tool,
+        };
+        let (decision, capability) = decision::decide(&policies, &checked);
         match decision {
             Decision::Allow => {}
             Decision::Deny(reason) => {
@@ -206,41 +230,115 @@ impl Engine {
                 return Ok(refuse(403, reason.code(), message));
             }
             Decision::ApprovalRequired { policy, rule } => {
-                // Blocking and the approval flow land with the approvals API; until then the call
-                // is refused without reaching the upstream.
-                let message = format!(
-                    "{} {url} requires approval (policy {policy:?} rule {rule})",
-                    call.method
-                );
-                self.record_refusal(
-                    run.as_ref(),
-                    &call,
-                    &url,
-                    capability.as_deref(),
-                    "APPROVAL_REQUIRED",
-                    &message,
-                )
-                .await;
-                return Ok(refuse(403, "APPROVAL_REQUIRED", message));
+                let hash = payload_hash(&call.method, &url, &call.body);
+                if let Some(run) = &run
+                    && let Some(done) = self
+                        .store
+                        .take_undelivered_result(ws, &run.id, &hash)
+                        .await?
+                {
+                    return Ok(replayed(&done.response));
+                }
+                if !self
+                    .granted(
+                        ws,
+                        &identity.agent,
+                        &call,
+                        run.as_ref(),
+                        capability.as_deref(),
+                    )
+                    .await?
+                {
+                    let route = decision::approval_route(
+                        &policies,
+                        &call.tool,
+                        capability.as_deref(),
+                        &checked,
+                    )
+                    .cloned();
+                    let blocked = crate::approvals::Blocked {
+                        agent: &identity.agent,
+                        call: &call,
+                        url: &url,
+                        tool: &tool,
+                        capability: capability.as_deref(),
+                        run: run.as_ref(),
+                        hash,
+                        policy,
+                        rule,
+                        route,
+                    };
+                    return self.block(ws, blocked).await;
+                }
             }
         }
-        self.forward(ws, &call, &tool, url, capability, run.as_ref())
-            .await
+        let outcome = self
+            .send_upstream(&Prepared {
+                workspace: ws,
+                tool_name: &call.tool,
+                tool: &tool,
+                method: &call.method,
+                url,
+                headers: &call.headers,
+                body: &call.body,
+                user: run.as_ref().map(|r| r.user_id.as_str()),
+                idempotency_key: None,
+            })
+            .await?;
+        let recorded_url = format!("{}{}", tool.connection.base_url, path);
+        self.record_call(
+            run.as_ref(),
+            &call.tool,
+            &call.method,
+            &recorded_url,
+            capability.as_deref(),
+            &outcome,
+        )
+        .await;
+        Ok(match outcome {
+            Sent::Answered(response, _) => Outcome::Forwarded(response),
+            Sent::Failed(error, _) => refuse(
+                502,
+                "UPSTREAM_FAILED",
+                format!("tool {:?} upstream request failed: {error}", call.tool),
+            ),
+            Sent::Refused(refusal) => Outcome::Refused(refusal),
+        })
     }
 
-    async fn forward(
+    /// Is there a live approval covering this call? `run` scope: same run, method and
+    /// capability; `agent_user_ttl`: same user (the run's), agent and tool within the window.
+    async fn granted(
         &self,
         ws: &str,
+        agent: &str,
         call: &Outbound,
-        tool: &ToolSpec,
-        mut url: String,
-        capability: Option<String>,
         run: Option<&RunRecord>,
-    ) -> Result<Outcome> {
-        let method = reqwest::Method::from_bytes(call.method.as_bytes())
-            .map_err(|_| Error::Invalid(format!("bad method {}", call.method)))?;
+        capability: Option<&str>,
+    ) -> Result<bool> {
+        let grants = self
+            .store
+            .live_grants(ws, agent, &call.tool, Timestamp::now())
+            .await?;
+        let user = run.map(|r| r.user_id.as_str()).unwrap_or_default();
+        Ok(grants.iter().any(|grant| match grant.scope.as_str() {
+            "run" => {
+                run.is_some_and(|r| r.id == grant.run_id)
+                    && grant.method.eq_ignore_ascii_case(&call.method)
+                    && grant.capability == capability.unwrap_or_default()
+            }
+            "agent_user_ttl" => grant.user_id == user,
+            _ => false,
+        }))
+    }
+
+    /// Injects credentials and the user's identity, and sends the call upstream.
+    pub(crate) async fn send_upstream(&self, prepared: &Prepared<'_>) -> Result<Sent> {
+        let method = reqwest::Method::from_bytes(prepared.method.as_bytes())
+            .map_err(|_| Error::Invalid(format!("bad method {}", prepared.method)))?;
+        let mut url = prepared.url.clone();
         let mut headers = reqwest::header::HeaderMap::new();
-        for (name, value) in &call.headers {
+        for (name, value) in prepared.headers {
             if STRIPPED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
                 continue;
             }
@@ -251,25 +349,29 @@ impl Engine {
                 headers.append(name, value);
             }
         }
-        match tool.connection.authentication.kind {
+        let tool_name = prepared.tool_name;
+        match prepared.tool.connection.authentication.kind {
             AuthType::None => {}
             AuthType::ApiKey => {
-                let config = tool
+                let config = prepared
+                    .tool
                     .connection
                     .authentication
                     .api_key_config
                     .clone()
                     .unwrap_or_default();
-                let secrets = self.store.secrets(ws, Kind::Tool, &call.tool).await?;
+                let secrets = self
+                    .store
+                    .secrets(prepared.workspace, Kind::Tool, tool_name)
+                    .await?;
                 let Some((_, key)) = secrets.iter().find(|(field, _)| field == "api_key") else {
-                    return Ok(refuse(
+                    return Ok(Sent::Refused(refusal(
                         502,
                         "TOOL_NOT_CONFIGURED",
                         format!(
-                            "tool {:?} has no API key stored; set credentials.api_key",
-                            call.tool
+                            "tool {tool_name:?} has no API key stored; set credentials.api_key"
                         ),
-                    ));
+                    )));
                 };
                 match config.location {
                     KeyLocation::Header => {
@@ -278,14 +380,13 @@ impl Engine {
                             reqwest::header::HeaderName::from_bytes(config.name.as_bytes()),
                             reqwest::header::HeaderValue::from_str(&value),
                         ) else {
-                            return Ok(refuse(
+                            return Ok(Sent::Refused(refusal(
                                 502,
                                 "TOOL_NOT_CONFIGURED",
                                 format!(
-                                    "tool {:?} has an API key that is not a valid header value",
-                                    call.tool
+                                    "tool {tool_name:?} has an API key that is not a valid header value"
                                 ),
-                            ));
+                            )));
                         };
                         headers.insert(name, value);
                     }
@@ -301,74 +402,80 @@ impl Engine {
                 }
             }
             AuthType::OAuth2 => {
-                return Ok(refuse(
+                return Ok(Sent::Refused(refusal(
                     502,
                     "TOOL_NOT_CONFIGURED",
                     format!(
-                        "tool {:?} uses OAuth2, which this server does not broker yet",
-                        call.tool
+                        "tool {tool_name:?} uses OAuth2, which this server does not broker yet"
                     ),
-                ));
+                )));
             }
         }
-        if let Some(run) = run
-            && let Ok(user) = reqwest::header::HeaderValue::from_str(&run.user_id)
+        if let Some(user) = prepared.user
+            && let Ok(user) = reqwest::header::HeaderValue::from_str(user)
         {
             headers.insert("x-end-user-id", user);
+        }
+        if let Some(key) = prepared.idempotency_key
+            && let Ok(key) = reqwest::header::HeaderValue::from_str(key)
+        {
+            headers.insert("idempotency-key", key);
         }
         let started = Instant::now();
         let sent = self
             .http
             .request(method, &url)
             .headers(headers)
-            .body(call.body.clone())
+            .body(prepared.body.to_vec())
             .timeout(UPSTREAM_TIMEOUT)
             .send()
             .await;
         let latency_ms = started.elapsed().as_millis() as u64;
-        // The URL is recorded without its query: a query-placed API key must not reach an event.
-        let recorded_url = format!(
-            "{}{}",
-            tool.connection.base_url,
-            call.path_and_query.split('?').next().unwrap_or_default()
+        Ok(match sent {
+            Ok(response) => Sent::Answered(response, latency_ms),
+            Err(error) => Sent::Failed(crate::tools::describe_request_error(&error), latency_ms),
+        })
+    }
+
+    /// TOOL_REQUEST + TOOL_RESPONSE on the run (best effort; the call stands either way). The
+    /// URL is recorded without its query, so a query-placed key never reaches an event.
+    pub(crate) async fn record_call(
+        &self,
+        run: Option<&RunRecord>,
+        tool_name: &str,
+        method: &str,
+        recorded_url: &str,
+        capability: Option<&str>,
+        sent: &Sent,
+    ) {
+        let Some(run) = run else { return };
+        let request = event(
+            "TOOL_REQUEST",
+            &run.agent,
+            json!({"tool": tool_name, "tool_method": method, "tool_url": recorded_url, "capability": capability}),
         );
-        let (status_code, error) = match &sent {
-            Ok(response) => (Some(response.status().as_u16()), None),
-            Err(error) => (None, Some(crate::tools::describe_request_error(error))),
-        };
-        if let Some(run) = run {
-            let request = event(
-                "TOOL_REQUEST",
-                &run.agent,
-                json!({"tool": call.tool, "tool_method": call.method, "tool_url": recorded_url, "capability": capability}),
-            );
-            let mut response_data = json!({"tool": call.tool, "tool_method": call.method, "tool_url": recorded_url, "latency_ms": latency_ms});
-            if let Some(code) = status_code {
-                response_data["status_code"] = json!(code);
+        let mut data = json!({"tool": tool_name, "tool_method": method, "tool_url": recorded_url});
+        match sent {
+            Sent::Answered(response, latency_ms) => {
+                data["status_code"] = json!(response.status().as_u16());
+                data["latency_ms"] = json!(latency_ms);
             }
-            if let Some(error) = &error {
-                response_data["error"] = json!(error);
+            Sent::Failed(error, latency_ms) => {
+                data["error"] = json!(error);
+                data["latency_ms"] = json!(latency_ms);
             }
-            let response = event("TOOL_RESPONSE", "platform", response_data);
-            if let Err(error) = self
-                .store
-                .append_events(ws, &run.id, &[request, response])
-                .await
-            {
-                tracing::warn!(run = %run.id, %error, "could not record tool call events");
+            Sent::Refused(refusal) => {
+                data["status_code"] = json!(refusal.status);
+                data["error"] = json!(refusal.code);
             }
         }
-        match sent {
-            Ok(response) => Ok(Outcome::Forwarded(response)),
-            Err(_) => Ok(refuse(
-                502,
-                "UPSTREAM_FAILED",
-                format!(
-                    "tool {:?} upstream request failed: {}",
-                    call.tool,
-                    error.unwrap_or_default()
-                ),
-            )),
+        let response = event("TOOL_RESPONSE", "platform", data);
+        if let Err(error) = self
+            .store
+            .append_events(&run.workspace, &run.id, &[request, response])
+            .await
+        {
+            tracing::warn!(run = %run.id, %error, "could not record tool call events");
         }
     }
 
@@ -401,5 +508,44 @@ impl Engine {
         {
             tracing::warn!(run = %run.id, %error, "could not record refused tool call");
         }
+    }
+}
+
+/// What happened to a call sent upstream.
+pub(crate) enum Sent {
+    Answered(reqwest::Response, u64),
+    Failed(String, u64),
+    Refused(Refusal),
+}
+
+fn refusal(status: u16, code: &'static str, message: String) -> Refusal {
+    Refusal {
+        status,
+        code,
+        message,
+        extra: Map::new(),
+    }
+}
+
+/// The recorded answer of an executed action, as `{status, headers, body_base64}`.
+fn replayed(response: &Value) -> Outcome {
+    use base64::Engine as _;
+    let status = response["status"].as_u64().unwrap_or(200) as u16;
+    let headers = response["headers"]
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = response["body_base64"]
+        .as_str()
+        .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+        .unwrap_or_default();
+    Outcome::Replayed {
+        status,
+        headers,
+        body,
     }
 }

@@ -4,11 +4,13 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod approvals;
 pub mod connectors;
 pub mod egress;
 pub mod identity_providers;
 pub mod model_providers;
 pub mod policies;
+pub mod resume;
 pub mod runs;
 pub mod starter_kit;
 pub mod tools;
@@ -75,6 +77,8 @@ pub struct Engine {
     http: reqwest::Client,
     settings: Arc<Settings>,
     keys: Arc<api_keys::KeyCache>,
+    /// Woken by every approval, so the resume worker replays without a polling delay.
+    resume_signal: Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
@@ -89,6 +93,7 @@ impl Engine {
             http,
             settings: Arc::new(settings),
             keys: Arc::default(),
+            resume_signal: Arc::default(),
         })
     }
 

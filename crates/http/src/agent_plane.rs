@@ -79,13 +79,32 @@ async fn tool_call(
     egress(state, credential, tool, format!("/{path}"), request).await
 }
 
+/// `{"code", "error", "message", ...}`: the runtime reads `code`, other clients `error`.
 fn refusal(refusal: Refusal) -> Response {
     let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
-    (
-        status,
-        Json(json!({"code": refusal.code, "error": refusal.code, "message": refusal.message})),
-    )
-        .into_response()
+    let mut body = json!({"code": refusal.code, "error": refusal.code, "message": refusal.message});
+    if let Some(object) = body.as_object_mut() {
+        object.extend(refusal.extra);
+    }
+    (status, Json(body)).into_response()
+}
+
+/// The recorded answer of an approved call the platform already made.
+fn replayed(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Response {
+    let mut response =
+        Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response = response.header(name, value);
+        }
+    }
+    response
+        .header("x-runagents-replayed", "true")
+        .body(Body::from(body))
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
 }
 
 async fn egress(
@@ -142,6 +161,11 @@ async fn egress(
     match state.engine.egress(&identity, call).await {
         Outcome::Refused(refused) => refusal(refused),
         Outcome::Forwarded(upstream) => stream_back(upstream),
+        Outcome::Replayed {
+            status,
+            headers,
+            body,
+        } => replayed(status, headers, body),
     }
 }
 

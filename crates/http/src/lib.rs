@@ -5,6 +5,7 @@
 
 mod agent_plane;
 mod agents;
+mod approvals;
 mod auth;
 mod connectors;
 mod error;
@@ -46,6 +47,7 @@ fn api_routes() -> Router<AppState> {
         .merge(agents::routes())
         .merge(workspace::routes())
         .merge(runs::routes())
+        .merge(approvals::routes())
         .merge(agent_plane::operator_routes())
 }
 
@@ -55,7 +57,9 @@ pub fn operator_router(state: AppState) -> Router {
         || axum::middleware::from_fn_with_state(state.clone(), auth::require_caller);
     let api = api_routes().route_layer(authenticated());
     // The documented root paths (`/runs`, ...) serve the caller's default workspace too.
-    let root_aliases = runs::routes().route_layer(authenticated());
+    let root_aliases = runs::routes()
+        .merge(approvals::routes())
+        .route_layer(authenticated());
     Router::new()
         .merge(system::routes())
         .merge(root_aliases)

@@ -131,8 +131,11 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         tracing::warn!("development mode: API requests are not authenticated");
     }
 
-    let state = AppState { engine };
     let stop = CancellationToken::new();
+    // Named by process and address, so leases in a shared database say who holds them.
+    let worker_name = format!("{}@{operator_addr}", std::process::id());
+    let resume_worker = tokio::spawn(engine.clone().run_resume_worker(worker_name, stop.clone()));
+    let state = AppState { engine };
     let shutdown = shutdown_signal()?;
     let operator_app = tower::util::MapRequestLayer::new(rewrite_workspace_path)
         .layer(operator_router(state.clone()));
@@ -165,6 +168,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     stop.cancel();
     operator_task.await??;
     agent_task.await??;
+    resume_worker.await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -266,9 +266,14 @@ async fn denials_never_reach_the_upstream() {
         .filter(|e| e["type"] == "TOOL_RESPONSE")
         .map(|e| e["data"]["error"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        refused,
-        ["POLICY_DENIED", "POLICY_DENIED", "APPROVAL_REQUIRED"]
+    assert_eq!(refused, ["POLICY_DENIED", "POLICY_DENIED"]);
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "APPROVAL_REQUIRED"),
+        "the write paused the run for approval"
     );
 }
 

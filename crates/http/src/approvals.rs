@@ -1,0 +1,132 @@
+//! Access requests: `/approvals/requests` and `/governance/requests` (the same API), list,
+//! create, get, approve with a scope, reject.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use runagents_domain::approval::parse_decision;
+use runagents_store::RequestRecord;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::CallerExt;
+use crate::json::JsonBody;
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for base in ["/approvals/requests", "/governance/requests"] {
+        router = router
+            .route(base, get(list).post(create))
+            .route(&format!("{base}/{{id}}"), get(read))
+            .route(&format!("{base}/{{id}}/approve"), post(approve))
+            .route(&format!("{base}/{{id}}/reject"), post(reject));
+    }
+    router
+}
+
+/// Every field of the Approvals API, plus `agent`/`tool` for the CLI table. Never null.
+pub(crate) fn view(request: &RequestRecord) -> Value {
+    let text = |key: &str| request.body[key].as_str().unwrap_or_default().to_owned();
+    json!({
+        "id": request.id,
+        "subject": text("subject"),
+        "agent_id": text("agent_id"),
+        "agent": text("agent_id"),
+        "tool_id": text("tool_id"),
+        "tool": text("tool_id"),
+        "capability": text("capability"),
+        "tool_method": text("tool_method"),
+        "tool_url": text("tool_url"),
+        "status": request.status,
+        "duration": text("duration"),
+        "scope": text("scope"),
+        "approver_id": text("approver_id"),
+        "reason": text("reason"),
+        "message": text("message"),
+        "action_id": request.action_id,
+        "run_id": request.run_id,
+        "payload_hash": request.payload_hash,
+        "routing": request.body.get("routing").cloned().unwrap_or_else(|| json!({})),
+        "created_at": request.created_at,
+        "updated_at": request.updated_at,
+        "expires_at": request.expires_at.map(|at| at.rfc3339()).unwrap_or_default(),
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let requests = state
+        .engine
+        .list_access_requests(&caller.workspace, query.status.as_deref())
+        .await?;
+    Ok(Json(requests.iter().map(view).collect()))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(
+        &state
+            .engine
+            .get_access_request(&caller.workspace, &id)
+            .await?,
+    )))
+}
+
+/// 201 for a new request, 200 when the same pending request is returned.
+async fn create(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (request, created) = state
+        .engine
+        .create_access_request(&caller.workspace, &body)
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view(&request))))
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let decision = parse_decision(&body)?;
+    Ok(Json(view(
+        &state.engine.approve_request(&caller, &id, decision).await?,
+    )))
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let reason = match body.get("reason") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(reason)) => reason.trim().to_owned(),
+        Some(_) => return Err(ApiError::invalid("reason must be a string")),
+    };
+    Ok(Json(view(
+        &state.engine.reject_request(&caller, &id, reason).await?,
+    )))
+}
