@@ -87,6 +87,17 @@ impl TestServer {
     /// Stops this server and starts a new one on the same data directory and database.
     pub async fn restart(mut self) -> TestServer {
         self.stop();
+        self.respawn().await
+    }
+
+    /// Kills this server with SIGKILL (no chance to clean up) and starts it again.
+    pub async fn crash_and_restart(mut self) -> TestServer {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.respawn().await
+    }
+
+    async fn respawn(&mut self) -> TestServer {
         let (backend, extra, envs, data_dir, temp) = (
             self.backend.clone(),
             self.extra.clone(),

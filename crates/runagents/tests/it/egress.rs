@@ -10,23 +10,23 @@ use crate::server;
 
 /// What the fake upstream saw: method, path and query, headers, body.
 #[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    uri: String,
-    headers: axum::http::HeaderMap,
-    body: String,
+pub(crate) struct Seen {
+    pub(crate) method: String,
+    pub(crate) uri: String,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: String,
 }
 
 #[derive(Clone, Default)]
-struct Upstream(Arc<Mutex<Vec<Seen>>>);
+pub(crate) struct Upstream(Arc<Mutex<Vec<Seen>>>);
 
 impl Upstream {
-    fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.0.lock().unwrap().clone()
     }
 }
 
-async fn fake_upstream() -> (String, Upstream) {
+pub(crate) async fn fake_upstream() -> (String, Upstream) {
     let upstream = Upstream::default();
     let recorder = upstream.clone();
     let app = axum::Router::new().fallback(move |request: Request| {
@@ -62,17 +62,17 @@ async fn fake_upstream() -> (String, Upstream) {
     (url, upstream)
 }
 
-struct Setup {
-    server: runagents_testkit::TestServer,
-    upstream: Upstream,
-    tool_url: String,
-    credential: Value,
-    run_id: String,
+pub(crate) struct Setup {
+    pub(crate) server: runagents_testkit::TestServer,
+    pub(crate) upstream: Upstream,
+    pub(crate) tool_url: String,
+    pub(crate) credential: Value,
+    pub(crate) run_id: String,
 }
 
 /// A Stripe-like tool with an API key, a reads-allowed / writes-need-approval / deletes-denied
 /// policy, an agent bound to it, its credential, and a run.
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let server = server().await;
     let api = server.client();
     let (upstream_url, upstream) = fake_upstream().await;
@@ -118,7 +118,12 @@ async fn setup() -> Setup {
     }
 }
 
-async fn call(method: &str, url: &str, run_id: Option<&str>, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn call(
+    method: &str,
+    url: &str,
+    run_id: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = reqwest::Client::new()
         .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url)
         .header("Authorization", "Bearer forged-by-agent")

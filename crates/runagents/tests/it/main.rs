@@ -6,6 +6,7 @@
 //! One file per resource; every case asserts observable results, error cases included.
 
 mod agents;
+mod approvals;
 mod auth;
 mod connectors;
 mod egress;

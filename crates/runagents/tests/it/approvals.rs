@@ -1,0 +1,497 @@
+//! The governed write path end to end: reads allowed, writes need approval; each approval
+//! scope; dedupe; rejection; window expiry; and a crash between approval and replay.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::egress::{Setup, call, setup};
+
+async fn wait_for_status(s: &Setup, run_id: &str, status: &str) -> Value {
+    for _ in 0..200 {
+        let (_, run) = s.server.client().get(&format!("/runs/{run_id}")).await;
+        if run["status"] == status {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("run {run_id} never reached {status}");
+}
+
+async fn event_types(s: &Setup, run_id: &str) -> Vec<String> {
+    let (_, events) = s
+        .server
+        .client()
+        .get(&format!("/runs/{run_id}/events"))
+        .await;
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn new_run(s: &Setup, user: &str) -> String {
+    let (_, run) = s
+        .server
+        .client()
+        .post("/runs", json!({"agent_id": "billing", "user_id": user}))
+        .await;
+    run["id"].as_str().unwrap().to_owned()
+}
+
+fn charges(s: &Setup) -> String {
+    format!("{}/v1/charges", s.tool_url)
+}
+
+#[tokio::test]
+async fn once_blocks_dedupes_replays_exactly_once_and_serves_the_result() {
+    let s = setup().await;
+    let api = s.server.client();
+    // Reads pass.
+    assert_eq!(
+        call(
+            "GET",
+            &format!("{}/v1/balance", s.tool_url),
+            Some(&s.run_id),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    // The write is blocked with everything the runtime needs.
+    let (status, blocked) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 100})),
+    )
+    .await;
+    assert_eq!(status, 403, "{blocked}");
+    assert_eq!(
+        (blocked["code"].as_str(), blocked["error"].as_str()),
+        (Some("APPROVAL_REQUIRED"), Some("APPROVAL_REQUIRED"))
+    );
+    assert_eq!(
+        (
+            blocked["tool"].as_str(),
+            blocked["capability"].as_str(),
+            blocked["run_id"].as_str()
+        ),
+        (Some("stripe"), Some("charge"), Some(s.run_id.as_str()))
+    );
+    let action_id = blocked["action_id"].as_str().unwrap().to_owned();
+    let request_id = blocked["request_id"].as_str().unwrap().to_owned();
+    let run = wait_for_status(&s, &s.run_id, "PAUSED_APPROVAL").await;
+    assert_eq!(run["blocked_action_id"], action_id.as_str());
+    // The same call again: the same request.
+    let (_, again) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 100})),
+    )
+    .await;
+    assert_eq!(again["request_id"], request_id.as_str());
+    let (_, pending) = api.get("/approvals/requests").await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    let request = &pending[0];
+    assert_eq!(
+        (
+            request["agent_id"].as_str(),
+            request["tool_id"].as_str(),
+            request["subject"].as_str()
+        ),
+        (Some("billing"), Some("stripe"), Some("alice@example.com"))
+    );
+    assert_eq!(
+        (request["tool_method"].as_str(), request["status"].as_str()),
+        (Some("POST"), Some("PENDING"))
+    );
+    assert_eq!(request["payload_hash"].as_str().unwrap().len(), 64);
+    let (_, same) = api.get(&format!("/governance/requests/{request_id}")).await;
+    assert_eq!(same["action_id"], action_id.as_str());
+    assert!(
+        s.upstream.seen().len() == 1,
+        "only the read reached the upstream so far"
+    );
+
+    let (status, approved) = api
+        .post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({"scope": "once", "reason": "looks right"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(
+        (
+            approved["status"].as_str(),
+            approved["scope"].as_str(),
+            approved["approver_id"].as_str()
+        ),
+        (Some("APPROVED"), Some("once"), Some("bootstrap-admin"))
+    );
+    wait_for_status(&s, &s.run_id, "RUNNING").await;
+    let writes: Vec<_> = s
+        .upstream
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.method == "POST")
+        .collect();
+    assert_eq!(
+        writes.len(),
+        1,
+        "the approved write reached the upstream once"
+    );
+    assert_eq!(writes[0].body, r#"{"amount":100}"#);
+    assert_eq!(writes[0].headers["idempotency-key"], action_id.as_str());
+    assert_eq!(
+        writes[0].headers["authorization"],
+        "Bearer sk_egress_secret"
+    );
+    assert_eq!(writes[0].headers["x-end-user-id"], "alice@example.com");
+    let types = event_types(&s, &s.run_id).await;
+    for expected in ["APPROVAL_REQUIRED", "APPROVED", "TOOL_CALLED", "RESUMED"] {
+        assert!(
+            types.contains(&expected.to_owned()),
+            "{expected} in {types:?}"
+        );
+    }
+    // The agent's retry gets the recorded answer, not a second write.
+    let response = reqwest::Client::new()
+        .post(charges(&s))
+        .header("X-Run-ID", &s.run_id)
+        .json(&json!({"amount": 100}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-runagents-replayed"], "true");
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"ok": true}));
+    assert_eq!(
+        s.upstream
+            .seen()
+            .iter()
+            .filter(|seen| seen.method == "POST")
+            .count(),
+        1
+    );
+    // Once is once: another write needs another approval.
+    let (status, other) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 200})),
+    )
+    .await;
+    assert_eq!(
+        (status, other["code"].as_str()),
+        (403, Some("APPROVAL_REQUIRED"))
+    );
+    assert_ne!(other["request_id"], request_id.as_str());
+    // A decided request cannot be decided again.
+    let (status, body) = api
+        .post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        api.post(
+            &format!("/approvals/requests/{request_id}/reject"),
+            json!({})
+        )
+        .await
+        .0,
+        409
+    );
+    assert_eq!(
+        api.post("/approvals/requests/req-nope/approve", json!({}))
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn run_scope_covers_matching_writes_for_the_rest_of_the_run_only() {
+    let s = setup().await;
+    let api = s.server.client();
+    let (_, blocked) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 1})),
+    )
+    .await;
+    let request_id = blocked["request_id"].as_str().unwrap();
+    let (status, approved) = api
+        .post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({"scope": "run"}),
+        )
+        .await;
+    assert_eq!((status, approved["scope"].as_str()), (200, Some("run")));
+    wait_for_status(&s, &s.run_id, "RUNNING").await;
+    let (status, _) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 2})),
+    )
+    .await;
+    assert_eq!(status, 200, "a matching write in the same run passes");
+    assert_eq!(
+        s.upstream
+            .seen()
+            .iter()
+            .filter(|seen| seen.method == "POST")
+            .count(),
+        2
+    );
+    let other_run = new_run(&s, "alice@example.com").await;
+    let (status, body) = call(
+        "POST",
+        &charges(&s),
+        Some(&other_run),
+        Some(json!({"amount": 3})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("APPROVAL_REQUIRED")),
+        "another run needs its own approval"
+    );
+}
+
+#[tokio::test]
+async fn window_scope_covers_the_user_agent_and_tool_until_it_expires() {
+    let s = setup().await;
+    let api = s.server.client();
+    let (_, blocked) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 1})),
+    )
+    .await;
+    let request_id = blocked["request_id"].as_str().unwrap().to_owned();
+    let (status, approved) = api
+        .post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({"scope": "window", "duration": "2s"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            approved["scope"].as_str(),
+            approved["duration"].as_str()
+        ),
+        (200, Some("agent_user_ttl"), Some("2s")),
+        "{approved}"
+    );
+    assert!(approved["expires_at"].as_str().unwrap().ends_with('Z'));
+    wait_for_status(&s, &s.run_id, "RUNNING").await;
+    let alice = new_run(&s, "alice@example.com").await;
+    assert_eq!(
+        call(
+            "POST",
+            &charges(&s),
+            Some(&alice),
+            Some(json!({"amount": 2}))
+        )
+        .await
+        .0,
+        200,
+        "same user, new run: covered"
+    );
+    let bob = new_run(&s, "bob@example.com").await;
+    assert_eq!(
+        call("POST", &charges(&s), Some(&bob), Some(json!({"amount": 3})))
+            .await
+            .0,
+        403,
+        "another user is not"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let later = new_run(&s, "alice@example.com").await;
+    assert_eq!(
+        call(
+            "POST",
+            &charges(&s),
+            Some(&later),
+            Some(json!({"amount": 4}))
+        )
+        .await
+        .0,
+        403,
+        "the window has closed"
+    );
+    let (_, expired) = api.get("/approvals/requests?status=EXPIRED").await;
+    assert_eq!(expired[0]["id"], request_id.as_str());
+    assert_eq!(
+        api.post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({"scope": "once", "duration": "1h"})
+        )
+        .await
+        .0,
+        400
+    );
+}
+
+#[tokio::test]
+async fn rejection_fails_the_run_and_the_write_never_happens() {
+    let s = setup().await;
+    let api = s.server.client();
+    let (_, blocked) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 1})),
+    )
+    .await;
+    let request_id = blocked["request_id"].as_str().unwrap();
+    let (status, rejected) = api
+        .post(
+            &format!("/approvals/requests/{request_id}/reject"),
+            json!({"reason": "not this month"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            rejected["status"].as_str(),
+            rejected["reason"].as_str()
+        ),
+        (200, Some("REJECTED"), Some("not this month"))
+    );
+    let run = wait_for_status(&s, &s.run_id, "FAILED").await;
+    assert_eq!(run["status"], "FAILED");
+    let types = event_types(&s, &s.run_id).await;
+    assert!(
+        types.ends_with(&["REJECTED".to_owned(), "FAILED".to_owned()]),
+        "{types:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        s.upstream.seen().is_empty(),
+        "the rejected write never reached the upstream"
+    );
+    let (_, all) = api.get("/approvals/requests?status=ALL").await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(api.get("/approvals/requests?status=MAYBE").await.0, 400);
+}
+
+#[tokio::test]
+async fn requests_can_be_raised_by_hand_with_dedupe() {
+    let s = setup().await;
+    let api = s.server.client();
+    let body = json!({"subject": "alice@example.com", "tool_id": "stripe", "agent_id": "billing", "run_id": s.run_id, "duration": "4h",
+        "capability": "charge", "payload_hash": "abc123", "tool_method": "POST", "tool_url": "https://api.stripe.com/v1/charges"});
+    let (status, first) = api.post("/governance/requests", body.clone()).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(
+        (first["status"].as_str(), first["duration"].as_str()),
+        (Some("PENDING"), Some("4h"))
+    );
+    let (status, second) = api.post("/governance/requests", body).await;
+    assert_eq!((status, second["id"].clone()), (200, first["id"].clone()));
+    assert_eq!(
+        api.post("/governance/requests", json!({"subject": "a"}))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        api.post(
+            "/governance/requests",
+            json!({"subject": "a", "tool_id": "t", "duration": "soon"})
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        api.post(
+            "/governance/requests",
+            json!({"subject": "a", "tool_id": "t", "run_id": "nope"})
+        )
+        .await
+        .0,
+        404
+    );
+    let (status, approved) = api
+        .post(
+            &format!(
+                "/governance/requests/{}/approve",
+                first["id"].as_str().unwrap()
+            ),
+            json!({"duration": "1h"}),
+        )
+        .await;
+    assert_eq!(
+        (status, approved["scope"].as_str()),
+        (200, Some("agent_user_ttl"))
+    );
+}
+
+#[tokio::test]
+async fn a_crash_between_approval_and_replay_loses_nothing() {
+    let s = setup().await;
+    let (_, blocked) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 7})),
+    )
+    .await;
+    let request_id = blocked["request_id"].as_str().unwrap().to_owned();
+    // Killed while paused: the request and the pause survive.
+    let Setup {
+        server,
+        upstream,
+        tool_url,
+        credential,
+        run_id,
+    } = s;
+    let server = server.crash_and_restart().await;
+    let (_, pending) = server.client().get("/approvals/requests").await;
+    assert_eq!(pending[0]["id"], request_id.as_str());
+    // Approve and kill at once: the resume job is durable, so the write still happens after restart.
+    server
+        .client()
+        .post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({}),
+        )
+        .await;
+    let server = server.crash_and_restart().await;
+    let s = Setup {
+        server,
+        upstream,
+        tool_url,
+        credential,
+        run_id,
+    };
+    wait_for_status(&s, &s.run_id, "RUNNING").await;
+    let writes: Vec<_> = s
+        .upstream
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.method == "POST")
+        .collect();
+    assert!(!writes.is_empty() && writes.len() <= 2, "{writes:?}");
+    let keys: std::collections::HashSet<_> = writes
+        .iter()
+        .map(|w| w.headers["idempotency-key"].clone())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        1,
+        "every delivery carries the same idempotency key, so the write applies once"
+    );
+}
