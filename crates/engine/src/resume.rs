@@ -40,7 +40,13 @@ impl Engine {
                 tracing::warn!(%error, "could not expire approval windows");
             }
             loop {
-                match self.resume_next(&worker).await {
+                // Shutdown does not wait for a slow upstream: an abandoned replay keeps its lease
+                // until it runs out, then any worker sends it again under the same idempotency key.
+                let step = tokio::select! {
+                    () = stop.cancelled() => return,
+                    step = self.resume_next(&worker) => step,
+                };
+                match step {
                     Ok(true) => continue,
                     Ok(false) => break,
                     Err(error) => {
