@@ -245,3 +245,164 @@ async fn runs_are_workspace_scoped() {
     );
     assert_eq!(other.get("/runs").await.1, json!([]));
 }
+
+#[tokio::test]
+async fn run_actions_api_pauses_checks_hashes_and_approves() {
+    let server = server().await;
+    let api = server.client();
+    agent(&api, "billing").await;
+    let (_, run) = api
+        .post("/runs", json!({"agent_id": "billing", "user_id": "alice"}))
+        .await;
+    let id = run["id"].as_str().unwrap();
+    let (status, action) = api
+        .post(
+            &format!("/runs/{id}/actions"),
+            json!({"tool_id": "stripe", "capability": "charge", "payload_hash": "h-1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{action}");
+    assert_eq!(
+        (action["status"].as_str(), action["tool_id"].as_str()),
+        (Some("BLOCKED"), Some("stripe"))
+    );
+    let action_id = action["action_id"].as_str().unwrap();
+    let (_, paused) = api.get(&format!("/runs/{id}")).await;
+    assert_eq!(
+        (
+            paused["status"].as_str(),
+            paused["blocked_action_id"].as_str()
+        ),
+        (Some("PAUSED_APPROVAL"), Some(action_id))
+    );
+    let (status, body) = api
+        .post(&format!("/runs/{id}/actions"), json!({"tool_id": "stripe"}))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (
+            409,
+            Some("run is PAUSED_APPROVAL, must be RUNNING to create actions")
+        )
+    );
+    assert_eq!(
+        api.get("/approvals/requests")
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "the action joins the approvals queue"
+    );
+
+    let (status, body) = api
+        .post(
+            &format!("/runs/{id}/actions/{action_id}/approve"),
+            json!({"payload_hash": "tampered"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("payload_hash mismatch"))
+    );
+    let (status, approved) = api
+        .post(
+            &format!("/runs/{id}/actions/{action_id}/approve"),
+            json!({"payload_hash": "h-1"}),
+        )
+        .await;
+    assert_eq!(
+        (status, approved["status"].as_str()),
+        (200, Some("APPROVED")),
+        "{approved}"
+    );
+    let (status, body) = api
+        .post(
+            &format!("/runs/{id}/actions/{action_id}/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("action is APPROVED, must be BLOCKED to approve"))
+    );
+    assert_eq!(
+        api.get(&format!("/runs/{id}/actions/{action_id}")).await.1["status"],
+        "APPROVED"
+    );
+    assert_eq!(
+        api.get(&format!("/runs/{id}/actions/act-nope")).await.0,
+        404
+    );
+    assert_eq!(
+        api.post(&format!("/runs/{id}/actions"), json!({})).await.0,
+        409
+    );
+    // The client resumes the run itself.
+    assert_eq!(
+        api.patch(&format!("/runs/{id}"), json!({"status": "RUNNING"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        api.post(&format!("/runs/{id}/actions"), json!({})).await.0,
+        400
+    );
+}
+
+#[tokio::test]
+async fn audit_export_as_ndjson_and_splunk_hec() {
+    let server = server().await;
+    let api = server.client();
+    agent(&api, "billing").await;
+    let (_, run) = api
+        .post(
+            "/runs",
+            json!({"agent_id": "billing", "user_id": "alice", "initial_message": "hi"}),
+        )
+        .await;
+    let id = run["id"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let get = |query: &str| {
+        http.get(server.api(&format!("/runs/{id}/events?{query}")))
+            .header("X-RunAgents-API-Key", &server.admin_key)
+            .send()
+    };
+    let ndjson = get("format=ndjson").await.unwrap();
+    assert_eq!(ndjson.headers()["content-type"], "application/x-ndjson");
+    let lines: Vec<serde_json::Value> = ndjson
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (
+            lines[0]["type"].as_str(),
+            lines[0]["agent_id"].as_str(),
+            lines[0]["user_id"].as_str()
+        ),
+        (Some("RUN_CREATED"), Some("billing"), Some("alice"))
+    );
+    let hec = get("format=ndjson&schema=splunk_hec")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let first: serde_json::Value = serde_json::from_str(hec.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (
+            first["sourcetype"].as_str(),
+            first["event"]["type"].as_str()
+        ),
+        (Some("runagents:run_event"), Some("RUN_CREATED"))
+    );
+    assert!(first["time"].as_f64().unwrap() > 1.7e9);
+    assert_eq!(get("format=xml").await.unwrap().status(), 400);
+    assert_eq!(get("schema=elk").await.unwrap().status(), 400);
+}
