@@ -11,6 +11,7 @@ pub mod identity_providers;
 pub mod model_providers;
 pub mod policies;
 pub mod resume;
+pub mod run_actions;
 pub mod runs;
 pub mod starter_kit;
 pub mod tools;
