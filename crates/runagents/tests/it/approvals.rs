@@ -495,3 +495,76 @@ async fn a_crash_between_approval_and_replay_loses_nothing() {
         "every delivery carries the same idempotency key, so the write applies once"
     );
 }
+
+/// Two platform replicas on one PostgreSQL: both approve the same request at once and both
+/// run resume workers; the write reaches the upstream exactly once.
+#[tokio::test]
+async fn two_replicas_race_to_approve_and_resume_one_action() {
+    use runagents_testkit::{Backend, TestServer};
+    let database = runagents_testkit::postgres::fresh_database().await.unwrap();
+    let master = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let env = [("RUNAGENTS_MASTER_KEY", master)];
+    let first = TestServer::start_with_env(Backend::Postgres(database.clone()), &[], &env).await;
+    let second = TestServer::start_with_env(Backend::Postgres(database), &[], &env).await;
+    assert!(second.admin_key.is_empty(), "only one replica bootstraps");
+    let a = first.client();
+    let b = second.client().with_key(&first.admin_key);
+
+    let (upstream_url, upstream) = crate::egress::fake_upstream().await;
+    a.post(
+        "/tools",
+        json!({"name": "stripe", "spec": {"connection": {"baseUrl": upstream_url}}}),
+    )
+    .await;
+    a.post("/policies", json!({"name": "p", "spec": {"policies": [{"permission": "approval_required", "operations": ["POST"]}]}})).await;
+    a.post("/deploy", json!({"agent_name": "billing", "source_files": {}, "required_tools": ["stripe"], "policies": ["p"]})).await;
+    let (_, credential) = b.send("POST", "/agents/billing/credentials", None).await;
+    let (_, run) = a
+        .post("/runs", json!({"agent_id": "billing", "user_id": "alice"}))
+        .await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    // The agent reaches replica B's agent plane; the request is visible on both.
+    let tool_url = credential["tool_urls"]["TOOL_URL_STRIPE"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, blocked) = call(
+        "POST",
+        &format!("{tool_url}/v1/charges"),
+        Some(&run_id),
+        Some(json!({"amount": 9})),
+    )
+    .await;
+    assert_eq!(status, 403, "{blocked}");
+    let request_id = blocked["request_id"].as_str().unwrap().to_owned();
+    let path = format!("/approvals/requests/{request_id}/approve");
+    let (one, two) = tokio::join!(a.post(&path, json!({})), b.post(&path, json!({})));
+    let mut statuses = [one.0, two.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 409],
+        "exactly one approval wins: {one:?} {two:?}"
+    );
+    for _ in 0..200 {
+        if a.get(&format!("/runs/{run_id}")).await.1["status"] == "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let writes = upstream
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.method == "POST")
+        .count();
+    assert_eq!(writes, 1, "one execution across both replicas");
+    let (_, events) = b.get(&format!("/runs/{run_id}/events")).await;
+    let resumed = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "RESUMED")
+        .count();
+    assert_eq!(resumed, 1);
+}
