@@ -7,6 +7,7 @@
 
 mod agents;
 mod auth;
+mod cli;
 mod connectors;
 mod identity_providers;
 mod lifecycle;
