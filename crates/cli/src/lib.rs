@@ -51,7 +51,8 @@ pub struct Global {
 /// What a command needs: the resolved settings, an API client and the output.
 pub struct Ctx {
     pub settings: Settings,
-    pub config_path: std::path::PathBuf,
+    /// `~/.runagents/config.json`; `None` without HOME.
+    pub config_path: Option<std::path::PathBuf>,
     pub out: Output,
     api: Option<Client>,
 }
@@ -80,8 +81,12 @@ pub fn run(global: Global, command: Command) -> ExitCode {
 }
 
 fn execute(global: Global, command: Command, out: &Output) -> Result<()> {
-    let config_path = ConfigFile::default_path()?;
-    let file = ConfigFile::load(&config_path)?;
+    // Without HOME there is no config file; flags and env still work.
+    let config_path = ConfigFile::default_path().ok();
+    let file = match &config_path {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
     let overrides = Overrides {
         endpoint: global.endpoint,
         api_key: global.api_key,

@@ -59,13 +59,18 @@ impl Output {
 
     fn write(&self, text: &str) -> Result<()> {
         let mut stdout = std::io::stdout().lock();
-        stdout
+        match stdout
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
-            .map_err(|e| Error::File {
+        {
+            // The reader went away (`runagents tools list | head -1`): nothing left to say.
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Err(error) => Err(Error::File {
                 path: "stdout".into(),
-                message: e.to_string(),
-            })
+                message: error.to_string(),
+            }),
+            Ok(()) => Ok(()),
+        }
     }
 
     /// One line of text.

@@ -21,7 +21,11 @@ pub enum Cmd {
 }
 
 pub(crate) fn run(cmd: Cmd, ctx: &Ctx) -> Result<()> {
-    let path = &ctx.config_path;
+    let Some(path) = &ctx.config_path else {
+        return Err(ConfigFile::default_path()
+            .err()
+            .unwrap_or_else(|| Error::invalid("no config file")));
+    };
     match cmd {
         Cmd::Set { key, value } => {
             let mut file = ConfigFile::load(path)?;
@@ -40,11 +44,7 @@ pub(crate) fn run(cmd: Cmd, ctx: &Ctx) -> Result<()> {
         }
         Cmd::Get { key } => {
             let settings = &ctx.settings;
-            let key_shown = if settings.api_key.0.is_empty() {
-                "(not set)".to_owned()
-            } else {
-                mask(&settings.api_key.0)
-            };
+            let key_shown = mask(&settings.api_key.0);
             let workspace = settings.workspace.0.clone().unwrap_or_default();
             let base = settings
                 .base_url()
@@ -71,7 +71,7 @@ pub(crate) fn run(cmd: Cmd, ctx: &Ctx) -> Result<()> {
             let document = json!({
                 "endpoint": settings.endpoint.0,
                 "base_url": base,
-                "api_key": values[1].1,
+                "api_key": Some(&values[1].1).filter(|key| !key.is_empty()),
                 "workspace": settings.workspace.0,
                 "assistant_mode": settings.assistant_mode.0,
                 "config_file": path.display().to_string(),
