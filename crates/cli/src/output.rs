@@ -168,6 +168,7 @@ pub struct Spinner {
 
 const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 const TICK: Duration = Duration::from_millis(120);
+const FIRST_FRAME: Duration = Duration::from_millis(300);
 
 impl Spinner {
     pub fn draw(&mut self, label: &str) {
@@ -190,7 +191,8 @@ impl Spinner {
         }
         let future = std::pin::pin!(future);
         let mut future = future;
-        let mut ticks = tokio::time::interval(TICK);
+        // The first frame only after a moment, so quick answers never flash a spinner.
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + FIRST_FRAME, TICK);
         loop {
             tokio::select! {
                 output = &mut future => return output,
