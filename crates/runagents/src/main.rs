@@ -1,6 +1,9 @@
-//! The `runagents` binary. `runagents serve` runs the whole platform.
+//! The `runagents` binary. `runagents serve` runs the whole platform; every other command is
+//! the operator CLI (`runagents_cli`), talking to a platform over HTTP.
 
 mod serve;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -8,9 +11,13 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "runagents",
     version,
-    about = "Run AI agents with every action under policy, approval and consent."
+    about = "Run AI agents with every action under policy, approval and consent.",
+    after_help = runagents_cli::AFTER_HELP,
+    arg_required_else_help = true
 )]
 struct Cli {
+    #[command(flatten)]
+    global: runagents_cli::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -19,18 +26,17 @@ struct Cli {
 enum Command {
     /// Run the platform: the operator API and the agent plane.
     Serve(serve::Options),
-    /// Print the version.
-    Version,
+    #[command(flatten)]
+    Operator(runagents_cli::Command),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(options) => serve::run(options),
-        Command::Version => {
-            use std::io::Write;
-            writeln!(std::io::stdout(), "runagents {}", env!("CARGO_PKG_VERSION"))?;
-            Ok(())
+        Command::Serve(options) => {
+            serve::run(options)?;
+            Ok(ExitCode::SUCCESS)
         }
+        Command::Operator(command) => Ok(runagents_cli::run(cli.global, command)),
     }
 }

@@ -8,6 +8,7 @@
 mod agents;
 mod approvals;
 mod auth;
+mod cli;
 mod connectors;
 mod egress;
 mod identity_providers;
