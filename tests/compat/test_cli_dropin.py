@@ -97,10 +97,10 @@ def test_errors_and_exit_codes_pass_through(wrapper):
     proc = wrapper.run("tools", "get", "nope")
     assert proc.returncode == 3, proc
     assert proc.stderr.startswith('error: tool "nope" not found (HTTP 404)'), proc
-    # Approvals are not served yet: the CLI says so, and the code still comes through.
+    # An unknown approval: the not-found code comes through the wrapper.
     proc = wrapper.run("approvals", "approve", "req-1", "--scope", "window", "--duration", "4h")
     assert proc.returncode == 3, proc
-    assert "no such endpoint: POST /api/v1/approvals/requests/req-1/approve" in proc.stderr, proc
+    assert 'access request "req-1" not found (HTTP 404)' in proc.stderr, proc
 
 
 def test_version_runs_both(wrapper):
