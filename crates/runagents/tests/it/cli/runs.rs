@@ -1,5 +1,5 @@
-//! `runs …`, `approvals …` and `agents logs`, whose endpoints this server does not serve yet,
-//! against a small fake of the documented API that records every request it gets.
+//! `runs …`, `approvals …` and `agents logs`: the exact requests, checked against a small fake
+//! of the documented API that records them, and the commands against the real governed path.
 
 use std::sync::{Arc, Mutex};
 
@@ -322,4 +322,72 @@ async fn approvals_list_approve_reject_and_agent_logs() {
         .stdout;
     assert_eq!(logs, "booting\nready\n");
     assert_eq!(fake.last().uri, "/api/v1/agents/bot/logs?tail=2");
+}
+
+/// The same commands against the real governed path: a blocked write shows up in
+/// `approvals list`, `approvals approve --scope run` releases it, and `runs` shows the story.
+#[tokio::test]
+async fn approvals_and_runs_against_the_real_server() {
+    let s = crate::egress::setup().await;
+    let (status, blocked) = crate::egress::call(
+        "POST",
+        &format!("{}/v1/charges", s.tool_url),
+        Some(&s.run_id),
+        Some(json!({"amount": 5})),
+    )
+    .await;
+    assert_eq!(status, 403, "{blocked}");
+    let shell = Shell::new(&s.server);
+    let listed = shell.run(&["approvals", "list", "-o", "json"]).json();
+    let request_id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(request_id, blocked["request_id"].as_str().unwrap());
+    let table = shell.run(&["approvals", "list"]).ok();
+    assert!(
+        table.stdout.contains(&request_id) && table.stdout.contains("stripe"),
+        "{table:?}"
+    );
+    let approved = shell
+        .run(&[
+            "approvals",
+            "approve",
+            &request_id,
+            "--scope",
+            "run",
+            "--reason",
+            "ok",
+            "-o",
+            "json",
+        ])
+        .json();
+    assert_eq!(
+        (approved["status"].as_str(), approved["scope"].as_str()),
+        (Some("APPROVED"), Some("run"))
+    );
+    for _ in 0..200 {
+        if shell.run(&["runs", "get", &s.run_id, "-o", "json"]).json()["status"] == "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let events = shell
+        .run(&["runs", "events", &s.run_id, "-o", "json"])
+        .json();
+    let types: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"APPROVED") && types.contains(&"RESUMED"),
+        "{types:?}"
+    );
+    let runs = shell
+        .run(&["runs", "list", "--agent", "billing", "-o", "json"])
+        .json();
+    assert_eq!(runs[0]["id"].as_str(), Some(s.run_id.as_str()));
+    shell.run(&["approvals", "approve", &request_id]).failed(
+        1,
+        "is not in a mutable state: request is APPROVED, not PENDING (HTTP 409)",
+    );
 }
