@@ -118,6 +118,7 @@ impl Engine {
                 workspace,
                 &RunFilter {
                     agent: agent.filter(|a| !a.is_empty()),
+                    conversation: None,
                     statuses,
                     limit,
                 },
@@ -232,5 +233,23 @@ impl Engine {
                 limit.map(|l| l.clamp(1, 10_000)),
             )
             .await?)
+    }
+}
+
+impl Engine {
+    /// The runs of one conversation, oldest first.
+    pub async fn conversation_runs(
+        &self,
+        workspace: &str,
+        conversation: &str,
+    ) -> Result<Vec<RunRecord>> {
+        let filter = RunFilter {
+            conversation: Some(conversation.to_owned()),
+            limit: MAX_LIST,
+            ..RunFilter::default()
+        };
+        let mut runs = self.store.list_runs(workspace, &filter).await?;
+        runs.reverse();
+        Ok(runs)
     }
 }

@@ -15,6 +15,7 @@ mod keys;
 mod model_providers;
 mod policies;
 mod runs;
+mod streams;
 mod system;
 mod tools;
 mod workspace;
@@ -48,6 +49,7 @@ fn api_routes() -> Router<AppState> {
         .merge(workspace::routes())
         .merge(runs::routes())
         .merge(approvals::routes())
+        .merge(streams::routes())
         .merge(agent_plane::operator_routes())
 }
 
@@ -59,6 +61,7 @@ pub fn operator_router(state: AppState) -> Router {
     // The documented root paths (`/runs`, ...) serve the caller's default workspace too.
     let root_aliases = runs::routes()
         .merge(approvals::routes())
+        .merge(streams::routes())
         .route_layer(authenticated());
     Router::new()
         .merge(system::routes())

@@ -50,6 +50,7 @@ pub struct EventRecord {
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
     pub agent: Option<String>,
+    pub conversation: Option<String>,
     pub statuses: Vec<String>,
     /// At most this many, newest first.
     pub limit: u32,

@@ -158,6 +158,9 @@ macro_rules! impl_run_store {
                 if let Some(agent) = &filter.agent {
                     builder.push(" AND agent = ").push_bind(agent);
                 }
+                if let Some(conversation) = &filter.conversation {
+                    builder.push(" AND conversation_id = ").push_bind(conversation);
+                }
                 if !filter.statuses.is_empty() {
                     builder.push(" AND status IN (");
                     let mut separated = builder.separated(", ");

@@ -406,3 +406,121 @@ async fn audit_export_as_ndjson_and_splunk_hec() {
     assert_eq!(get("format=xml").await.unwrap().status(), 400);
     assert_eq!(get("schema=elk").await.unwrap().status(), 400);
 }
+
+/// Reads SSE frames from a response until `stop` says so; returns (event, data) pairs.
+async fn read_sse(
+    mut response: reqwest::Response,
+    stop: impl Fn(&[(String, serde_json::Value)]) -> bool,
+) -> Vec<(String, serde_json::Value)> {
+    let mut frames = Vec::new();
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !stop(&frames) {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("stream stalled")
+            .unwrap();
+        let Some(chunk) = chunk else { break };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let (mut event, mut data) = (String::new(), String::new());
+            for line in frame.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    event = value.trim().to_owned();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim());
+                }
+            }
+            if !event.is_empty() {
+                frames.push((event, serde_json::from_str(&data).unwrap()));
+            }
+        }
+    }
+    frames
+}
+
+#[tokio::test]
+async fn run_and_conversation_streams_deliver_events_and_the_end() {
+    let server = server().await;
+    let api = server.client();
+    agent(&api, "billing").await;
+    let (_, run) = api.post("/runs", json!({"agent_id": "billing", "user_id": "alice", "conversation_id": "chat-9", "initial_message": "hi"})).await;
+    let id = run["id"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let run_stream = http
+        .get(server.api(&format!("/runs/{id}/stream")))
+        .header("X-RunAgents-API-Key", &server.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run_stream.headers()["content-type"], "text/event-stream");
+    let conversation_stream = http
+        .get(format!("{}/conversations/chat-9/stream", server.url))
+        .header("X-RunAgents-API-Key", &server.admin_key)
+        .send()
+        .await
+        .unwrap();
+    api.post(
+        &format!("/runs/{id}/events"),
+        json!({"type": "AGENT_MESSAGE", "data": {"message": "hello"}}),
+    )
+    .await;
+    api.patch(&format!("/runs/{id}"), json!({"status": "COMPLETED"}))
+        .await;
+
+    let frames = read_sse(run_stream, |_| false).await;
+    let kinds: Vec<&str> = frames
+        .iter()
+        .map(|(event, data)| {
+            if event == "run_event" {
+                data["type"].as_str().unwrap()
+            } else {
+                event.as_str()
+            }
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "RUN_CREATED",
+            "USER_MESSAGE",
+            "AGENT_MESSAGE",
+            "COMPLETED",
+            "done"
+        ],
+        "the stream ends after done"
+    );
+    assert_eq!(frames.last().unwrap().1["status"], "COMPLETED");
+
+    let frames = read_sse(conversation_stream, |frames| {
+        frames.iter().any(|(event, _)| event == "final_answer")
+    })
+    .await;
+    assert!(
+        frames
+            .iter()
+            .any(|(event, data)| event == "run_event" && data["type"] == "AGENT_MESSAGE"),
+        "{frames:?}"
+    );
+    assert_eq!(frames.last().unwrap().1["run_id"], id.as_str());
+    // Resuming with Last-Event-ID skips what was seen.
+    let resumed = http
+        .get(server.api(&format!("/runs/{id}/stream")))
+        .header("X-RunAgents-API-Key", &server.admin_key)
+        .header("Last-Event-ID", "3")
+        .send()
+        .await
+        .unwrap();
+    let frames = read_sse(resumed, |_| false).await;
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(
+        http.get(server.api("/runs/nope/stream"))
+            .header("X-RunAgents-API-Key", &server.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}

@@ -228,6 +228,34 @@ pub async fn runs_list_by_agent_and_status_newest_first(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(ids(paused), ["a2"]);
+    let conversation = store
+        .list_runs(
+            "default",
+            &RunFilter {
+                conversation: Some("c1".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        conversation.len(),
+        3,
+        "every run above shares conversation c1 in workspace default"
+    );
+    let none = store
+        .list_runs(
+            "default",
+            &RunFilter {
+                conversation: Some("c2".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty());
 }
 
 pub async fn agent_credentials_replace_and_resolve(store: &dyn Store) {
