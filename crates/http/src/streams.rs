@@ -134,7 +134,7 @@ async fn conversation_stream(
     Path(id): Path<String>,
 ) -> Result<EventStream, ApiError> {
     let cursor = ConversationCursor {
-        engine: state.engine.clone(),
+        engine: state.engine,
         workspace: caller.workspace.clone(),
         conversation: id,
         seen: Vec::new(),
