@@ -418,7 +418,7 @@ async fn read_sse(
     while !stop(&frames) {
         let chunk = tokio::time::timeout_at(deadline, response.chunk())
             .await
-            .expect("stream stalled")
+            .unwrap_or_else(|_| panic!("stream stalled"))
             .unwrap();
         let Some(chunk) = chunk else { break };
         buffer.push_str(&String::from_utf8_lossy(&chunk));
