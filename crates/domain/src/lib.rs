@@ -6,6 +6,7 @@ pub mod api_key;
 pub mod approval;
 pub mod connector;
 pub mod decision;
+pub mod dispatch;
 pub mod duration;
 mod fields;
 pub mod identity_provider;

@@ -158,13 +158,19 @@ impl Engine {
                 required
             }],
         });
+        let dispatches = self
+            .plan_dispatches(ws, &request.id, Some(&route.delivery), now)
+            .await?;
         let raised = match self
             .store
-            .block_action(&action, &request, pause.as_ref())
+            .block_action(&action, &request, pause.as_ref(), &dispatches)
             .await?
         {
-            runagents_store::Blocked::Created(request)
-            | runagents_store::Blocked::Existing(request) => request,
+            runagents_store::Blocked::Created(request) => {
+                self.wake_dispatch();
+                request
+            }
+            runagents_store::Blocked::Existing(request) => request,
         };
         let mut extra = Map::new();
         extra.insert("action_id".into(), json!(raised.action_id));
@@ -297,6 +303,7 @@ impl Engine {
         };
         let stored = self.decide(ws, id, &decided).await?;
         self.resume_signal.notify_waiters();
+        self.wake_dispatch();
         Ok(stored)
     }
 
@@ -335,7 +342,9 @@ impl Engine {
             run,
             at: now,
         };
-        self.decide(ws, id, &decided).await
+        let stored = self.decide(ws, id, &decided).await?;
+        self.wake_dispatch();
+        Ok(stored)
     }
 
     async fn decide(
@@ -426,9 +435,17 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
+        let dispatches = self.plan_dispatches(ws, &request.id, None, now).await?;
         Ok(
-            match self.store.block_action(&action, &request, None).await? {
-                runagents_store::Blocked::Created(request) => (request, true),
+            match self
+                .store
+                .block_action(&action, &request, None, &dispatches)
+                .await?
+            {
+                runagents_store::Blocked::Created(request) => {
+                    self.wake_dispatch();
+                    (request, true)
+                }
                 runagents_store::Blocked::Existing(request) => (request, false),
             },
         )

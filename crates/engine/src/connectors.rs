@@ -10,8 +10,9 @@
 mod probe;
 
 use runagents_domain::connector::{
-    Activity, Check, ConnectorSpec, DEFAULTS_SETTING, Defaults, Fields, HeaderValue, Target,
-    TestReport, check_headers, header, resolve_headers,
+    Activity, Check, ConnectorSpec, DEFAULTS_SETTING, Defaults, Fields, HeaderValue,
+    SLACK_SIGNING_SECRET, SlackSecurityMode, Target, TestReport, check_headers, header,
+    resolve_headers,
 };
 use runagents_domain::{Invalid, Secret, Timestamp, from_json};
 use runagents_store::{ActivityRecord, Document, Kind, Write};
@@ -75,7 +76,7 @@ impl Engine {
     }
 
     /// The connector's header values, in the order of its header names.
-    async fn connector_headers(
+    pub(crate) async fn connector_headers(
         &self,
         workspace: &str,
         connector: &Connector,
@@ -293,7 +294,7 @@ impl Engine {
     }
 
     /// Failing to log must not fail a change that is already committed; it is logged instead.
-    async fn record(&self, workspace: &str, activity: Activity) {
+    pub(crate) async fn record(&self, workspace: &str, activity: Activity) {
         let record = ActivityRecord {
             id: new_id("aca"),
             at: Timestamp::now(),
@@ -410,10 +411,16 @@ impl Engine {
         owner: Option<&Connector>,
     ) -> TestReport {
         let credentials = headers.and_then(|h| target.check_credentials(&h).map(|()| h));
-        let mut checks = vec![
-            Check::config(Ok(())),
-            Check::credentials(credentials.as_ref().map(|_| ())),
-        ];
+        let mut credentials_check = Check::credentials(credentials.as_ref().map(|_| ()));
+        if let Ok(headers) = &credentials
+            && target.slack_security_mode == Some(SlackSecurityMode::Compat)
+            && header(headers, SLACK_SIGNING_SECRET).is_none_or(|s| s.expose().is_empty())
+        {
+            credentials_check.message.push_str(
+                "; compat mode: requests are not signature-verified (add X-Slack-Signing-Secret)",
+            );
+        }
+        let mut checks = vec![Check::config(Ok(())), credentials_check];
         checks.push(match &credentials {
             Ok(headers) => self.connectivity(&target, headers).await,
             Err(_) => skipped_connectivity(),

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod approvals;
 pub mod connectors;
+pub mod dispatch;
 pub mod egress;
 pub mod identity_providers;
 pub mod model_providers;
@@ -69,6 +70,8 @@ pub struct Settings {
     pub dev: bool,
     /// Base URL of the Slack Web API, without a trailing slash (tests point it at a fake).
     pub slack_api_url: String,
+    /// Signs decision links; derived from the master key, so every replica shares it.
+    pub link_key: runagents_domain::Secret,
 }
 
 /// The use cases, sharing one store and one outbound HTTP client. Cheap to clone.
@@ -80,6 +83,8 @@ pub struct Engine {
     keys: Arc<api_keys::KeyCache>,
     /// Woken by every approval, so the resume worker replays without a polling delay.
     resume_signal: Arc<tokio::sync::Notify>,
+    /// Woken by every new access request and decision, so deliveries go out at once.
+    dispatch_signal: Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
@@ -95,6 +100,7 @@ impl Engine {
             settings: Arc::new(settings),
             keys: Arc::default(),
             resume_signal: Arc::default(),
+            dispatch_signal: Arc::default(),
         })
     }
 

@@ -91,7 +91,7 @@ impl Engine {
         };
         match self
             .store
-            .block_action(&action, &request, Some(&pause))
+            .block_action(&action, &request, Some(&pause), &[])
             .await?
         {
             runagents_store::Blocked::Created(_) => Ok(action),

@@ -10,6 +10,7 @@ mod auth;
 mod connectors;
 mod error;
 mod identity_providers;
+mod integrations;
 mod json;
 mod keys;
 mod model_providers;
@@ -65,6 +66,7 @@ pub fn operator_router(state: AppState) -> Router {
         .route_layer(authenticated());
     Router::new()
         .merge(system::routes())
+        .merge(integrations::routes())
         .merge(root_aliases)
         .nest("/api/v1", api)
         .fallback(error::no_route)

@@ -120,6 +120,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         agent_plane_url: format!("http://{agent_addr}"),
         dev: options.dev,
         slack_api_url: options.slack_api_url.trim_end_matches('/').to_owned(),
+        link_key: master.derive("runagents decision links v1"),
     };
     let engine = Engine::new(store.clone(), settings)?;
     if !options.dev
@@ -134,7 +135,16 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     // Named by process and address, so leases in a shared database say who holds them.
     let worker_name = format!("{}@{operator_addr}", std::process::id());
-    let resume_worker = tokio::spawn(engine.clone().run_resume_worker(worker_name, stop.clone()));
+    let resume_worker = tokio::spawn(
+        engine
+            .clone()
+            .run_resume_worker(worker_name.clone(), stop.clone()),
+    );
+    let dispatch_worker = tokio::spawn(
+        engine
+            .clone()
+            .run_dispatch_worker(worker_name, stop.clone()),
+    );
     let state = AppState { engine };
     let shutdown = shutdown_signal()?;
     let operator_app = tower::util::MapRequestLayer::new(rewrite_workspace_path)
@@ -169,6 +179,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     operator_task.await??;
     agent_task.await??;
     resume_worker.await?;
+    dispatch_worker.await?;
     tracing::info!("stopped");
     Ok(())
 }

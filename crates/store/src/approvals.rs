@@ -1,7 +1,8 @@
 //! Blocked actions, access requests, grants and the resume queue.
 //!
 //! Invariants: blocking a call (action + request + run pause + event) and deciding a request
-//! (status + grant + resume job + action + run + events) are each one transaction; at most one
+//! (status + grant + resume job + action + run + events + outbox follow-ups) are each one
+//! transaction; at most one
 //! PENDING request exists per (run, payload hash); a resume job is claimed with a lease in one
 //! statement, so two workers never hold it at once and a crashed worker's lease runs out.
 
@@ -119,13 +120,15 @@ pub struct ActionResult {
 
 #[async_trait]
 pub trait ApprovalStore: Send + Sync {
-    /// Records a blocked call: action, request and run change at once — or finds the PENDING
-    /// request already raised for the same payload in the same run and writes nothing.
+    /// Records a blocked call: action, request, run change and the request's delivery outbox
+    /// rows at once — or finds the PENDING request already raised for the same payload in the
+    /// same run and writes nothing.
     async fn block_action(
         &self,
         action: &ActionRecord,
         request: &RequestRecord,
         run: Option<&RunChange>,
+        dispatches: &[crate::DispatchRecord],
     ) -> Result<Blocked>;
     async fn get_action(&self, workspace: &str, id: &str) -> Result<Option<ActionRecord>>;
     async fn get_request(&self, workspace: &str, id: &str) -> Result<Option<RequestRecord>>;
@@ -136,6 +139,7 @@ pub trait ApprovalStore: Send + Sync {
         statuses: &[String],
     ) -> Result<Vec<RequestRecord>>;
     /// Decides a PENDING request; `Conflict` if it is no longer PENDING, `NotFound` if absent.
+    /// Its pending deliveries are skipped and its delivered ones get follow-ups, atomically.
     async fn decide_request(
         &self,
         workspace: &str,

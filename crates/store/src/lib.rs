@@ -5,11 +5,13 @@
 //! sealed with the master key before they touch the database.
 
 mod approvals;
+mod dispatch;
 mod postgres;
 mod runs;
 mod seal;
 mod sql;
 mod sql_approvals;
+mod sql_dispatch;
 mod sql_runs;
 mod sqlite;
 
@@ -20,6 +22,7 @@ pub use approvals::{
     ActionRecord, ActionResult, ApprovalStore, Blocked, GrantRecord, RequestDecision,
     RequestRecord, ResumeJob, RunChange,
 };
+pub use dispatch::{DELIVER, DispatchRecord, DispatchStore, FOLLOWUP};
 pub use postgres::PostgresStore;
 pub use runs::{EventRecord, NewEvent, RunFilter, RunRecord, RunStore, RunUpdate};
 pub use seal::{MasterKey, Sealer};
@@ -137,7 +140,7 @@ pub struct ActivityRecord {
 }
 
 #[async_trait]
-pub trait Store: RunStore + ApprovalStore + Send + Sync {
+pub trait Store: RunStore + ApprovalStore + DispatchStore + Send + Sync {
     /// Which backend this is, for logs and health output.
     fn backend(&self) -> &'static str;
 

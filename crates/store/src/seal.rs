@@ -38,6 +38,17 @@ impl MasterKey {
         Ok(MasterKey(bytes))
     }
 
+    /// A key for another purpose (e.g. signing decision links), derived as
+    /// HMAC-SHA256(master, purpose): stable across restarts and shared by every replica that
+    /// shares the master key, without storing another secret.
+    pub fn derive(&self, purpose: &str) -> runagents_domain::Secret {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let tag = ring::hmac::sign(&key, purpose.as_bytes());
+        runagents_domain::Secret::new(
+            base64::engine::general_purpose::STANDARD.encode(tag.as_ref()),
+        )
+    }
+
     pub fn to_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.0)
     }

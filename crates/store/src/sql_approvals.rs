@@ -202,6 +202,7 @@ macro_rules! impl_approval_store {
                 action: &$crate::ActionRecord,
                 request: &$crate::RequestRecord,
                 run: Option<&$crate::RunChange>,
+                dispatches: &[$crate::DispatchRecord],
             ) -> $crate::Result<$crate::Blocked> {
                 let ws = action.workspace.as_str();
                 if !request.run_id.is_empty()
@@ -264,6 +265,7 @@ macro_rules! impl_approval_store {
                 if let Some(change) = run {
                     Self::apply_run_change(&mut tx, ws, change, request.created_at.millis()).await?;
                 }
+                Self::insert_dispatches(&mut tx, dispatches).await?;
                 tx.commit().await?;
                 Ok($crate::Blocked::Created(request.clone()))
             }
@@ -367,6 +369,7 @@ macro_rules! impl_approval_store {
                 if let Some(change) = &decision.run {
                     Self::apply_run_change(&mut tx, workspace, change, decision.at.millis()).await?;
                 }
+                Self::followups_on_decision(&mut tx, workspace, id, decision.at.millis()).await?;
                 tx.commit().await?;
                 $crate::sql_approvals::request(row)
             }

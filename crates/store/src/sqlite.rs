@@ -43,4 +43,5 @@ impl SqliteStore {
 
 crate::sql_runs::impl_run_store!(SqliteStore);
 crate::sql_approvals::impl_approval_store!(SqliteStore);
+crate::sql_dispatch::impl_dispatch_store!(SqliteStore);
 crate::sql::impl_store!(SqliteStore, "sqlite");

@@ -454,6 +454,7 @@ async fn a_crash_between_approval_and_replay_loses_nothing() {
     let Setup {
         server,
         upstream,
+        upstream_url,
         tool_url,
         credential,
         run_id,
@@ -473,6 +474,7 @@ async fn a_crash_between_approval_and_replay_loses_nothing() {
     let s = Setup {
         server,
         upstream,
+        upstream_url,
         tool_url,
         credential,
         run_id,

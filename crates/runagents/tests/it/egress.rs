@@ -65,6 +65,7 @@ pub(crate) async fn fake_upstream() -> (String, Upstream) {
 pub(crate) struct Setup {
     pub(crate) server: runagents_testkit::TestServer,
     pub(crate) upstream: Upstream,
+    pub(crate) upstream_url: String,
     pub(crate) tool_url: String,
     pub(crate) credential: Value,
     pub(crate) run_id: String,
@@ -73,7 +74,11 @@ pub(crate) struct Setup {
 /// A Stripe-like tool with an API key, a reads-allowed / writes-need-approval / deletes-denied
 /// policy, an agent bound to it, its credential, and a run.
 pub(crate) async fn setup() -> Setup {
-    let server = server().await;
+    setup_on(server().await).await
+}
+
+/// `setup` on a server started by the caller (with extra flags or environment).
+pub(crate) async fn setup_on(server: runagents_testkit::TestServer) -> Setup {
     let api = server.client();
     let (upstream_url, upstream) = fake_upstream().await;
     let (status, body) = api
@@ -112,6 +117,7 @@ pub(crate) async fn setup() -> Setup {
     Setup {
         server,
         upstream,
+        upstream_url,
         tool_url,
         credential,
         run_id,

@@ -10,6 +10,7 @@ mod approvals;
 mod auth;
 mod cli;
 mod connectors;
+mod dispatch;
 mod egress;
 mod identity_providers;
 mod lifecycle;

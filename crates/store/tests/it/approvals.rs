@@ -5,7 +5,7 @@ use runagents_store::{
 };
 use serde_json::json;
 
-async fn run(store: &dyn Store, id: &str) {
+pub(crate) async fn run(store: &dyn Store, id: &str) {
     let record = RunRecord {
         id: id.into(),
         workspace: "default".into(),
@@ -23,7 +23,7 @@ async fn run(store: &dyn Store, id: &str) {
     store.create_run(&record, &[]).await.unwrap();
 }
 
-fn action(id: &str, run_id: &str, hash: &str) -> ActionRecord {
+pub(crate) fn action(id: &str, run_id: &str, hash: &str) -> ActionRecord {
     ActionRecord {
         id: id.into(),
         workspace: "default".into(),
@@ -45,7 +45,7 @@ fn action(id: &str, run_id: &str, hash: &str) -> ActionRecord {
     }
 }
 
-fn request(id: &str, action_id: &str, run_id: &str, hash: &str) -> RequestRecord {
+pub(crate) fn request(id: &str, action_id: &str, run_id: &str, hash: &str) -> RequestRecord {
     RequestRecord {
         id: id.into(),
         workspace: "default".into(),
@@ -85,6 +85,7 @@ pub async fn blocking_is_atomic_and_deduplicated(store: &dyn Store) {
             &action("a1", "r1", "h1"),
             &request("q1", "a1", "r1", "h1"),
             Some(&pause("r1", "a1")),
+            &[],
         )
         .await
         .unwrap();
@@ -108,6 +109,7 @@ pub async fn blocking_is_atomic_and_deduplicated(store: &dyn Store) {
             &action("a2", "r1", "h1"),
             &request("q2", "a2", "r1", "h1"),
             Some(&pause("r1", "a2")),
+            &[],
         )
         .await
         .unwrap();
@@ -129,6 +131,7 @@ pub async fn blocking_is_atomic_and_deduplicated(store: &dyn Store) {
                 &action(&id, "r1", "h2"),
                 &request(&format!("q-{id}"), &id, "r1", "h2"),
                 Some(&pause("r1", &id)),
+                &[],
             )
             .await
     });
@@ -154,6 +157,7 @@ pub async fn blocking_is_atomic_and_deduplicated(store: &dyn Store) {
             &action("n1", "", "h1"),
             &request("qn1", "n1", "", "h1"),
             None,
+            &[],
         )
         .await
         .unwrap();
@@ -162,6 +166,7 @@ pub async fn blocking_is_atomic_and_deduplicated(store: &dyn Store) {
             &action("n2", "", "h1"),
             &request("qn2", "n2", "", "h1"),
             None,
+            &[],
         )
         .await
         .unwrap();
@@ -226,6 +231,7 @@ pub async fn deciding_writes_grant_job_and_events_once(store: &dyn Store) {
             &action("a1", "r2", "h1"),
             &request("q1", "a1", "r2", "h1"),
             Some(&pause("r2", "a1")),
+            &[],
         )
         .await
         .unwrap();
@@ -307,6 +313,7 @@ pub async fn resume_jobs_are_leased_and_finished_once(store: &dyn Store) {
             &action("a1", "r3", "h1"),
             &request("q1", "a1", "r3", "h1"),
             Some(&pause("r3", "a1")),
+            &[],
         )
         .await
         .unwrap();

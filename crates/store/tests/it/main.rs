@@ -6,6 +6,7 @@
 
 mod approvals;
 mod cases;
+mod dispatch;
 mod runs;
 
 use std::sync::Arc;
@@ -55,6 +56,7 @@ macro_rules! conformance {
 
 use approvals::*;
 use cases::*;
+use dispatch::*;
 use runs::*;
 
 conformance!(
@@ -74,4 +76,9 @@ conformance!(
     workspace_with_first_key_is_atomic,
     settings_round_trip,
     activity_newest_first_with_limit,
+    dispatches_are_written_with_their_request_and_leased_once,
+    first_success_tries_in_order_and_skips_the_rest,
+    failed_attempts_back_off_then_fail,
+    decisions_skip_pending_deliveries_and_follow_up_delivered_ones,
+    decision_links_are_single_use,
 );

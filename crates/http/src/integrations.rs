@@ -1,0 +1,127 @@
+//! Unauthenticated routes that connectors call back: Slack interactivity (verified by Slack's
+//! request signature) and signed decision links (`GET` shows a confirmation page, so a link
+//! scanner opening it decides nothing; `POST` decides).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/integrations/slack/interactivity",
+            post(slack_interactivity),
+        )
+        .route("/approvals/decide/{token}", get(confirm).post(decide))
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Slack wants a quick 200; the message is updated through the outbox afterwards.
+async fn slack_interactivity(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    state
+        .engine
+        .slack_interaction(
+            header_text(&headers, "x-slack-request-timestamp"),
+            header_text(&headers, "x-slack-signature"),
+            &body,
+        )
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"robots\" content=\"noindex\"><title>{title}</title></head>\
+         <body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\"><h1>{title}</h1>{body}</body></html>",
+        title = escape(title)
+    ))
+}
+
+async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    match state.engine.read_decision_link(&token).await {
+        Ok((link, request)) => {
+            let field = |key: &str| escape(request.body[key].as_str().unwrap_or_default());
+            let choice = link.choice().map(|c| c.label()).unwrap_or_default();
+            let body = format!(
+                "<p>{}</p><ul><li>Agent: {}</li><li>Tool: {}</li><li>Operation: {} {}</li><li>User: {}</li><li>Status: {}</li></ul>\
+                 <form method=\"post\"><button type=\"submit\">{}</button></form>",
+                field("message"),
+                field("agent_id"),
+                field("tool_id"),
+                field("tool_method"),
+                field("tool_url"),
+                field("subject"),
+                escape(&request.status),
+                escape(choice),
+            );
+            page(&format!("{choice}?"), &body).into_response()
+        }
+        Err(error) => {
+            let status = ApiError(error).into_response().status();
+            (
+                status,
+                page(
+                    "Decision link not usable",
+                    "<p>This link is invalid, expired, or its request is gone.</p>",
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Decides. A JSON body may name the `approver` and a `reason`; the confirmation page's form
+/// sends neither and gets a page back.
+async fn decide(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let from_form = header_text(&headers, header::CONTENT_TYPE.as_str())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let fields: Value = if from_form || body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|_| ApiError::invalid("body must be JSON"))?
+    };
+    let text = |key: &str| fields[key].as_str().map(str::to_owned);
+    let decided = state
+        .engine
+        .decide_by_link(&token, text("approver"), text("reason").unwrap_or_default())
+        .await;
+    match (decided, from_form) {
+        (Ok(request), false) => Ok(Json(crate::approvals::view(&request)).into_response()),
+        (Ok(request), true) => Ok(page(
+            "Decision recorded",
+            &format!(
+                "<p>Request {} is now {}.</p>",
+                escape(&request.id),
+                escape(&request.status)
+            ),
+        )
+        .into_response()),
+        (Err(error), _) => Err(ApiError(error)),
+    }
+}
