@@ -22,8 +22,9 @@ use crate::egress::{Prepared, Sent};
 use crate::runs::event;
 use crate::{Engine, Result};
 
-/// How long a claimed job is ours before another worker may take it over.
-const LEASE_MS: i64 = 30_000;
+/// How long a claimed job is ours before another worker may take it over. Short, so a
+/// crashed worker's job moves on quickly; a live worker renews it while the call is out.
+const LEASE_MS: i64 = 6_000;
 /// Without a wake-up (an approval on another replica), look again this often.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Replays that fail to reach the upstream are retried this many times, then the run fails.
@@ -72,7 +73,27 @@ impl Engine {
         else {
             return Ok(false);
         };
-        if let Err(error) = self.replay(&job).await {
+        let renew = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis((LEASE_MS / 3) as u64)).await;
+                match self
+                    .store
+                    .renew_resume_job(&job.id, worker, Timestamp::now().plus_millis(LEASE_MS))
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(job = %job.id, "lost the lease on a resume job"),
+                    Err(error) => {
+                        tracing::warn!(job = %job.id, %error, "could not renew a resume lease")
+                    }
+                }
+            }
+        };
+        let replayed = tokio::select! {
+            replayed = self.replay(&job) => replayed,
+            () = renew => Ok(()),
+        };
+        if let Err(error) = replayed {
             tracing::warn!(action = %job.action_id, attempt = job.attempts, %error, "replay failed; will retry");
             let backoff = 250 * (1_i64 << job.attempts.clamp(0, 6));
             self.store

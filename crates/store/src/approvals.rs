@@ -180,6 +180,13 @@ pub trait ApprovalStore: Send + Sync {
         action_id: &str,
         result: &ActionResult,
     ) -> Result<()>;
+    /// Extends the lease of a job this worker still holds; false if it no longer holds it.
+    async fn renew_resume_job(
+        &self,
+        id: &str,
+        worker: &str,
+        locked_until: Timestamp,
+    ) -> Result<bool>;
     /// Gives a job back with its error, to be retried after `retry_at`.
     async fn release_resume_job(&self, id: &str, error: &str, retry_at: Timestamp) -> Result<()>;
     /// The executed action of this run with this payload whose answer the agent has not had

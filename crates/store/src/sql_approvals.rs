@@ -443,6 +443,16 @@ macro_rules! impl_approval_store {
                 Ok(())
             }
 
+            async fn renew_resume_job(&self, id: &str, worker: &str, locked_until: runagents_domain::Timestamp) -> $crate::Result<bool> {
+                let renewed = sqlx::query("UPDATE resume_jobs SET locked_until = $3 WHERE id = $1 AND locked_by = $2 AND done = 0")
+                    .bind(id)
+                    .bind(worker)
+                    .bind(locked_until.millis())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(renewed.rows_affected() > 0)
+            }
+
             async fn release_resume_job(&self, id: &str, error: &str, retry_at: runagents_domain::Timestamp) -> $crate::Result<()> {
                 sqlx::query("UPDATE resume_jobs SET locked_until = $2, locked_by = '', last_error = $3 WHERE id = $1")
                     .bind(id)

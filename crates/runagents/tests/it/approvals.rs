@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use crate::egress::{Setup, call, setup};
 
+/// Waits up to 15 s: after a crash, a claimed job moves on when its lease (6 s) runs out.
 async fn wait_for_status(s: &Setup, run_id: &str, status: &str) -> Value {
-    for _ in 0..200 {
+    for _ in 0..600 {
         let (_, run) = s.server.client().get(&format!("/runs/{run_id}")).await;
         if run["status"] == status {
             return run;

@@ -340,6 +340,31 @@ pub async fn resume_jobs_are_leased_and_finished_once(store: &dyn Store) {
             .is_none(),
         "leased"
     );
+    // Only the holder renews its lease.
+    let holder = claimed[0].clone();
+    let owner = if store
+        .renew_resume_job(&holder.id, "w1", Timestamp(1010))
+        .await
+        .unwrap()
+    {
+        "w1"
+    } else {
+        "w2"
+    };
+    assert!(
+        store
+            .renew_resume_job(&holder.id, owner, Timestamp(1010))
+            .await
+            .unwrap(),
+        "the holder renews"
+    );
+    assert!(
+        !store
+            .renew_resume_job(&holder.id, "w9", Timestamp(5000))
+            .await
+            .unwrap(),
+        "others cannot"
+    );
     // The lease runs out: another worker takes it over.
     let retaken = store
         .claim_resume_job("w3", Timestamp(1011), 1000)
