@@ -5,7 +5,7 @@ use std::time::Instant;
 use runagents_domain::tool::{Probe, ToolInput, ToolSpec, ToolStatus};
 use runagents_domain::{Timestamp, from_json};
 use runagents_store::{Document, Kind, Write};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{Engine, Error, Result, not_found};
 
@@ -28,9 +28,11 @@ pub enum Upserted {
 }
 
 impl Tool {
-    fn from_document(document: Document, credentials: Vec<String>) -> Result<Self> {
-        let spec = from_json("stored tool", document.body["spec"].clone())?;
-        let status = from_json("stored tool status", document.body["status"].clone())
+    fn from_document(mut document: Document, credentials: Vec<String>) -> Result<Self> {
+        // The document is ours: move its parts out rather than copying them.
+        let mut part = |name: &str| document.body.get_mut(name).map_or(Value::Null, Value::take);
+        let spec = from_json("stored tool", part("spec"))?;
+        let status = from_json("stored tool status", part("status"))
             .unwrap_or_else(|_| ToolStatus::pending());
         Ok(Tool {
             name: document.key,
