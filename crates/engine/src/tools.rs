@@ -46,6 +46,12 @@ impl Tool {
 }
 
 impl Engine {
+    /// Changes with every write to the workspace's tools: a cached list read at the same
+    /// generation is still current.
+    pub async fn tools_generation(&self, workspace: &str) -> Result<i64> {
+        Ok(self.store.generation(workspace, Kind::Tool).await?)
+    }
+
     pub async fn list_tools(&self, workspace: &str) -> Result<Vec<Tool>> {
         let documents = self.store.list_documents(workspace, Kind::Tool).await?;
         documents

@@ -34,6 +34,19 @@ pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
+    /// Rendered tool lists per workspace, with the store generation they were read at.
+    tool_lists: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (i64, axum::body::Bytes)>>,
+    >,
+}
+
+impl AppState {
+    pub fn new(engine: Engine) -> Self {
+        AppState {
+            engine,
+            tool_lists: Default::default(),
+        }
+    }
 }
 
 /// Every `/api/v1` resource route, relative to `/api/v1` (the workspace prefix is rewritten

@@ -88,13 +88,43 @@ pub(crate) fn view(tool: &Tool, workspace: &str) -> Value {
     serde_json::to_value(ToolView::new(tool, workspace)).unwrap_or_default()
 }
 
+/// The hottest read. The rendered list is kept per workspace with the store generation it
+/// was read at; one small query tells whether it is still current (the generation is read
+/// before the list, so a write racing the read only ever makes the next request re-read).
 async fn list(State(state): State<AppState>, caller: CallerExt) -> Result<Response, ApiError> {
-    let tools = state.engine.list_tools(&caller.workspace).await?;
-    let views: Vec<ToolView<'_>> = tools
-        .iter()
-        .map(|tool| ToolView::new(tool, &caller.workspace))
-        .collect();
-    Ok(Json(views).into_response())
+    let ws = caller.workspace.as_str();
+    let generation = state.engine.tools_generation(ws).await?;
+    let cached = state
+        .tool_lists
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .get(ws)
+        .filter(|(at, _)| *at == generation)
+        .map(|(_, body)| body.clone());
+    let body = match cached {
+        Some(body) => body,
+        None => {
+            let tools = state.engine.list_tools(ws).await?;
+            let views: Vec<ToolView<'_>> =
+                tools.iter().map(|tool| ToolView::new(tool, ws)).collect();
+            let body = axum::body::Bytes::from(serde_json::to_vec(&views).map_err(|e| {
+                ApiError(runagents_engine::Error::Store(
+                    runagents_store::Error::Backend(e.to_string()),
+                ))
+            })?);
+            state
+                .tool_lists
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .insert(ws.to_owned(), (generation, body.clone()));
+            body
+        }
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 async fn read(

@@ -145,7 +145,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
             .clone()
             .run_dispatch_worker(worker_name, stop.clone()),
     );
-    let state = AppState { engine };
+    let state = AppState::new(engine);
     let shutdown = shutdown_signal()?;
     let operator_app = tower::util::MapRequestLayer::new(rewrite_workspace_path)
         .layer(operator_router(state.clone()));

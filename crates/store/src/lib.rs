@@ -164,6 +164,9 @@ pub trait Store: RunStore + ApprovalStore + DispatchStore + Send + Sync {
     ) -> Result<Document>;
     /// Deletes the document and all its secrets in one transaction; false if there was none.
     async fn delete_document(&self, workspace: &str, kind: Kind, key: &str) -> Result<bool>;
+    /// A number that changes with every write to any document of `kind` in the workspace (0
+    /// before the first), for validating cached lists.
+    async fn generation(&self, workspace: &str, kind: Kind) -> Result<i64>;
     async fn secrets(
         &self,
         workspace: &str,

@@ -138,6 +138,14 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                sqlx::query(
+                    "INSERT INTO generations (workspace, kind, generation) VALUES ($1, $2, 1) \
+                     ON CONFLICT (workspace, kind) DO UPDATE SET generation = generations.generation + 1",
+                )
+                .bind(workspace)
+                .bind(kind.as_str())
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 $crate::sql::document(row)
             }
@@ -157,8 +165,25 @@ macro_rules! impl_store {
                     .bind(key)
                     .execute(&mut *tx)
                     .await?;
+                                sqlx::query(
+                    "INSERT INTO generations (workspace, kind, generation) VALUES ($1, $2, 1) \
+                     ON CONFLICT (workspace, kind) DO UPDATE SET generation = generations.generation + 1",
+                )
+                .bind(workspace)
+                .bind(kind.as_str())
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 Ok(deleted > 0)
+            }
+
+            async fn generation(&self, workspace: &str, kind: $crate::Kind) -> $crate::Result<i64> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT generation FROM generations WHERE workspace = $1 AND kind = $2")
+                    .bind(workspace)
+                    .bind(kind.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map_or(0, |(generation,)| generation))
             }
 
             async fn secrets(&self, workspace: &str, kind: $crate::Kind, key: &str) -> $crate::Result<Vec<(String, runagents_domain::Secret)>> {

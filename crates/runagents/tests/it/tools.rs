@@ -172,3 +172,55 @@ async fn oversized_post(server: &runagents_testkit::TestServer, path: &str) -> (
     let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, text)
 }
+
+#[tokio::test]
+async fn cached_list_follows_every_write() {
+    let server = server().await;
+    let api = server.client();
+    api.post(
+        "/tools",
+        json!({"name": "a", "base_url": "https://a.example", "description": "one"}),
+    )
+    .await;
+    assert_eq!(api.get("/tools").await.1[0]["description"], "one");
+    assert_eq!(
+        api.get("/tools").await.1[0]["description"],
+        "one",
+        "served again"
+    );
+    api.post(
+        "/tools",
+        json!({"name": "a", "base_url": "https://a.example", "description": "two"}),
+    )
+    .await;
+    assert_eq!(
+        api.get("/tools").await.1[0]["description"],
+        "two",
+        "an update is seen at once"
+    );
+    api.post(
+        "/tools",
+        json!({"name": "b", "base_url": "https://b.example"}),
+    )
+    .await;
+    assert_eq!(api.get("/tools").await.1.as_array().unwrap().len(), 2);
+    api.delete("/tools/a").await;
+    let (_, list) = api.get("/tools").await;
+    assert_eq!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
+    // Another workspace has its own list.
+    let (_, team) = api.post("/workspaces", json!({"name": "team"})).await;
+    assert_eq!(
+        api.with_key(team["token"].as_str().unwrap())
+            .get("/tools")
+            .await
+            .1,
+        json!([])
+    );
+}

@@ -554,3 +554,73 @@ pub async fn activity_newest_first_with_limit(store: &dyn Store) {
         json!({"n": 4})
     );
 }
+
+pub async fn generations_change_with_every_write(store: &dyn Store) {
+    assert_eq!(store.generation("default", Kind::Tool).await.unwrap(), 0);
+    store
+        .put_document(
+            "default",
+            Kind::Tool,
+            &doc("a", json!({}), 1),
+            &[],
+            Write::Upsert,
+        )
+        .await
+        .unwrap();
+    let after_create = store.generation("default", Kind::Tool).await.unwrap();
+    store
+        .put_document(
+            "default",
+            Kind::Tool,
+            &doc("a", json!({"v": 2}), 1),
+            &[],
+            Write::Upsert,
+        )
+        .await
+        .unwrap();
+    let after_update = store.generation("default", Kind::Tool).await.unwrap();
+    store
+        .delete_document("default", Kind::Tool, "a")
+        .await
+        .unwrap();
+    let after_delete = store.generation("default", Kind::Tool).await.unwrap();
+    assert!(0 < after_create && after_create < after_update && after_update < after_delete);
+    assert_eq!(
+        store.generation("default", Kind::Policy).await.unwrap(),
+        0,
+        "per kind"
+    );
+    assert_eq!(
+        store.generation("other", Kind::Tool).await.unwrap(),
+        0,
+        "per workspace"
+    );
+    // A failed write changes nothing.
+    store
+        .put_document(
+            "default",
+            Kind::Tool,
+            &doc("b", json!({}), 1),
+            &[],
+            Write::Create,
+        )
+        .await
+        .unwrap();
+    let before = store.generation("default", Kind::Tool).await.unwrap();
+    assert!(
+        store
+            .put_document(
+                "default",
+                Kind::Tool,
+                &doc("b", json!({}), 1),
+                &[],
+                Write::Create
+            )
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.generation("default", Kind::Tool).await.unwrap(),
+        before
+    );
+}

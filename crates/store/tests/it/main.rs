@@ -60,6 +60,7 @@ use dispatch::*;
 use runs::*;
 
 conformance!(
+    generations_change_with_every_write,
     blocking_is_atomic_and_deduplicated,
     deciding_writes_grant_job_and_events_once,
     resume_jobs_are_leased_and_finished_once,
