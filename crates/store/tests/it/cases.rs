@@ -554,3 +554,5 @@ pub async fn activity_newest_first_with_limit(store: &dyn Store) {
         json!({"n": 4})
     );
 }
+
+pub use crate::llm_usage::{concurrent_reservations_never_overshoot, spend_reserve_settle_release};

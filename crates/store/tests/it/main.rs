@@ -5,6 +5,7 @@
 //! The store conformance suite: every case runs against SQLite and against PostgreSQL.
 
 mod cases;
+mod llm_usage;
 
 use std::sync::Arc;
 
@@ -60,4 +61,6 @@ conformance!(
     workspace_with_first_key_is_atomic,
     settings_round_trip,
     activity_newest_first_with_limit,
+    spend_reserve_settle_release,
+    concurrent_reservations_never_overshoot,
 );
