@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod connectors;
+pub mod gateway;
 pub mod identity_providers;
 pub mod model_providers;
 pub mod policies;
@@ -32,6 +33,18 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     Upstream(String),
+    /// A provider refused a gateway request with this status.
+    #[error("provider request failed (HTTP {status}): {message}")]
+    UpstreamStatus { status: u16, message: String },
+    /// Something this server does not do (yet).
+    #[error("{0}")]
+    Unsupported(String),
+    /// An agent's monthly budget for a model is used up until the period ends.
+    #[error("{message}")]
+    BudgetExceeded {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Store(runagents_store::Error),
 }
@@ -71,6 +84,7 @@ pub struct Engine {
     http: reqwest::Client,
     settings: Arc<Settings>,
     keys: Arc<api_keys::KeyCache>,
+    routes: Arc<gateway::RouteCache>,
 }
 
 impl Engine {
@@ -85,6 +99,7 @@ impl Engine {
             http,
             settings: Arc::new(settings),
             keys: Arc::default(),
+            routes: Arc::default(),
         })
     }
 

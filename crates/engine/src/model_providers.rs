@@ -97,6 +97,7 @@ impl Engine {
                 Write::Upsert,
             )
             .await?;
+        self.routes.forget(workspace);
         let upserted = if stored.version == 1 {
             Upserted::Created
         } else {
@@ -110,6 +111,7 @@ impl Engine {
     }
 
     pub async fn delete_model_provider(&self, workspace: &str, name: &str) -> Result<()> {
+        self.routes.forget(workspace);
         if self
             .store
             .delete_document(workspace, Kind::ModelProvider, name)

@@ -7,6 +7,7 @@ mod agents;
 mod auth;
 mod connectors;
 mod error;
+mod gateway;
 mod identity_providers;
 mod json;
 mod keys;
@@ -22,6 +23,7 @@ use runagents_engine::Engine;
 
 pub use auth::rewrite_workspace_path;
 pub use error::ApiError;
+pub use gateway::AGENT_HEADER;
 
 /// Largest request body accepted, in bytes. Deploys carry source files, hence 8 MiB.
 pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -43,6 +45,7 @@ fn api_routes() -> Router<AppState> {
         .merge(connectors::routes())
         .merge(agents::routes())
         .merge(workspace::routes())
+        .merge(gateway::routes())
 }
 
 /// The operator API. Wrap it in `rewrite_workspace_path` (see `runagents serve`).
@@ -51,8 +54,15 @@ pub fn operator_router(state: AppState) -> Router {
         state.clone(),
         auth::require_caller,
     ));
+    // The OpenAI-style root `/v1/...` (what `runagents dev` and the runtime's default use),
+    // behind the same API key.
+    let root_gateway = gateway::root_routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_caller,
+    ));
     Router::new()
         .merge(system::routes())
+        .merge(root_gateway)
         .nest("/api/v1", api)
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
@@ -63,6 +73,7 @@ pub fn operator_router(state: AppState) -> Router {
 pub fn agent_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(system::healthz))
+        .route("/v1/healthz", get(system::healthz))
         .fallback(error::no_route)
         .with_state(state)
 }

@@ -9,9 +9,14 @@ use serde_json::{Map, Value};
 
 pub type Extra = Map<String, Value>;
 
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
-    #[serde(default)]
+    /// Empty when the client sent none (or `null`): the gateway answers "model is required".
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub model: String,
     #[serde(default)]
     pub messages: Vec<Message>,
