@@ -8,6 +8,7 @@
 mod agents;
 mod auth;
 mod connectors;
+mod gateway;
 mod identity_providers;
 mod lifecycle;
 mod model_providers;
