@@ -145,7 +145,7 @@ impl Engine {
         match (&route.target, streamed) {
             (Target::Playground, false) => {
                 let response = playground::complete(&request, created);
-                meter.settle(response.usage).await;
+                meter.settle(response.usage);
                 Ok(Chat::Complete(response))
             }
             (Target::Playground, true) => {
@@ -156,7 +156,7 @@ impl Engine {
             (Target::Http(upstream), false) => {
                 match runagents_llm::complete(&self.http, upstream, request, created).await {
                     Ok(response) => {
-                        meter.settle(response.usage).await;
+                        meter.settle(response.usage);
                         Ok(Chat::Complete(response))
                     }
                     Err(error) => {

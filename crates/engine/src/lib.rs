@@ -85,6 +85,9 @@ pub struct Engine {
     settings: Arc<Settings>,
     keys: Arc<api_keys::KeyCache>,
     routes: Arc<gateway::RouteCache>,
+    /// Work that outlives a request (usage records written after the answer); shutdown waits
+    /// for it.
+    background: tokio_util::task::TaskTracker,
 }
 
 impl Engine {
@@ -100,11 +103,17 @@ impl Engine {
             settings: Arc::new(settings),
             keys: Arc::default(),
             routes: Arc::default(),
+            background: tokio_util::task::TaskTracker::new(),
         })
     }
 
     pub fn store(&self) -> &dyn Store {
         &*self.store
+    }
+
+    /// Tasks started by requests that may still run after them; close and wait on shutdown.
+    pub fn background(&self) -> &tokio_util::task::TaskTracker {
+        &self.background
     }
 
     pub fn settings(&self) -> &Settings {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use axum::serve::ListenerExt;
 use runagents_engine::{Engine, Settings};
 use runagents_http::{AppState, agent_router, operator_router, rewrite_workspace_path};
 use runagents_store::{MasterKey, PostgresStore, SqliteStore, Store};
@@ -130,6 +131,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         tracing::warn!("development mode: API requests are not authenticated");
     }
 
+    let background = engine.background().clone();
     let state = AppState { engine };
     let stop = CancellationToken::new();
     let shutdown = shutdown_signal()?;
@@ -143,7 +145,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         let stop = stop.clone();
         async move {
             axum::serve(
-                operator,
+                operator.tap_io(no_delay),
                 axum::ServiceExt::<axum::extract::Request>::into_make_service(operator_app),
             )
             .with_graceful_shutdown(stop.cancelled_owned())
@@ -153,7 +155,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     let agent_task = tokio::spawn({
         let stop = stop.clone();
         async move {
-            axum::serve(agents, agent_app)
+            axum::serve(agents.tap_io(no_delay), agent_app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
         }
@@ -164,8 +166,19 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     stop.cancel();
     operator_task.await??;
     agent_task.await??;
+    // Usage records of the last gateway calls are written after their answers.
+    background.close();
+    background.wait().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Small writes go out at once: a streamed answer's first chunk must not wait for the ACK of
+/// the response head (Nagle).
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
 }
 
 /// Installs the SIGTERM/SIGINT handlers now (before we announce readiness, so a signal sent

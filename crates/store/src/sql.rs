@@ -370,26 +370,13 @@ macro_rules! impl_store {
                 record: &$crate::LlmUsageRecord,
                 settle: Option<(&$crate::SpendKey, i64)>,
             ) -> $crate::Result<()> {
+                let Some((key, reserved_nanos)) = settle else {
+                    // One statement needs no transaction (and costs one round trip, not three).
+                    return insert_llm_usage(&self.pool, record).await;
+                };
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO llm_usage (id, workspace, agent, run_id, model, provider, at, prompt_tokens, completion_tokens, cost_nanos) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&record.id)
-                .bind(&record.workspace)
-                .bind(&record.agent)
-                .bind(&record.run_id)
-                .bind(&record.model)
-                .bind(&record.provider)
-                .bind(record.at.millis())
-                .bind(record.prompt_tokens)
-                .bind(record.completion_tokens)
-                .bind(record.cost_nanos)
-                .execute(&mut *tx)
-                .await?;
-                if let Some((key, reserved_nanos)) = settle {
-                    settle_spend(&mut *tx, key, reserved_nanos, record.cost_nanos).await?;
-                }
+                insert_llm_usage(&mut *tx, record).await?;
+                settle_spend(&mut *tx, key, reserved_nanos, record.cost_nanos).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -445,6 +432,29 @@ macro_rules! impl_store {
                     })
                     .collect())
             }
+        }
+
+        async fn insert_llm_usage<'e, E>(executor: E, record: &$crate::LlmUsageRecord) -> $crate::Result<()>
+        where
+            E: sqlx::Executor<'e, Database = Backend>,
+        {
+            sqlx::query(
+                "INSERT INTO llm_usage (id, workspace, agent, run_id, model, provider, at, prompt_tokens, completion_tokens, cost_nanos) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&record.id)
+            .bind(&record.workspace)
+            .bind(&record.agent)
+            .bind(&record.run_id)
+            .bind(&record.model)
+            .bind(&record.provider)
+            .bind(record.at.millis())
+            .bind(record.prompt_tokens)
+            .bind(record.completion_tokens)
+            .bind(record.cost_nanos)
+            .execute(executor)
+            .await?;
+            Ok(())
         }
 
         /// Moves `reserved_nanos` out of the counter's reservations and adds `spent_nanos` to

@@ -2,9 +2,14 @@
 //! for the model before the provider is called, then record the usage and settle the
 //! reservation with the actual cost (or release it when the call failed).
 //!
+//! The usage record and settlement are written on the engine's background tracker, after the
+//! answer has gone out: the client does not wait for them, and shutdown does. Budgets stay
+//! safe meanwhile because the reservation holds the estimate until it is settled; reports
+//! (`/model-spend`) lag by that one write.
+//!
 //! Invariant: every reservation is settled or released, by `settle`/`release` or, when the
-//! call is abandoned (a client hanging up mid-stream), by `Drop` in a background task with the
-//! usage estimated so far. Concurrent calls cannot overshoot a budget by more than one call's
+//! call is abandoned (a client hanging up mid-stream), by `Drop` with the usage estimated so
+//! far. Concurrent calls cannot overshoot a budget by more than one call's excess over its
 //! estimate: the store checks and reserves in one statement.
 
 use std::sync::Arc;
@@ -28,6 +33,7 @@ const CHARS_PER_TOKEN: u64 = 4;
 pub(super) struct Meter {
     /// What is left to write; `None` once written.
     pending: Option<Pending>,
+    background: tokio_util::task::TaskTracker,
     prompt_estimate: u64,
     /// Characters generated so far in a stream, for an estimate when the provider reports none.
     generated_chars: u64,
@@ -109,6 +115,7 @@ impl Meter {
             cost_nanos: 0,
         };
         Ok(Meter {
+            background: engine.background.clone(),
             pending: Some(Pending {
                 store: engine.store.clone(),
                 record,
@@ -121,11 +128,12 @@ impl Meter {
         })
     }
 
-    /// Records the call's usage (the provider's, else an estimate) and settles the reservation.
-    pub(super) async fn settle(mut self, usage: Option<Usage>) {
+    /// Records the call's usage (the provider's, else an estimate) and settles the
+    /// reservation, in the background.
+    pub(super) fn settle(mut self, usage: Option<Usage>) {
         let usage = usage.unwrap_or_else(|| self.estimated_usage());
         if let Some(pending) = self.pending.take() {
-            pending.write(usage).await;
+            self.background.spawn(pending.write(usage));
         }
     }
 
@@ -201,7 +209,7 @@ impl Meter {
                         Some(Err(error)) => {
                             relay.finished = true;
                             if let Some(meter) = relay.meter.take() {
-                                meter.settle(relay.usage).await;
+                                meter.settle(relay.usage);
                             }
                             let message = format!("provider request failed: {error}");
                             return Some((Err(message), relay));
@@ -209,7 +217,7 @@ impl Meter {
                         None => {
                             relay.finished = true;
                             if let Some(meter) = relay.meter.take() {
-                                meter.settle(relay.usage).await;
+                                meter.settle(relay.usage);
                             }
                             return None;
                         }
@@ -225,10 +233,10 @@ impl Drop for Meter {
         let Some(pending) = self.pending.take() else {
             return;
         };
-        // Abandoned mid-call: settle with what was seen, off the dropping task.
+        // Abandoned mid-call: settle with what was seen.
         let usage = self.estimated_usage();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(pending.write(usage));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.background.spawn(pending.write(usage));
         }
     }
 }

@@ -518,6 +518,21 @@ async fn errors_are_documented_and_never_leak_keys() {
     }
 }
 
+/// GETs `path` until the value at `pointer` is `expected` (usage is written just after an
+/// answer goes out), for at most 5 s; returns the last body.
+async fn settled(api: &ApiClient, path: &str, pointer: &str, expected: Value) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, 200, "{body}");
+        if body.pointer(pointer) == Some(&expected) || std::time::Instant::now() > deadline {
+            assert_eq!(body.pointer(pointer), Some(&expected), "{path}: {body}");
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// Deploys agent `name` with the given model mappings.
 async fn agent(api: &ApiClient, name: &str, llm_configs: Value) {
     let (status, body) = api
@@ -564,11 +579,15 @@ async fn usage_and_spend_are_recorded_per_agent_and_model() {
     );
     assert_eq!(chat(&server, user("gpt-4o", "hi")).await.status, 200);
 
-    let (status, config) = api.get("/agents/support/config").await;
-    assert_eq!(status, 200, "{config}");
+    let config = settled(
+        &api,
+        "/agents/support/config",
+        "/model_usage/0/estimated_spend_usd",
+        json!(0.09),
+    )
+    .await;
     let usage = &config["model_usage"];
     assert_eq!(usage[0]["label"], "default: openai/gpt-4o");
-    assert_eq!(usage[0]["estimated_spend_usd"], 0.09);
     assert_eq!(usage[0]["remaining_budget_usd"], 99.91);
     assert_eq!(usage[0]["status"], "Active");
     assert_eq!(usage[1]["estimated_spend_usd"], 0.0);
@@ -644,8 +663,13 @@ async fn a_budget_blocks_one_model_for_one_agent_only() {
     mini["model"] = json!("gpt-4o-mini");
     assert_eq!(chat_as(&server, "a", mini).await.status, 200);
     assert_eq!(chat_as(&server, "b", ask.clone()).await.status, 200);
-    let (_, spend) = api.get("/model-spend").await;
-    assert_eq!(spend["summary"]["total_estimated_spend_usd"], 30.0);
+    let spend = settled(
+        &api,
+        "/model-spend",
+        "/summary/total_estimated_spend_usd",
+        json!(30.0),
+    )
+    .await;
     assert_eq!(spend["warnings"][0]["agent_name"], "a");
     assert_eq!(spend["warnings"][0]["status"], "Near budget");
 
@@ -653,8 +677,13 @@ async fn a_budget_blocks_one_model_for_one_agent_only() {
     api.put("/agents/a/config", json!({"llm_configs": [{"provider": "openai", "model": "gpt-4o", "monthly_budget_usd": 30}]}))
         .await;
     assert_eq!(chat_as(&server, "a", ask.clone()).await.status, 200);
-    let (_, config) = api.get("/agents/a/config").await;
-    assert_eq!(config["model_usage"][0]["status"], "Budget reached");
+    settled(
+        &api,
+        "/agents/a/config",
+        "/model_usage/0/status",
+        json!("Budget reached"),
+    )
+    .await;
     assert_eq!(chat_as(&server, "a", ask).await.status, 429);
 }
 
@@ -696,13 +725,14 @@ async fn budget_edge(server: TestServer) {
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let blocked = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((ok, blocked), (3, 47), "{statuses:?}");
-    let (_, spend) = api.get("/model-spend").await;
-    let spent = spend["summary"]["total_estimated_spend_usd"]
-        .as_f64()
-        .unwrap();
     // Never more than the cap plus one call's estimate; here exactly the three calls.
-    assert!(spent <= 35.0 + 10.0, "{spent}");
-    assert_eq!(spent, 30.0);
+    settled(
+        &api,
+        "/model-spend",
+        "/summary/total_estimated_spend_usd",
+        json!(30.0),
+    )
+    .await;
 }
 
 #[tokio::test]
