@@ -13,6 +13,7 @@ use runagents_domain::{Timestamp, from_json};
 use runagents_store::{Document, Kind, Write};
 use serde_json::json;
 
+use crate::gateway::agent_key;
 use crate::{Engine, Error, Result, not_found};
 
 /// An agent as stored.
@@ -79,11 +80,12 @@ impl Engine {
     }
 
     pub async fn delete_agent(&self, workspace: &str, name: &str) -> Result<()> {
-        if self
+        let deleted = self
             .store
             .delete_document(workspace, Kind::Agent, name)
-            .await?
-        {
+            .await?;
+        self.agent_specs.forget(&agent_key(workspace, name));
+        if deleted {
             Ok(())
         } else {
             Err(not_found("agent", name))
@@ -134,6 +136,7 @@ impl Engine {
                 Write::Upsert,
             )
             .await?;
+        self.agent_specs.forget(&agent_key(workspace, &agent.name));
         Ok(Deployed {
             agent: Agent::from_document(stored)?,
             tools_created,
@@ -151,7 +154,7 @@ impl Engine {
         update.apply(&mut agent.spec);
         self.check_references(workspace, &agent.spec, &[]).await?;
         agent.updated_at = Timestamp::now();
-        match self
+        let written = self
             .store
             .put_document(
                 workspace,
@@ -160,8 +163,10 @@ impl Engine {
                 &[],
                 Write::Replace,
             )
-            .await
-        {
+            .await;
+        // After the write, so a gateway call cannot cache the old budgets in between.
+        self.agent_specs.forget(&agent_key(workspace, name));
+        match written {
             Ok(stored) => Agent::from_document(stored),
             Err(runagents_store::Error::NotFound) => Err(not_found("agent", name)),
             Err(error) => Err(error.into()),

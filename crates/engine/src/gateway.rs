@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::Stream;
+use runagents_domain::agent::AgentSpec;
 use runagents_domain::model_provider::{
     self, API_KEY, ModelProviderSpec, Provider, ProviderAuthType,
 };
@@ -26,7 +27,8 @@ use runagents_store::Kind;
 use crate::{Engine, Error, Result};
 use meter::Meter;
 
-/// How long a replica may serve a provider list that another replica has changed.
+/// How long a replica may serve a provider list (or an agent's budgets) that another replica
+/// has changed.
 const ROUTES_TTL: Duration = Duration::from_secs(5);
 
 /// Who a gateway call is for: the workspace whose providers serve it, and optionally the
@@ -56,7 +58,7 @@ pub struct RoutableModel {
 
 /// A registered provider, ready to be called.
 #[derive(Debug)]
-struct Route {
+pub(crate) struct Route {
     name: String,
     spec: ModelProviderSpec,
     target: Target,
@@ -72,36 +74,43 @@ enum Target {
     Unsupported(String),
 }
 
-/// Each workspace's providers, as read at `filled`.
-#[derive(Default)]
-pub(crate) struct RouteCache {
-    workspaces: Mutex<HashMap<String, Cached>>,
+/// Values read from the store, kept for `ROUTES_TTL`: each workspace's providers, and the
+/// specs of agents whose calls are metered.
+pub(crate) struct TtlCache<V> {
+    entries: Mutex<HashMap<String, (Instant, Arc<V>)>>,
 }
 
-struct Cached {
-    filled: Instant,
-    routes: Arc<Vec<Route>>,
+impl<V> Default for TtlCache<V> {
+    fn default() -> Self {
+        TtlCache {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
-impl RouteCache {
-    fn get(&self, workspace: &str) -> Option<Arc<Vec<Route>>> {
-        let workspaces = self.workspaces.lock().ok()?;
-        let cached = workspaces.get(workspace)?;
-        (cached.filled.elapsed() < ROUTES_TTL).then(|| cached.routes.clone())
+impl<V> TtlCache<V> {
+    fn get(&self, key: &str) -> Option<Arc<V>> {
+        let entries = self.entries.lock().ok()?;
+        let (filled, value) = entries.get(key)?;
+        (filled.elapsed() < ROUTES_TTL).then(|| value.clone())
     }
 
-    fn put(&self, workspace: &str, routes: Arc<Vec<Route>>) {
-        if let Ok(mut workspaces) = self.workspaces.lock() {
-            let filled = Instant::now();
-            workspaces.insert(workspace.to_owned(), Cached { filled, routes });
+    fn put(&self, key: String, value: Arc<V>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(key, (Instant::now(), value));
         }
     }
 
-    pub(crate) fn forget(&self, workspace: &str) {
-        if let Ok(mut workspaces) = self.workspaces.lock() {
-            workspaces.remove(workspace);
+    pub(crate) fn forget(&self, key: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(key);
         }
     }
+}
+
+/// The key of an agent in `Engine::agent_specs`.
+pub(crate) fn agent_key(workspace: &str, agent: &str) -> String {
+    format!("{workspace}/{agent}")
 }
 
 impl Engine {
@@ -224,8 +233,20 @@ impl Engine {
             });
         }
         let routes = Arc::new(routes);
-        self.routes.put(workspace, routes.clone());
+        self.routes.put(workspace.to_owned(), routes.clone());
         Ok(routes)
+    }
+
+    /// An agent's spec as the gateway meters it: cached like the routes, dropped by this
+    /// replica's deploys, config updates and deletes.
+    async fn agent_spec(&self, workspace: &str, agent: &str) -> Result<Arc<AgentSpec>> {
+        let key = agent_key(workspace, agent);
+        if let Some(spec) = self.agent_specs.get(&key) {
+            return Ok(spec);
+        }
+        let spec = Arc::new(self.get_agent(workspace, agent).await?.spec);
+        self.agent_specs.put(key, spec.clone());
+        Ok(spec)
     }
 }
 

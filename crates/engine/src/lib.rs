@@ -84,7 +84,8 @@ pub struct Engine {
     http: reqwest::Client,
     settings: Arc<Settings>,
     keys: Arc<api_keys::KeyCache>,
-    routes: Arc<gateway::RouteCache>,
+    routes: Arc<gateway::TtlCache<Vec<gateway::Route>>>,
+    agent_specs: Arc<gateway::TtlCache<runagents_domain::agent::AgentSpec>>,
     /// Work that outlives a request (usage records written after the answer); shutdown waits
     /// for it.
     background: tokio_util::task::TaskTracker,
@@ -103,6 +104,7 @@ impl Engine {
             settings: Arc::new(settings),
             keys: Arc::default(),
             routes: Arc::default(),
+            agent_specs: Arc::default(),
             background: tokio_util::task::TaskTracker::new(),
         })
     }

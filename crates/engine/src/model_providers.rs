@@ -111,12 +111,12 @@ impl Engine {
     }
 
     pub async fn delete_model_provider(&self, workspace: &str, name: &str) -> Result<()> {
-        self.routes.forget(workspace);
-        if self
+        let deleted = self
             .store
             .delete_document(workspace, Kind::ModelProvider, name)
-            .await?
-        {
+            .await?;
+        self.routes.forget(workspace);
+        if deleted {
             Ok(())
         } else {
             Err(not_found("model provider", name))

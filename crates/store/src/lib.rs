@@ -238,7 +238,8 @@ pub trait Store: Send + Sync {
     /// Reserves `estimate_nanos` on the counter (creating it at zero) if the counter stays
     /// within `cap_nanos` (`spent + reserved + estimate <= cap`) and has room left
     /// (`spent + reserved < cap`); false, reserving nothing, otherwise. The check and the
-    /// reservation are one conditional statement, so concurrent callers cannot overshoot.
+    /// reservation are one conditional `UPDATE`, so concurrent callers cannot overshoot; the
+    /// counter is inserted (`ON CONFLICT DO NOTHING`) only when that update finds no room.
     async fn reserve_spend(
         &self,
         key: &SpendKey,

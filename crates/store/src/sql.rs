@@ -339,6 +339,26 @@ macro_rules! impl_store {
 
             // LLM usage and budgets.
             async fn reserve_spend(&self, key: &$crate::SpendKey, estimate_nanos: i64, cap_nanos: i64) -> $crate::Result<bool> {
+                let _turn = self.write_turn().await;
+                // The check and the reservation are this one statement.
+                let reserve = || {
+                    sqlx::query_as::<_, (i64,)>(
+                        "UPDATE llm_spend SET reserved = reserved + $5 \
+                         WHERE workspace = $1 AND agent = $2 AND label = $3 AND period_start = $4 \
+                         AND spent + reserved + $5 <= $6 AND spent + reserved < $6 RETURNING reserved",
+                    )
+                    .bind(&key.workspace)
+                    .bind(&key.agent)
+                    .bind(&key.label)
+                    .bind(key.period_start.millis())
+                    .bind(estimate_nanos)
+                    .bind(cap_nanos)
+                };
+                if reserve().fetch_optional(&self.pool).await?.is_some() {
+                    return Ok(true);
+                }
+                // No room, or no counter yet: create it at zero (a no-op if it exists, perhaps
+                // just created by a concurrent call) and check once more.
                 sqlx::query(
                     "INSERT INTO llm_spend (workspace, agent, label, period_start, reserved, spent) VALUES ($1, $2, $3, $4, 0, 0) \
                      ON CONFLICT (workspace, agent, label, period_start) DO NOTHING",
@@ -349,20 +369,7 @@ macro_rules! impl_store {
                 .bind(key.period_start.millis())
                 .execute(&self.pool)
                 .await?;
-                let reserved: Option<(i64,)> = sqlx::query_as(
-                    "UPDATE llm_spend SET reserved = reserved + $5 \
-                     WHERE workspace = $1 AND agent = $2 AND label = $3 AND period_start = $4 \
-                     AND spent + reserved + $5 <= $6 AND spent + reserved < $6 RETURNING reserved",
-                )
-                .bind(&key.workspace)
-                .bind(&key.agent)
-                .bind(&key.label)
-                .bind(key.period_start.millis())
-                .bind(estimate_nanos)
-                .bind(cap_nanos)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(reserved.is_some())
+                Ok(reserve().fetch_optional(&self.pool).await?.is_some())
             }
 
             async fn record_llm_usage(
@@ -370,6 +377,7 @@ macro_rules! impl_store {
                 record: &$crate::LlmUsageRecord,
                 settle: Option<(&$crate::SpendKey, i64)>,
             ) -> $crate::Result<()> {
+                let _turn = self.write_turn().await;
                 let Some((key, reserved_nanos)) = settle else {
                     // One statement needs no transaction (and costs one round trip, not three).
                     return insert_llm_usage(&self.pool, record).await;
@@ -382,6 +390,7 @@ macro_rules! impl_store {
             }
 
             async fn release_spend(&self, key: &$crate::SpendKey, reserved_nanos: i64) -> $crate::Result<()> {
+                let _turn = self.write_turn().await;
                 settle_spend(&self.pool, key, reserved_nanos, 0).await
             }
 

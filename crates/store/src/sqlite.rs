@@ -13,6 +13,9 @@ type Backend = sqlx::Sqlite;
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     sealer: Sealer,
+    /// SQLite runs one writer at a time; the hot writes (LLM usage and budgets) take turns here,
+    /// which is far cheaper than SQLite's busy handler, which sleeps in milliseconds.
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStore {
@@ -37,7 +40,12 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             sealer: Sealer::new(master),
+            writer: tokio::sync::Mutex::new(()),
         })
+    }
+
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.writer.lock().await)
     }
 }
 

@@ -72,12 +72,12 @@ impl Meter {
         let mut counter = None;
         let mut reserved_nanos = 0;
         if let Some(agent_name) = &who.agent {
-            let agent = engine.get_agent(&who.workspace, agent_name).await?;
-            if let Some(config) = agent.spec.llm_config_for(&request.model, provider) {
+            let spec = engine.agent_spec(&who.workspace, agent_name).await?;
+            if let Some(config) = spec.llm_config_for(&request.model, provider) {
                 let period = Period::month_of(now);
                 let key = SpendKey {
                     workspace: who.workspace.clone(),
-                    agent: agent.name.clone(),
+                    agent: agent_name.clone(),
                     label: config.label(),
                     period_start: period.start,
                 };
@@ -92,7 +92,7 @@ impl Meter {
                         return Err(Error::BudgetExceeded {
                             message: format!(
                                 "monthly budget of ${budget} for {} reached for agent {}; raise it with PUT /agents/{}/config",
-                                request.model, agent.name, agent.name
+                                request.model, agent_name, agent_name
                             ),
                             retry_after_secs: period.seconds_left(now),
                         });

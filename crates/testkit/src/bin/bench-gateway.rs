@@ -41,63 +41,75 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-/// Sends `rate` requests a second for `seconds`, each on its own task (open loop: a slow
-/// answer does not delay the next request), and returns the sorted latencies.
+/// Sends `rate` requests a second to each target for `seconds`, alternating between them so
+/// both see the same machine (noise on a shared box hits both alike). Open loop: each request
+/// is its own task, so a slow answer does not delay the next. Returns sorted latencies per
+/// target.
 async fn load(
     http: &reqwest::Client,
-    target: &Target,
+    targets: [&Target; 2],
     body: &Value,
     rate: u32,
     seconds: u32,
-) -> Result<Vec<Duration>, String> {
-    let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
+) -> Result<[Vec<Duration>; 2], String> {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / (rate * 2));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = Vec::new();
-    for _ in 0..rate * seconds {
+    for sent in 0..rate * seconds * 2 {
         ticker.tick().await;
-        let request = target.post(http, body);
-        tasks.push(tokio::spawn(async move {
-            let started = Instant::now();
-            let response = request.send().await.map_err(|e| e.to_string())?;
-            let status = response.status();
-            response.bytes().await.map_err(|e| e.to_string())?;
-            if !status.is_success() {
-                return Err(format!("HTTP {status}"));
-            }
-            Ok(started.elapsed())
-        }));
+        let which = (sent % 2) as usize;
+        let request = targets[which].post(http, body);
+        tasks.push((
+            which,
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let response = request.send().await.map_err(|e| e.to_string())?;
+                let status = response.status();
+                response.bytes().await.map_err(|e| e.to_string())?;
+                if !status.is_success() {
+                    return Err(format!("HTTP {status}"));
+                }
+                Ok(started.elapsed())
+            }),
+        ));
     }
-    let mut latencies = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        latencies.push(task.await.map_err(|e| e.to_string())??);
+    let mut latencies = [Vec::new(), Vec::new()];
+    for (which, task) in tasks {
+        latencies[which].push(task.await.map_err(|e| e.to_string())??);
     }
-    latencies.sort();
+    for list in &mut latencies {
+        list.sort();
+    }
     Ok(latencies)
 }
 
-/// Time to the first byte of a streamed answer, for `count` requests one after another.
+/// Time to the first byte of a streamed answer, `count` requests to each target, alternating.
 async fn first_bytes(
     http: &reqwest::Client,
-    target: &Target,
+    targets: [&Target; 2],
     body: &Value,
     count: u32,
-) -> Result<Vec<Duration>, String> {
-    let mut times = Vec::new();
+) -> Result<[Vec<Duration>; 2], String> {
+    let mut times = [Vec::new(), Vec::new()];
     for _ in 0..count {
-        let started = Instant::now();
-        let mut response = target
-            .post(http, body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
+        for (which, target) in targets.iter().enumerate() {
+            let started = Instant::now();
+            let mut response = target
+                .post(http, body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("HTTP {}", response.status()));
+            }
+            response.chunk().await.map_err(|e| e.to_string())?;
+            times[which].push(started.elapsed());
+            while response.chunk().await.map_err(|e| e.to_string())?.is_some() {}
         }
-        response.chunk().await.map_err(|e| e.to_string())?;
-        times.push(started.elapsed());
-        while response.chunk().await.map_err(|e| e.to_string())?.is_some() {}
     }
-    times.sort();
+    for list in &mut times {
+        list.sort();
+    }
     Ok(times)
 }
 
@@ -150,48 +162,46 @@ async fn main() -> Result<(), String> {
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
 
-    writeln!(out, "gateway overhead at {rate} req/s for {seconds}s per target (fake OpenAI provider on loopback)").map_err(|e| e.to_string())?;
+    writeln!(
+        out,
+        "gateway overhead: {rate} req/s to each of two targets, interleaved, for {seconds}s (fake OpenAI provider on loopback)"
+    )
+    .map_err(|e| e.to_string())?;
     // Warm every connection pool and cache first.
-    for target in [&direct, &gateway, &budgeted] {
-        load(&http, target, &body, rate, 1).await?;
-    }
-    let direct_latencies = load(&http, &direct, &body, rate, seconds).await?;
-    let gateway_latencies = load(&http, &gateway, &body, rate, seconds).await?;
-    let budgeted_latencies = load(&http, &budgeted, &body, rate, seconds).await?;
+    load(&http, [&direct, &gateway], &body, rate, 1).await?;
+    load(&http, [&direct, &budgeted], &body, rate, 1).await?;
 
-    let (d50, d99) = (
-        percentile(&direct_latencies, 0.5),
-        percentile(&direct_latencies, 0.99),
-    );
-    let report = |name: &str, latencies: &[Duration], out: &mut std::io::Stdout| {
-        let (p50, p99) = (percentile(latencies, 0.5), percentile(latencies, 0.99));
+    let mut added = Vec::new();
+    for (name, target) in [
+        ("through gateway", &gateway),
+        ("through gateway, budgeted", &budgeted),
+    ] {
+        let [direct_latencies, latencies] =
+            load(&http, [&direct, target], &body, rate, seconds).await?;
+        let (d50, d99) = (
+            percentile(&direct_latencies, 0.5),
+            percentile(&direct_latencies, 0.99),
+        );
+        let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
         writeln!(
             out,
-            "{name:<28} p50 {:.3} ms  p99 {:.3} ms  added p50 {:+.3} ms  p99 {:+.3} ms  ratio p50 {:.2}x p99 {:.2}x",
+            "{name:<26} p50 {:.3} ms  p99 {:.3} ms | direct p50 {:.3} ms  p99 {:.3} ms | added p50 {:+.3} ms  p99 {:+.3} ms | ratio p50 {:.2}x  p99 {:.2}x",
             ms(p50),
             ms(p99),
+            ms(d50),
+            ms(d99),
             ms(p50) - ms(d50),
             ms(p99) - ms(d99),
             ms(p50) / ms(d50),
             ms(p99) / ms(d99),
         )
-        .map(|()| (ms(p50) - ms(d50), ms(p99) - ms(d99)))
-    };
-    writeln!(
-        out,
-        "{:<28} p50 {:.3} ms  p99 {:.3} ms",
-        "direct to provider",
-        ms(d50),
-        ms(d99)
-    )
-    .map_err(|e| e.to_string())?;
-    let (added50, added99) =
-        report("through gateway", &gateway_latencies, &mut out).map_err(|e| e.to_string())?;
-    report("through gateway, budgeted", &budgeted_latencies, &mut out)
         .map_err(|e| e.to_string())?;
+        added.push((ms(p50) - ms(d50), ms(p99) - ms(d99)));
+    }
+    let (added50, added99) = added[0];
 
-    let direct_ttfb = first_bytes(&http, &direct, &streamed, 300).await?;
-    let gateway_ttfb = first_bytes(&http, &gateway, &streamed, 300).await?;
+    let [direct_ttfb, gateway_ttfb] =
+        first_bytes(&http, [&direct, &gateway], &streamed, 300).await?;
     let (t_direct, t_gateway) = (
         percentile(&direct_ttfb, 0.5),
         percentile(&gateway_ttfb, 0.5),
@@ -199,10 +209,10 @@ async fn main() -> Result<(), String> {
     let ttfb_added = ms(t_gateway) - ms(t_direct);
     writeln!(
         out,
-        "{:<28} p50 direct {:.3} ms  gateway {:.3} ms  added {:+.3} ms  ratio {:.2}x",
+        "{:<26} p50 {:.3} ms | direct p50 {:.3} ms | added {:+.3} ms | ratio {:.2}x",
         "first streamed byte",
-        ms(t_direct),
         ms(t_gateway),
+        ms(t_direct),
         ttfb_added,
         ms(t_gateway) / ms(t_direct)
     )
