@@ -136,11 +136,13 @@ impl Engine {
             )));
         };
         let route = &routes[found];
-        match &route.target {
+        // `None` is the built-in playground.
+        let upstream = match &route.target {
             Target::NotReady(message) => return Err(Error::Upstream(message.clone())),
             Target::Unsupported(message) => return Err(Error::Unsupported(message.clone())),
-            Target::Playground | Target::Http(_) => {}
-        }
+            Target::Playground => None,
+            Target::Http(upstream) => Some(upstream),
+        };
         request.model = model;
         let meter = Meter::start(self, who, &route.name, &route.spec, &request).await?;
         let created = Timestamp::now().millis().div_euclid(1000);
@@ -151,18 +153,18 @@ impl Engine {
             .and_then(|options| options.include_usage)
             == Some(true);
 
-        match (&route.target, streamed) {
-            (Target::Playground, false) => {
+        match (upstream, streamed) {
+            (None, false) => {
                 let response = playground::complete(&request, created);
                 meter.settle(response.usage);
                 Ok(Chat::Complete(response))
             }
-            (Target::Playground, true) => {
+            (None, true) => {
                 let chunks = playground::complete(&request, created).into_chunks();
                 let upstream = Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok)));
                 Ok(Chat::Stream(meter.stream(upstream, include_usage)))
             }
-            (Target::Http(upstream), false) => {
+            (Some(upstream), false) => {
                 match runagents_llm::complete(&self.http, upstream, request, created).await {
                     Ok(response) => {
                         meter.settle(response.usage);
@@ -174,7 +176,7 @@ impl Engine {
                     }
                 }
             }
-            (Target::Http(upstream), true) => {
+            (Some(upstream), true) => {
                 match runagents_llm::stream(&self.http, upstream, request, created).await {
                     Ok(chunks) => Ok(Chat::Stream(meter.stream(chunks, include_usage))),
                     Err(error) => {
@@ -182,9 +184,6 @@ impl Engine {
                         Err(upstream_error(error))
                     }
                 }
-            }
-            (Target::NotReady(_) | Target::Unsupported(_), _) => {
-                Err(Error::Upstream("provider is not callable".into()))
             }
         }
     }
