@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use futures_util::Stream;
 use runagents_domain::agent::AgentSpec;
 use runagents_domain::model_provider::{
-    self, API_KEY, ModelProviderSpec, Provider, ProviderAuthType,
+    self, API_KEY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ModelProviderSpec, Provider,
+    ProviderAuthType,
 };
 use runagents_domain::tool::KeyLocation;
 use runagents_domain::{Secret, Timestamp, from_json};
@@ -253,25 +254,16 @@ impl Engine {
 fn target(name: &str, spec: &ModelProviderSpec, secrets: Vec<(String, Secret)>) -> Target {
     let endpoint = match (spec.provider, &spec.endpoint) {
         (Provider::Playground, _) => return Target::Playground,
-        (Provider::Bedrock, _) => {
-            return Target::Unsupported(
-                "bedrock is not supported by the gateway yet; register the model through an OpenAI-compatible endpoint (provider openai) instead"
-                    .into(),
-            );
-        }
         (_, Some(endpoint)) => endpoint.clone(),
         (_, None) => {
             return Target::NotReady(format!("model provider {name:?} has no endpoint"));
         }
     };
+    let mut secrets: HashMap<String, Secret> = secrets.into_iter().collect();
     let credential = match spec.auth.kind {
         ProviderAuthType::None => None,
         ProviderAuthType::ApiKey => {
-            let Some(key) = secrets
-                .into_iter()
-                .find(|(field, _)| field == API_KEY)
-                .map(|(_, secret)| secret)
-            else {
+            let Some(key) = secrets.remove(API_KEY) else {
                 return Target::NotReady(format!(
                     "model provider {name:?} has no API key: send credentials.api_key with POST /model-providers"
                 ));
@@ -289,17 +281,34 @@ fn target(name: &str, spec: &ModelProviderSpec, secrets: Vec<(String, Secret)>) 
                 },
             })
         }
-        ProviderAuthType::AwsSignature | ProviderAuthType::OAuth2 => {
+        ProviderAuthType::AwsSignature => {
+            let keys = (
+                secrets.remove(AWS_ACCESS_KEY_ID),
+                secrets.remove(AWS_SECRET_ACCESS_KEY),
+                spec.auth.aws_config.as_ref(),
+            );
+            let (Some(access_key_id), Some(secret_access_key), Some(aws)) = keys else {
+                return Target::NotReady(format!(
+                    "model provider {name:?} has no AWS credentials: send credentials.aws_access_key_id and credentials.aws_secret_access_key with POST /model-providers"
+                ));
+            };
+            Some(Credential::Aws {
+                access_key_id,
+                secret_access_key,
+                region: aws.region.clone(),
+            })
+        }
+        ProviderAuthType::OAuth2 => {
             return Target::Unsupported(format!(
-                "model provider {name:?} uses auth type {:?}, which the gateway does not support yet; use APIKey or None",
-                spec.auth.kind
+                "model provider {name:?} uses auth type OAuth2, which the gateway does not support yet; use APIKey or None"
             ));
         }
     };
     Target::Http(match spec.provider {
         Provider::Anthropic => Upstream::anthropic(&endpoint, credential),
         Provider::Ollama => Upstream::ollama(&endpoint, credential),
-        _ => Upstream::openai(&endpoint, credential),
+        Provider::Bedrock => Upstream::bedrock(&endpoint, credential),
+        Provider::OpenAi | Provider::Playground => Upstream::openai(&endpoint, credential),
     })
 }
 

@@ -14,7 +14,7 @@ use runagents_domain::Secret;
 use serde_json::Value;
 
 use crate::wire::{ChatChunk, ChatRequest, ChatResponse, StreamOptions, error_message};
-use crate::{Error, anthropic, sse};
+use crate::{Error, anthropic, bedrock, sigv4, sse};
 
 /// A complete (non-streamed) answer must arrive within this.
 const COMPLETE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -25,19 +25,38 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic's Messages API.
     Anthropic,
+    /// Amazon Bedrock's Converse API, signed with SigV4. Streams are answered once complete.
+    Bedrock,
 }
 
 /// Where a credential goes on the upstream request.
 #[derive(Clone, Debug)]
 pub enum Credential {
-    Header { name: String, value: Secret },
-    Query { name: String, value: Secret },
+    Header {
+        name: String,
+        value: Secret,
+    },
+    Query {
+        name: String,
+        value: Secret,
+    },
+    /// AWS keys: each request is signed (SigV4) for Bedrock in `region`.
+    Aws {
+        access_key_id: Secret,
+        secret_access_key: Secret,
+        region: String,
+    },
 }
 
 impl Credential {
-    fn secret(&self) -> &Secret {
+    fn secrets(&self) -> Vec<&Secret> {
         match self {
-            Credential::Header { value, .. } | Credential::Query { value, .. } => value,
+            Credential::Header { value, .. } | Credential::Query { value, .. } => vec![value],
+            Credential::Aws {
+                access_key_id,
+                secret_access_key,
+                ..
+            } => vec![access_key_id, secret_access_key],
         }
     }
 }
@@ -96,49 +115,109 @@ impl Upstream {
         }
     }
 
-    fn post(&self, http: &reqwest::Client, body: Vec<u8>) -> reqwest::RequestBuilder {
-        let mut builder = http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .body(body);
+    /// Bedrock's root (`https://bedrock-runtime.{region}.amazonaws.com`): each call goes to
+    /// `{endpoint}/model/{model}/converse`.
+    pub fn bedrock(endpoint: &str, credential: Option<Credential>) -> Self {
+        Upstream {
+            dialect: Dialect::Bedrock,
+            url: endpoint.trim_end_matches('/').to_owned(),
+            credential,
+        }
+    }
+
+    fn post(
+        &self,
+        http: &reqwest::Client,
+        model: &str,
+        body: Vec<u8>,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        let url = match self.dialect {
+            Dialect::Bedrock => format!("{}/model/{}/converse", self.url, encode_segment(model)),
+            Dialect::OpenAi | Dialect::Anthropic => self.url.clone(),
+        };
+        let mut builder = http.post(&url).header("content-type", "application/json");
         if self.dialect == Dialect::Anthropic {
             builder = builder.header("anthropic-version", anthropic::API_VERSION);
         }
-        match &self.credential {
+        builder = match &self.credential {
             None => builder,
             Some(Credential::Header { name, value }) => builder.header(name, value.expose()),
             Some(Credential::Query { name, value }) => {
                 builder.query(&[(name.as_str(), value.expose())])
             }
-        }
+            Some(Credential::Aws {
+                access_key_id,
+                secret_access_key,
+                region,
+            }) => {
+                let parsed = reqwest::Url::parse(&url)
+                    .map_err(|e| Error::Transport(format!("invalid endpoint: {e}")))?;
+                let host = match (parsed.host_str(), parsed.port()) {
+                    (Some(host), Some(port)) => format!("{host}:{port}"),
+                    (Some(host), None) => host.to_owned(),
+                    (None, _) => return Err(Error::Transport("endpoint has no host".into())),
+                };
+                let now = time::OffsetDateTime::now_utc();
+                let amz_date = format!(
+                    "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+                    now.year(),
+                    u8::from(now.month()),
+                    now.day(),
+                    now.hour(),
+                    now.minute(),
+                    now.second()
+                );
+                let signed = sigv4::Request {
+                    method: "POST",
+                    host: &host,
+                    path: parsed.path(),
+                    query: parsed.query().unwrap_or_default(),
+                    content_type: Some("application/json"),
+                    body: &body,
+                };
+                let credentials = sigv4::Credentials {
+                    access_key_id: access_key_id.expose(),
+                    secret_access_key: secret_access_key.expose(),
+                    region,
+                    service: "bedrock",
+                };
+                builder.header("x-amz-date", &amz_date).header(
+                    "authorization",
+                    sigv4::authorization(&signed, &credentials, &amz_date),
+                )
+            }
+        };
+        Ok(builder.body(body))
     }
 
     fn body(&self, request: &ChatRequest) -> Result<Vec<u8>, Error> {
         let encoded = match self.dialect {
             Dialect::OpenAi => serde_json::to_vec(request),
             Dialect::Anthropic => serde_json::to_vec(&anthropic::request(request, &request.model)),
+            Dialect::Bedrock => serde_json::to_vec(&bedrock::request(request)),
         };
         encoded.map_err(|e| Error::Malformed(format!("request could not be encoded: {e}")))
     }
 
     /// Removes the credential from text a provider sent back.
     fn redact(&self, text: &str) -> String {
-        match &self.credential {
-            Some(credential) if !credential.secret().expose().is_empty() => {
-                let secret = credential.secret().expose();
-                let bare = secret
-                    .rsplit_once(' ')
-                    .map_or(secret, |(_, key)| key)
-                    .trim();
-                let text = text.replace(secret, "***");
-                if bare.len() >= 8 {
-                    text.replace(bare, "***")
-                } else {
-                    text
-                }
+        let mut text = text.to_owned();
+        for secret in self.credential.iter().flat_map(Credential::secrets) {
+            let secret = secret.expose();
+            if secret.is_empty() {
+                continue;
             }
-            _ => text.to_owned(),
+            text = text.replace(secret, "***");
+            // A header value like `Bearer KEY`: the key alone too.
+            let bare = secret
+                .rsplit_once(' ')
+                .map_or(secret, |(_, key)| key)
+                .trim();
+            if bare.len() >= 8 {
+                text = text.replace(bare, "***");
+            }
         }
+        text
     }
 
     async fn send(
@@ -147,7 +226,7 @@ impl Upstream {
         request: &ChatRequest,
         timeout: Option<Duration>,
     ) -> Result<reqwest::Response, Error> {
-        let mut builder = self.post(http, self.body(request)?);
+        let mut builder = self.post(http, &request.model, self.body(request)?)?;
         if let Some(timeout) = timeout {
             builder = builder.timeout(timeout);
         }
@@ -201,6 +280,11 @@ pub async fn complete(
     let response = upstream
         .send(http, &request, Some(COMPLETE_TIMEOUT))
         .await?;
+    let request_id = response
+        .headers()
+        .get("x-amzn-requestid")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     let bytes = response
         .bytes()
         .await
@@ -213,7 +297,29 @@ pub async fn complete(
                 .map_err(|e| Error::Malformed(format!("not JSON: {e}")))?;
             anthropic::response(&body, created)
         }
+        Dialect::Bedrock => {
+            let body: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Malformed(format!("not JSON: {e}")))?;
+            let id = format!(
+                "chatcmpl-bedrock-{}",
+                request_id.unwrap_or_else(|| created.to_string())
+            );
+            bedrock::response(&body, &request.model, &id, created)
+        }
     }
+}
+
+/// A path segment, percent-encoded (Bedrock model ids carry `:` and ARNs `/`).
+fn encode_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(byte).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, Error>> + Send>>;
@@ -227,6 +333,12 @@ pub async fn stream(
     mut request: ChatRequest,
     created: i64,
 ) -> Result<ChunkStream, Error> {
+    if upstream.dialect == Dialect::Bedrock {
+        // Converse streams use AWS's binary event framing; the answer is streamed once whole.
+        let response = complete(http, upstream, request, created).await?;
+        let chunks = response.into_chunks().into_iter().map(Ok);
+        return Ok(Box::pin(futures_util::stream::iter(chunks)));
+    }
     request.stream = Some(true);
     if upstream.dialect == Dialect::OpenAi {
         let options = request
@@ -236,7 +348,7 @@ pub async fn stream(
     }
     let response = upstream.send(http, &request, None).await?;
     let translator = match upstream.dialect {
-        Dialect::OpenAi => None,
+        Dialect::OpenAi | Dialect::Bedrock => None,
         Dialect::Anthropic => Some(anthropic::StreamTranslator::new(created)),
     };
     Ok(relay(response.bytes_stream(), translator, upstream.clone()))

@@ -1,5 +1,6 @@
 //! The LLM side of the gateway: OpenAI Chat Completions wire types, translation to and from
-//! each provider's dialect, SSE parsing, the offline `playground` model, and the HTTP call.
+//! each provider's dialect (Anthropic Messages, Bedrock Converse with SigV4), SSE parsing, the
+//! offline `playground` model, and the HTTP call.
 //!
 //! Translations are pure functions (`anthropic::request`, `anthropic::response`,
 //! `anthropic::StreamTranslator`, `playground::complete`), tested against golden files;
@@ -7,8 +8,10 @@
 //! store: the engine decides what to call and records what it cost.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod client;
 pub mod playground;
+pub mod sigv4;
 pub mod sse;
 pub mod wire;
 

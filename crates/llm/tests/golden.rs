@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use runagents_llm::wire::{ChatChunk, ChatRequest};
-use runagents_llm::{anthropic, playground, sse};
+use runagents_llm::{anthropic, bedrock, playground, sse};
 use serde_json::Value;
 
 fn cases(kind: &str, input_ext: &str) -> Vec<PathBuf> {
@@ -73,6 +73,28 @@ fn openai_requests_to_anthropic() {
 fn anthropic_responses_to_openai() {
     for case in cases("from_anthropic", ".json") {
         let response = anthropic::response(&read_json(&case), 1_700_000_000).unwrap();
+        check(&case, "openai", &serde_json::to_value(response).unwrap());
+    }
+}
+
+#[test]
+fn openai_requests_to_bedrock() {
+    for case in cases("to_bedrock", ".json") {
+        let request: ChatRequest = serde_json::from_value(read_json(&case)).unwrap();
+        check(&case, "bedrock", &bedrock::request(&request));
+    }
+}
+
+#[test]
+fn bedrock_responses_to_openai() {
+    for case in cases("from_bedrock", ".json") {
+        let response = bedrock::response(
+            &read_json(&case),
+            "anthropic.claude-v2:1",
+            "chatcmpl-bedrock-1",
+            1_700_000_000,
+        )
+        .unwrap();
         check(&case, "openai", &serde_json::to_value(response).unwrap());
     }
 }

@@ -1,9 +1,11 @@
-//! A fake LLM provider speaking OpenAI Chat Completions (`POST /v1/chat/completions`) and
-//! Anthropic Messages (`POST /v1/messages`), JSON and SSE, on 127.0.0.1:0.
+//! A fake LLM provider speaking OpenAI Chat Completions (`POST /v1/chat/completions`),
+//! Anthropic Messages (`POST /v1/messages`), JSON and SSE, and Bedrock Converse
+//! (`POST /model/{id}/converse`), on 127.0.0.1:0.
 //!
-//! It checks the credential the gateway injects (`Authorization: Bearer KEY`, or `x-api-key:
-//! KEY` with `anthropic-version`), answering 401 with the given key echoed, as real providers
-//! partly do. Its answers depend on the last message only:
+//! It checks the credential the gateway injects (`Authorization: Bearer KEY`, `x-api-key: KEY`
+//! with `anthropic-version`, or a SigV4 signature by access key KEY and secret `AWS_SECRET`,
+//! recomputed from the request as received), answering 401 with the given key echoed, as real
+//! providers partly do. Its answers depend on the last message only:
 //! - a tool result: `tool said: {content}`;
 //! - tools offered and the user text contains "call": a call of the first tool with
 //!   `{"q": text}`;
@@ -24,6 +26,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
+
+/// The AWS secret access key the fake checks Bedrock signatures with.
+pub const AWS_SECRET: &str = "fake-aws-secret-access-key";
 
 /// One request the fake received.
 #[derive(Clone, Debug)]
@@ -57,6 +62,7 @@ impl FakeLlm {
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
             .route("/v1/messages", post(anthropic))
+            .route("/model/{model}/converse", post(bedrock))
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -343,4 +349,92 @@ async fn anthropic(
     events.push(event("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null}, "usage": {"output_tokens": 10}})));
     events.push(event("message_stop", json!({"type": "message_stop"})));
     sse(events)
+}
+
+async fn bedrock(
+    State(shared): State<Shared>,
+    axum::extract::Path(model): axum::extract::Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    record(&shared, uri.path(), &headers, &body);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (given, amz_date) = (header("authorization"), header("x-amz-date"));
+    let region = given.split('/').nth(2).unwrap_or_default().to_owned();
+    let expected = runagents_llm::sigv4::authorization(
+        &runagents_llm::sigv4::Request {
+            method: "POST",
+            host: &header("host"),
+            path: uri.path(),
+            query: uri.query().unwrap_or_default(),
+            content_type: Some(&header("content-type")),
+            body: &raw,
+        },
+        &runagents_llm::sigv4::Credentials {
+            access_key_id: &shared.key,
+            secret_access_key: AWS_SECRET,
+            region: &region,
+            service: "bedrock",
+        },
+        &amz_date,
+    );
+    if amz_date.is_empty() || given != expected {
+        let error = json!({"message": format!("The security token included in the request is invalid: {given}")});
+        return (StatusCode::FORBIDDEN, Json(error)).into_response();
+    }
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let last = messages.last().cloned().unwrap_or(Value::Null);
+    let blocks = last["content"].as_array().cloned().unwrap_or_default();
+    let tool_result = blocks
+        .iter()
+        .filter_map(|block| block["toolResult"]["content"][0]["text"].as_str())
+        .map(str::to_owned)
+        .reduce(|a, b| format!("{a}; {b}"));
+    let last_text = blocks
+        .iter()
+        .filter_map(|block| block["text"].as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let tools: Vec<String> = body["toolConfig"]["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["toolSpec"]["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (content, stop_reason) = match decide(&last_text, tool_result, &tools) {
+        Answer::Fail(status) => {
+            let error = json!({"message": format!("fake failure for key {}", shared.key)});
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (status, Json(error)).into_response();
+        }
+        Answer::Text(text) => (
+            vec![json!({"text": format!("{text} ({model})")})],
+            "end_turn",
+        ),
+        Answer::Break => (vec![json!({"text": "partial"})], "end_turn"),
+        Answer::Call { name, arguments } => (
+            vec![
+                json!({"toolUse": {"toolUseId": "tooluse_fake_1", "name": name, "input": arguments}}),
+            ],
+            "tool_use",
+        ),
+    };
+    (
+        [("x-amzn-requestid", "fake-request-1")],
+        Json(json!({"output": {"message": {"role": "assistant", "content": content}},
+            "stopReason": stop_reason, "usage": {"inputTokens": 10, "outputTokens": 10, "totalTokens": 20},
+            "metrics": {"latencyMs": 1}})),
+    )
+        .into_response()
 }

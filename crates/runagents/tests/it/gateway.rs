@@ -486,12 +486,18 @@ async fn errors_are_documented_and_never_leak_keys() {
     )
     .await;
     let reply = chat(&server, user("titan", "hi")).await;
-    assert_eq!(reply.status, 501);
+    assert_eq!(reply.status, 502);
     assert!(
-        reply.text.contains("bedrock is not supported"),
+        reply.text.contains("has no AWS credentials"),
         "{}",
         reply.text
     );
+    api.post("/model-providers", json!({"name": "sso", "spec": {"provider": "openai", "models": ["sso-model"],
+        "auth": {"type": "OAuth2", "oauth2Config": {"tokenUrl": "https://idp.example.com/token"}}}}))
+        .await;
+    let reply = chat(&server, user("sso-model", "hi")).await;
+    assert_eq!(reply.status, 501, "{}", reply.text);
+    assert!(reply.text.contains("auth type OAuth2"), "{}", reply.text);
 
     // Attribution to an agent that does not exist; no key at all.
     let reply = chat_as(&server, "ghost", user("gpt-4o", "hi")).await;
@@ -516,6 +522,80 @@ async fn errors_are_documented_and_never_leak_keys() {
         let (_, providers) = api.get("/model-providers").await;
         assert!(!providers.to_string().contains(key));
     }
+}
+
+#[tokio::test]
+async fn bedrock_converse_signed_with_sigv4() {
+    const ACCESS_KEY: &str = "AKIAFAKEBEDROCK0001";
+    let fake = FakeLlm::start(ACCESS_KEY).await;
+    let server = server().await;
+    let api = server.client();
+    let register = |secret: &str| {
+        json!({"name": "aws", "spec": {"provider": "bedrock", "endpoint": fake.url, "models": ["anthropic.claude-v2:1"],
+            "auth": {"type": "AWSSignature", "awsConfig": {"region": "eu-west-1"}}},
+            "credentials": {"aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": secret}})
+    };
+    let (status, body) = api
+        .post(
+            "/model-providers",
+            register(runagents_testkit::fake_llm::AWS_SECRET),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let reply = chat(
+        &server,
+        json!({"model": "anthropic.claude-v2:1", "max_tokens": 50,
+        "messages": [{"role": "system", "content": "Brief."}, {"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "fake answer to: hi (anthropic.claude-v2:1)"
+    );
+    assert_eq!(body["id"], "chatcmpl-bedrock-fake-request-1");
+    assert_eq!(body["usage"]["total_tokens"], 20);
+    let sent = fake.received()[0].clone();
+    assert_eq!(sent.path, "/model/anthropic.claude-v2%3A1/converse");
+    assert_eq!(sent.body["system"], json!([{"text": "Brief."}]));
+    assert_eq!(sent.body["inferenceConfig"]["maxTokens"], 50);
+    assert!(
+        sent.headers["authorization"]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")),
+    );
+
+    // A tool call and its result, then streamed.
+    let tools = json!([{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]);
+    let mut conversation = json!({"model": "anthropic.claude-v2:1", "tools": tools,
+        "messages": [{"role": "user", "content": "call lookup"}]});
+    let reply = chat(&server, conversation.clone()).await.json();
+    let message = reply["choices"][0]["message"].clone();
+    assert_eq!(reply["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(message["tool_calls"][0]["id"], "tooluse_fake_1");
+    assert_eq!(
+        message["tool_calls"][0]["function"]["arguments"],
+        r#"{"q":"call lookup"}"#
+    );
+    let messages = conversation["messages"].as_array_mut().unwrap();
+    messages.push(message);
+    messages.push(json!({"role": "tool", "tool_call_id": "tooluse_fake_1", "content": "found"}));
+    conversation["stream"] = json!(true);
+    let (content, _, finish) = assemble(&chat(&server, conversation).await.chunks());
+    assert_eq!(content, "tool said: found (anthropic.claude-v2:1)");
+    assert_eq!(finish.as_deref(), Some("stop"));
+
+    // A wrong secret: the provider's 403, with nothing secret in it.
+    api.post("/model-providers", register("wrong-secret-access-key"))
+        .await;
+    let reply = chat(&server, user("anthropic.claude-v2:1", "hi")).await;
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert!(reply.text.contains("(HTTP 403)"), "{}", reply.text);
+    assert!(!reply.text.contains(ACCESS_KEY), "{}", reply.text);
+    assert!(!server.output().contains("wrong-secret-access-key"));
 }
 
 /// GETs `path` until the value at `pointer` is `expected` (usage is written just after an
