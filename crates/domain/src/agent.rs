@@ -137,6 +137,16 @@ impl AgentSpec {
             .or_else(|| self.llm_configs.first())
     }
 
+    /// The model mapping a gateway call of `model` through the provider named `provider` counts
+    /// against: the first whose model matches and whose `model_provider` is that provider or
+    /// unset.
+    pub fn llm_config_for(&self, model: &str, provider: &str) -> Option<&LlmConfig> {
+        self.llm_configs.iter().find(|config| {
+            config.model == model
+                && (config.model_provider.is_empty() || config.model_provider == provider)
+        })
+    }
+
     /// Every tool the spec refers to: required tools, then URL-mapping targets.
     pub fn referenced_tools(&self) -> Vec<&str> {
         let mut tools: Vec<&str> = Vec::new();

@@ -6,6 +6,8 @@
 //! can only go to the secret store. Readiness (`ProviderStatus`) is derived from the spec and the
 //! names of the stored credentials on every read, never stored, so it cannot go stale.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -23,6 +25,58 @@ pub struct ModelProviderSpec {
     pub auth: ProviderAuth,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// Model name → price, for estimating spend. An unpriced model costs nothing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pricing: BTreeMap<String, Price>,
+}
+
+/// What a model costs, in US dollars per million tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Price {
+    #[serde(default, alias = "inputPerMillion")]
+    pub input_per_million: f64,
+    #[serde(default, alias = "outputPerMillion")]
+    pub output_per_million: f64,
+}
+
+/// Billionths of a US dollar: spend is counted in whole nano-dollars so sums are exact.
+pub const NANOS_PER_USD: f64 = 1e9;
+
+impl Price {
+    /// The cost of a call, in nano-dollars, rounded up.
+    pub fn cost_nanos(&self, prompt_tokens: u64, completion_tokens: u64) -> i64 {
+        // USD/million tokens × tokens × 1e9 nano/USD / 1e6 = × 1000.
+        let nanos = (self.input_per_million * prompt_tokens as f64
+            + self.output_per_million * completion_tokens as f64)
+            * 1000.0;
+        if nanos.is_finite() && nanos > 0.0 {
+            // Saturates at i64::MAX: no real price comes near.
+            nanos.ceil() as i64
+        } else {
+            0
+        }
+    }
+}
+
+/// Which provider serves `model`, among `(name, spec)` pairs sorted by name, and the model
+/// name to send it. The first provider listing the model wins (ambiguity is settled by
+/// provider name); otherwise `prefix/model` picks a provider named `prefix`, or of type
+/// `prefix`, that lists `model`.
+pub fn route(providers: &[(&str, &ModelProviderSpec)], model: &str) -> Option<(usize, String)> {
+    if let Some(found) = providers
+        .iter()
+        .position(|(_, spec)| spec.models.iter().any(|listed| listed == model))
+    {
+        return Some((found, model.to_owned()));
+    }
+    let (prefix, rest) = model.split_once('/')?;
+    providers
+        .iter()
+        .position(|(name, spec)| {
+            (*name == prefix || spec.provider.as_str() == prefix)
+                && spec.models.iter().any(|listed| listed == rest)
+        })
+        .map(|found| (found, rest.to_owned()))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,12 +389,14 @@ impl ModelProviderSpec {
             (_, None) => provider.default_endpoint(region),
         };
         let rate_limit = parse_rate_limit(fields::take(&mut doc, &["rateLimit", "rate_limit"]))?;
+        let pricing = parse_pricing(doc.remove("pricing"), &models)?;
         Ok(ModelProviderSpec {
             provider,
             endpoint,
             models,
             auth,
             rate_limit,
+            pricing,
         })
     }
 
@@ -400,6 +456,59 @@ fn parse_models(value: Option<Value>) -> Result<Vec<String>, Invalid> {
         models.push(model);
     }
     Ok(models)
+}
+
+fn parse_pricing(
+    value: Option<Value>,
+    models: &[String],
+) -> Result<BTreeMap<String, Price>, Invalid> {
+    let Some(prices) = fields::object("pricing", value)? else {
+        return Ok(BTreeMap::new());
+    };
+    let mut pricing = BTreeMap::new();
+    for (model, price) in prices {
+        if !models.contains(&model) {
+            return Err(Invalid(format!(
+                "pricing.{model}: model {model:?} is not in models"
+            )));
+        }
+        let Value::Object(mut price) = price else {
+            return Err(Invalid(format!(
+                "pricing.{model} must be an object with input_per_million and output_per_million"
+            )));
+        };
+        let mut per_million = |keys: [&str; 2]| -> Result<f64, Invalid> {
+            match fields::take(&mut price, &keys) {
+                None | Some(Value::Null) => Ok(0.0),
+                Some(Value::Number(number)) => match number.as_f64() {
+                    Some(usd) if usd.is_finite() && usd >= 0.0 => Ok(usd),
+                    _ => Err(Invalid(format!(
+                        "pricing.{model}.{} must be a non-negative number of USD per million tokens",
+                        keys[0]
+                    ))),
+                },
+                Some(_) => Err(Invalid(format!(
+                    "pricing.{model}.{} must be a non-negative number of USD per million tokens",
+                    keys[0]
+                ))),
+            }
+        };
+        let input_per_million = per_million(["input_per_million", "inputPerMillion"])?;
+        let output_per_million = per_million(["output_per_million", "outputPerMillion"])?;
+        if let Some(unknown) = price.keys().next() {
+            return Err(Invalid(format!(
+                "pricing.{model}.{unknown} is not a price field: use input_per_million and output_per_million"
+            )));
+        }
+        pricing.insert(
+            model,
+            Price {
+                input_per_million,
+                output_per_million,
+            },
+        );
+    }
+    Ok(pricing)
 }
 
 fn parse_rate_limit(value: Option<Value>) -> Result<Option<RateLimit>, Invalid> {

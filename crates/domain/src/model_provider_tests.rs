@@ -402,3 +402,122 @@ fn rejects_bad_input_with_clear_messages() {
         assert!(message.contains(expected), "{body}: {message}");
     }
 }
+
+#[test]
+fn pricing_is_per_listed_model_and_non_negative() {
+    let input = ModelProviderInput::parse(json!({"name": "p", "provider": "openai", "models": ["gpt-4o", "mini"],
+        "pricing": {"gpt-4o": {"input_per_million": 2.5, "output_per_million": 10}, "mini": {"inputPerMillion": 0.15}}}))
+    .unwrap();
+    let pricing = &input.spec.pricing;
+    assert_eq!(
+        pricing["gpt-4o"],
+        Price {
+            input_per_million: 2.5,
+            output_per_million: 10.0
+        }
+    );
+    assert_eq!(
+        pricing["mini"],
+        Price {
+            input_per_million: 0.15,
+            output_per_million: 0.0
+        }
+    );
+    let stored = serde_json::to_value(&input.spec).unwrap();
+    assert_eq!(
+        stored["pricing"]["gpt-4o"],
+        json!({"input_per_million": 2.5, "output_per_million": 10.0})
+    );
+    let back: ModelProviderSpec = serde_json::from_value(stored).unwrap();
+    assert_eq!(back, input.spec);
+
+    for (body, error) in [
+        (
+            json!({"pricing": {"other": {"input_per_million": 1}}}),
+            "pricing.other: model \"other\" is not in models",
+        ),
+        (
+            json!({"pricing": {"m": {"input_per_million": -1}}}),
+            "pricing.m.input_per_million must be a non-negative number",
+        ),
+        (
+            json!({"pricing": {"m": {"output_per_million": "1"}}}),
+            "pricing.m.output_per_million must be a non-negative number",
+        ),
+        (
+            json!({"pricing": {"m": {"input": 1}}}),
+            "pricing.m.input is not a price field",
+        ),
+        (json!({"pricing": {"m": 3}}), "pricing.m must be an object"),
+        (json!({"pricing": []}), "pricing must be an object"),
+    ] {
+        let mut body = body;
+        body["name"] = json!("p");
+        body["provider"] = json!("openai");
+        body["models"] = json!(["m"]);
+        let message = ModelProviderInput::parse(body).unwrap_err().0;
+        assert!(message.starts_with(error), "{message}");
+    }
+}
+
+#[test]
+fn cost_is_in_whole_nano_dollars_rounded_up() {
+    let price = Price {
+        input_per_million: 2.5,
+        output_per_million: 10.0,
+    };
+    // 1000 × $2.5/M + 100 × $10/M = $0.0025 + $0.001 = $0.0035.
+    assert_eq!(price.cost_nanos(1000, 100), 3_500_000);
+    let cheap = Price {
+        input_per_million: 0.15,
+        output_per_million: 0.0,
+    };
+    assert_eq!(cheap.cost_nanos(1, 0), 150);
+    assert_eq!(
+        Price {
+            input_per_million: 0.0001,
+            output_per_million: 0.0
+        }
+        .cost_nanos(1, 0),
+        1
+    );
+    assert_eq!(Price::default().cost_nanos(1_000_000, 1_000_000), 0);
+}
+
+#[test]
+fn routing_by_model_name_then_by_prefix() {
+    let spec = |provider: &str, models: &[&str]| {
+        ModelProviderInput::parse(json!({"name": "x", "provider": provider, "models": models}))
+            .unwrap()
+            .spec
+    };
+    let (a, b, c) = (
+        spec("openai", &["gpt-4o", "shared"]),
+        spec("anthropic", &["claude", "shared"]),
+        spec("ollama", &["llama3", "org/model"]),
+    );
+    let providers = [("a-openai", &a), ("b-claude", &b), ("c-local", &c)];
+    assert_eq!(route(&providers, "gpt-4o"), Some((0, "gpt-4o".to_owned())));
+    // Two providers list it: the first by name wins.
+    assert_eq!(route(&providers, "shared"), Some((0, "shared".to_owned())));
+    assert_eq!(
+        route(&providers, "b-claude/shared"),
+        Some((1, "shared".to_owned()))
+    );
+    assert_eq!(
+        route(&providers, "anthropic/shared"),
+        Some((1, "shared".to_owned()))
+    );
+    assert_eq!(
+        route(&providers, "ollama/llama3"),
+        Some((2, "llama3".to_owned()))
+    );
+    // A model whose own name has a slash is found as it is.
+    assert_eq!(
+        route(&providers, "org/model"),
+        Some((2, "org/model".to_owned()))
+    );
+    assert_eq!(route(&providers, "openai/claude"), None);
+    assert_eq!(route(&providers, "missing"), None);
+    assert_eq!(route(&[], "gpt-4o"), None);
+}

@@ -8,10 +8,12 @@
 use runagents_domain::agent::plan::{ExecutionMode, Plan, Preview};
 use runagents_domain::agent::spend::{self, ModelUsage, Period, SpendItem, SpendReport, Usage};
 use runagents_domain::agent::{AgentSpec, AgentStatus, ConfigUpdate, DeployInput};
+use runagents_domain::model_provider::NANOS_PER_USD;
 use runagents_domain::{Timestamp, from_json};
 use runagents_store::{Document, Kind, Write};
 use serde_json::json;
 
+use crate::gateway::agent_key;
 use crate::{Engine, Error, Result, not_found};
 
 /// An agent as stored.
@@ -20,8 +22,6 @@ pub struct Agent {
     pub name: String,
     pub spec: AgentSpec,
     pub status: AgentStatus,
-    /// Recorded model spend; the gateway adds to it.
-    pub usage: Usage,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -35,29 +35,24 @@ impl Agent {
             name: document.key,
             spec,
             status,
-            usage: Usage::from_value(&document.body["usage"]),
             created_at: document.created_at,
             updated_at: document.updated_at,
         })
     }
 
     fn document(&self) -> Document {
-        let mut body = json!({"spec": self.spec, "status": self.status});
-        if !self.usage.0.is_empty() {
-            body["usage"] = json!(self.usage);
-        }
         Document {
             key: self.name.clone(),
-            body,
+            body: json!({"spec": self.spec, "status": self.status}),
             version: 0,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
     }
 
-    /// This month's usage of each of the agent's model mappings.
-    pub fn model_usage(&self, period: &Period) -> Vec<ModelUsage> {
-        spend::model_usage(&self.spec.llm_configs, &self.usage, period)
+    /// The usage of each of the agent's model mappings, given the period's recorded spend.
+    pub fn model_usage(&self, usage: &Usage, period: &Period) -> Vec<ModelUsage> {
+        spend::model_usage(&self.spec.llm_configs, usage, period)
     }
 }
 
@@ -87,11 +82,12 @@ impl Engine {
     pub async fn delete_agent(&self, workspace: &str, name: &str) -> Result<()> {
         // Credentials first: a deleted agent must not keep reaching the agent plane.
         self.store.delete_agent_credentials(workspace, name).await?;
-        if self
+        let deleted = self
             .store
             .delete_document(workspace, Kind::Agent, name)
-            .await?
-        {
+            .await?;
+        self.agent_specs.forget(&agent_key(workspace, name));
+        if deleted {
             Ok(())
         } else {
             Err(not_found("agent", name))
@@ -108,11 +104,6 @@ impl Engine {
     pub async fn deploy(&self, workspace: &str, input: DeployInput) -> Result<Deployed> {
         self.check_deploy(workspace, &input).await?;
         let name = input.name.to_string();
-        let existing = self
-            .store
-            .get_document(workspace, Kind::Agent, &name)
-            .await?;
-
         let mut tools_created = Vec::new();
         for tool in input.tools_to_create {
             let tool_name = tool.name.to_string();
@@ -134,11 +125,6 @@ impl Engine {
             name,
             spec: input.spec,
             status: AgentStatus::awaiting_host(build_id),
-            // Redeploying keeps the month's spend: budgets must not reset by redeploying.
-            usage: existing
-                .as_ref()
-                .map(|document| Usage::from_value(&document.body["usage"]))
-                .unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };
@@ -152,6 +138,7 @@ impl Engine {
                 Write::Upsert,
             )
             .await?;
+        self.agent_specs.forget(&agent_key(workspace, &agent.name));
         Ok(Deployed {
             agent: Agent::from_document(stored)?,
             tools_created,
@@ -169,7 +156,7 @@ impl Engine {
         update.apply(&mut agent.spec);
         self.check_references(workspace, &agent.spec, &[]).await?;
         agent.updated_at = Timestamp::now();
-        match self
+        let written = self
             .store
             .put_document(
                 workspace,
@@ -178,24 +165,51 @@ impl Engine {
                 &[],
                 Write::Replace,
             )
-            .await
-        {
+            .await;
+        // After the write, so a gateway call cannot cache the old budgets in between.
+        self.agent_specs.forget(&agent_key(workspace, name));
+        match written {
             Ok(stored) => Agent::from_document(stored),
             Err(runagents_store::Error::NotFound) => Err(not_found("agent", name)),
             Err(error) => Err(error.into()),
         }
     }
 
+    /// This month's usage of each of the agent's model mappings, from the gateway's records.
+    /// Spend is kept by agent name, so neither a redeploy nor a delete and re-create resets it.
+    pub async fn agent_model_usage(
+        &self,
+        workspace: &str,
+        agent: &Agent,
+    ) -> Result<Vec<ModelUsage>> {
+        let period = current_period();
+        let rows = self.store.list_spend(workspace, period.start).await?;
+        let usage = Usage::of_period(
+            &period,
+            rows.iter()
+                .filter(|row| row.agent == agent.name)
+                .map(|row| (row.label.as_str(), nanos_to_usd(row.spent_nanos))),
+        );
+        Ok(agent.model_usage(&usage, &period))
+    }
+
     /// The workspace's model spend and budget posture for the current month.
     pub async fn model_spend(&self, workspace: &str) -> Result<SpendReport> {
         let period = current_period();
+        let rows = self.store.list_spend(workspace, period.start).await?;
         let items = self
             .list_agents(workspace)
             .await?
             .into_iter()
             .flat_map(|agent| {
+                let usage = Usage::of_period(
+                    &period,
+                    rows.iter()
+                        .filter(|row| row.agent == agent.name)
+                        .map(|row| (row.label.as_str(), nanos_to_usd(row.spent_nanos))),
+                );
                 agent
-                    .model_usage(&period)
+                    .model_usage(&usage, &period)
                     .into_iter()
                     .map(move |usage| SpendItem {
                         usage,
@@ -285,4 +299,8 @@ fn refuse_unhostable(plan: &Plan) -> Result<()> {
 
 pub fn current_period() -> Period {
     Period::month_of(Timestamp::now())
+}
+
+fn nanos_to_usd(nanos: i64) -> f64 {
+    nanos as f64 / NANOS_PER_USD
 }

@@ -8,6 +8,7 @@ pub mod approvals;
 pub mod connectors;
 pub mod dispatch;
 pub mod egress;
+pub mod gateway;
 pub mod identity_providers;
 pub mod model_providers;
 pub mod policies;
@@ -38,6 +39,18 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     Upstream(String),
+    /// A provider refused a gateway request with this status.
+    #[error("provider request failed (HTTP {status}): {message}")]
+    UpstreamStatus { status: u16, message: String },
+    /// Something this server does not do (yet).
+    #[error("{0}")]
+    Unsupported(String),
+    /// An agent's monthly budget for a model is used up until the period ends.
+    #[error("{message}")]
+    BudgetExceeded {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Store(runagents_store::Error),
 }
@@ -85,6 +98,11 @@ pub struct Engine {
     resume_signal: Arc<tokio::sync::Notify>,
     /// Woken by every new access request and decision, so deliveries go out at once.
     dispatch_signal: Arc<tokio::sync::Notify>,
+    routes: Arc<gateway::TtlCache<Vec<gateway::Route>>>,
+    agent_specs: Arc<gateway::TtlCache<runagents_domain::agent::AgentSpec>>,
+    /// Work that outlives a request (usage records written after the answer); shutdown waits
+    /// for it.
+    background: tokio_util::task::TaskTracker,
 }
 
 impl Engine {
@@ -101,11 +119,19 @@ impl Engine {
             keys: Arc::default(),
             resume_signal: Arc::default(),
             dispatch_signal: Arc::default(),
+            routes: Arc::default(),
+            agent_specs: Arc::default(),
+            background: tokio_util::task::TaskTracker::new(),
         })
     }
 
     pub fn store(&self) -> &dyn Store {
         &*self.store
+    }
+
+    /// Tasks started by requests that may still run after them; close and wait on shutdown.
+    pub fn background(&self) -> &tokio_util::task::TaskTracker {
+        &self.background
     }
 
     pub fn settings(&self) -> &Settings {

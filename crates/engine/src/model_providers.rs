@@ -97,6 +97,7 @@ impl Engine {
                 Write::Upsert,
             )
             .await?;
+        self.routes.forget(workspace);
         let upserted = if stored.version == 1 {
             Upserted::Created
         } else {
@@ -110,11 +111,12 @@ impl Engine {
     }
 
     pub async fn delete_model_provider(&self, workspace: &str, name: &str) -> Result<()> {
-        if self
+        let deleted = self
             .store
             .delete_document(workspace, Kind::ModelProvider, name)
-            .await?
-        {
+            .await?;
+        self.routes.forget(workspace);
+        if deleted {
             Ok(())
         } else {
             Err(not_found("model provider", name))

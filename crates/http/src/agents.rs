@@ -7,8 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use runagents_domain::agent::spend::ModelUsage;
 use runagents_domain::agent::{ConfigUpdate, DeployInput};
-use runagents_engine::agents::{Agent, Deployed, current_period};
+use runagents_engine::agents::{Agent, Deployed};
 use serde_json::{Value, json};
 
 use crate::auth::CallerExt;
@@ -74,8 +75,8 @@ pub(crate) fn view(agent: &Agent, workspace: &str) -> Value {
     })
 }
 
-/// The contract's `AgentConfig`.
-fn config_view(agent: &Agent, workspace: &str) -> Value {
+/// The contract's `AgentConfig`, with this month's usage of each model mapping.
+fn config_view(agent: &Agent, workspace: &str, model_usage: &[ModelUsage]) -> Value {
     let spec = &agent.spec;
     let llm_configs: Vec<Value> = spec
         .llm_configs
@@ -98,7 +99,7 @@ fn config_view(agent: &Agent, workspace: &str) -> Value {
         "system_prompt": spec.system_prompt,
         "identity_provider": spec.identity_provider,
         "llm_configs": llm_configs,
-        "model_usage": agent.model_usage(&current_period()),
+        "model_usage": model_usage,
         "required_tools": spec.required_tools,
         "policies": spec.policies,
     })
@@ -183,7 +184,11 @@ async fn read_config(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let agent = state.engine.get_agent(&caller.workspace, &name).await?;
-    Ok(Json(config_view(&agent, &caller.workspace)))
+    let usage = state
+        .engine
+        .agent_model_usage(&caller.workspace, &agent)
+        .await?;
+    Ok(Json(config_view(&agent, &caller.workspace, &usage)))
 }
 
 async fn update_config(
@@ -197,7 +202,11 @@ async fn update_config(
         .engine
         .update_agent_config(&caller.workspace, &name, update)
         .await?;
-    Ok(Json(config_view(&agent, &caller.workspace)))
+    let usage = state
+        .engine
+        .agent_model_usage(&caller.workspace, &agent)
+        .await?;
+    Ok(Json(config_view(&agent, &caller.workspace, &usage)))
 }
 
 async fn model_spend(

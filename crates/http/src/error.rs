@@ -35,16 +35,29 @@ impl IntoResponse for ApiError {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Error::Upstream(_) | Error::UpstreamStatus { .. } => StatusCode::BAD_GATEWAY,
+            Error::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::BudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let message = if status.is_server_error() && !matches!(self.0, Error::Upstream(_)) {
-            tracing::error!(error = %self.0, "request failed");
-            "internal error; see the server log".to_owned()
-        } else {
-            self.0.to_string()
+        let message = match &self.0 {
+            Error::Store(_) => {
+                tracing::error!(error = %self.0, "request failed");
+                "internal error; see the server log".to_owned()
+            }
+            other => other.to_string(),
         };
-        (status, Json(json!({ "error": message }))).into_response()
+        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        if let Error::BudgetExceeded {
+            retry_after_secs, ..
+        } = &self.0
+        {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_secs),
+            );
+        }
+        response
     }
 }
 

@@ -9,6 +9,7 @@ mod approvals;
 mod auth;
 mod connectors;
 mod error;
+mod gateway;
 mod identity_providers;
 mod integrations;
 mod json;
@@ -27,6 +28,7 @@ use runagents_engine::Engine;
 
 pub use auth::rewrite_workspace_path;
 pub use error::ApiError;
+pub use gateway::AGENT_HEADER;
 
 /// Largest request body accepted, in bytes. Deploys carry source files, hence 8 MiB.
 pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -65,6 +67,7 @@ fn api_routes() -> Router<AppState> {
         .merge(approvals::routes())
         .merge(streams::routes())
         .merge(agent_plane::operator_routes())
+        .merge(gateway::routes())
 }
 
 /// The operator API. Wrap it in `rewrite_workspace_path` (see `runagents serve`).
@@ -72,10 +75,12 @@ pub fn operator_router(state: AppState) -> Router {
     let authenticated =
         || axum::middleware::from_fn_with_state(state.clone(), auth::require_caller);
     let api = api_routes().route_layer(authenticated());
-    // The documented root paths (`/runs`, ...) serve the caller's default workspace too.
+    // The documented root paths (`/runs`, ...) serve the caller's default workspace too, and
+    // the OpenAI-style root `/v1/...` (what `runagents dev` and the runtime's default use).
     let root_aliases = runs::routes()
         .merge(approvals::routes())
         .merge(streams::routes())
+        .merge(gateway::root_routes())
         .route_layer(authenticated());
     Router::new()
         .merge(system::routes())
@@ -92,6 +97,7 @@ pub fn agent_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(system::healthz))
         .merge(agent_plane::routes())
+        .route("/v1/healthz", get(system::healthz))
         .fallback(error::no_route)
         .with_state(state)
 }

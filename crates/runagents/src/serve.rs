@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use axum::serve::ListenerExt;
 use runagents_engine::{Engine, Settings};
 use runagents_http::{AppState, agent_router, operator_router, rewrite_workspace_path};
 use runagents_store::{MasterKey, PostgresStore, SqliteStore, Store};
@@ -132,6 +133,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         tracing::warn!("development mode: API requests are not authenticated");
     }
 
+    let background = engine.background().clone();
     let stop = CancellationToken::new();
     // Named by process and address, so leases in a shared database say who holds them.
     let worker_name = format!("{}@{operator_addr}", std::process::id());
@@ -157,7 +159,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         let stop = stop.clone();
         async move {
             axum::serve(
-                operator,
+                operator.tap_io(no_delay),
                 axum::ServiceExt::<axum::extract::Request>::into_make_service(operator_app),
             )
             .with_graceful_shutdown(stop.cancelled_owned())
@@ -167,7 +169,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     let agent_task = tokio::spawn({
         let stop = stop.clone();
         async move {
-            axum::serve(agents, agent_app)
+            axum::serve(agents.tap_io(no_delay), agent_app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
         }
@@ -180,8 +182,19 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     agent_task.await??;
     resume_worker.await?;
     dispatch_worker.await?;
+    // Usage records of the last gateway calls are written after their answers.
+    background.close();
+    background.wait().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Small writes go out at once: a streamed answer's first chunk must not wait for the ACK of
+/// the response head (Nagle).
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
 }
 
 /// Installs the SIGTERM/SIGINT handlers now (before we announce readiness, so a signal sent

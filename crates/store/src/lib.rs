@@ -139,6 +139,46 @@ pub struct ActivityRecord {
     pub body: serde_json::Value,
 }
 
+/// One LLM gateway call: who made it, what it used, what it is estimated to cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlmUsageRecord {
+    pub id: String,
+    pub workspace: String,
+    /// Empty when the call was not made for an agent.
+    pub agent: String,
+    /// Empty when the call was not part of a run.
+    pub run_id: String,
+    pub model: String,
+    /// The model provider's name.
+    pub provider: String,
+    pub at: Timestamp,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    /// Billionths of a US dollar.
+    pub cost_nanos: i64,
+}
+
+/// The spend counter of one agent's model mapping (by label) in one month.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SpendKey {
+    pub workspace: String,
+    pub agent: String,
+    pub label: String,
+    /// The first millisecond of the month.
+    pub period_start: Timestamp,
+}
+
+/// A spend counter's amounts, in nano-dollars.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpendRow {
+    pub agent: String,
+    pub label: String,
+    /// Estimates of calls still in flight.
+    pub reserved_nanos: i64,
+    /// Settled cost of finished calls.
+    pub spent_nanos: i64,
+}
+
 #[async_trait]
 pub trait Store: RunStore + ApprovalStore + DispatchStore + Send + Sync {
     /// Which backend this is, for logs and health output.
@@ -208,4 +248,35 @@ pub trait Store: RunStore + ApprovalStore + DispatchStore + Send + Sync {
     async fn append_activity(&self, workspace: &str, record: &ActivityRecord) -> Result<()>;
     /// The newest `limit` records, newest first.
     async fn list_activity(&self, workspace: &str, limit: u32) -> Result<Vec<ActivityRecord>>;
+
+    // LLM usage and budgets.
+    /// Reserves `estimate_nanos` on the counter (creating it at zero) if the counter stays
+    /// within `cap_nanos` (`spent + reserved + estimate <= cap`) and has room left
+    /// (`spent + reserved < cap`); false, reserving nothing, otherwise. The check and the
+    /// reservation are one conditional `UPDATE`, so concurrent callers cannot overshoot; the
+    /// counter is inserted (`ON CONFLICT DO NOTHING`) only when that update finds no room.
+    async fn reserve_spend(
+        &self,
+        key: &SpendKey,
+        estimate_nanos: i64,
+        cap_nanos: i64,
+    ) -> Result<bool>;
+    /// Records a finished call and, with a counter, settles it there in the same transaction:
+    /// `reserved -= reserved_nanos` (never below zero), `spent += record.cost_nanos`.
+    async fn record_llm_usage(
+        &self,
+        record: &LlmUsageRecord,
+        settle: Option<(&SpendKey, i64)>,
+    ) -> Result<()>;
+    /// Gives back a reservation that was not used (the call failed before any spend).
+    async fn release_spend(&self, key: &SpendKey, reserved_nanos: i64) -> Result<()>;
+    /// The workspace's counters for the month starting at `period_start`, by agent and label.
+    async fn list_spend(&self, workspace: &str, period_start: Timestamp) -> Result<Vec<SpendRow>>;
+    /// The workspace's usage records at or after `since`, newest first, at most `limit`.
+    async fn list_llm_usage(
+        &self,
+        workspace: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<LlmUsageRecord>>;
 }

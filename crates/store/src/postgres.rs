@@ -28,6 +28,15 @@ impl PostgresStore {
             sealer: Sealer::new(master),
         })
     }
+
+    /// PostgreSQL has row locks: writers need no turns.
+    #[expect(
+        clippy::unused_async,
+        reason = "the same call as SqliteStore::write_turn"
+    )]
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
 }
 
 crate::sql_runs::impl_run_store!(PostgresStore);

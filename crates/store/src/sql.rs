@@ -361,6 +361,157 @@ macro_rules! impl_store {
                     })
                     .collect()
             }
+
+            // LLM usage and budgets.
+            async fn reserve_spend(&self, key: &$crate::SpendKey, estimate_nanos: i64, cap_nanos: i64) -> $crate::Result<bool> {
+                let _turn = self.write_turn().await;
+                // The check and the reservation are this one statement.
+                let reserve = || {
+                    sqlx::query_as::<_, (i64,)>(
+                        "UPDATE llm_spend SET reserved = reserved + $5 \
+                         WHERE workspace = $1 AND agent = $2 AND label = $3 AND period_start = $4 \
+                         AND spent + reserved + $5 <= $6 AND spent + reserved < $6 RETURNING reserved",
+                    )
+                    .bind(&key.workspace)
+                    .bind(&key.agent)
+                    .bind(&key.label)
+                    .bind(key.period_start.millis())
+                    .bind(estimate_nanos)
+                    .bind(cap_nanos)
+                };
+                if reserve().fetch_optional(&self.pool).await?.is_some() {
+                    return Ok(true);
+                }
+                // No room, or no counter yet: create it at zero (a no-op if it exists, perhaps
+                // just created by a concurrent call) and check once more.
+                sqlx::query(
+                    "INSERT INTO llm_spend (workspace, agent, label, period_start, reserved, spent) VALUES ($1, $2, $3, $4, 0, 0) \
+                     ON CONFLICT (workspace, agent, label, period_start) DO NOTHING",
+                )
+                .bind(&key.workspace)
+                .bind(&key.agent)
+                .bind(&key.label)
+                .bind(key.period_start.millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(reserve().fetch_optional(&self.pool).await?.is_some())
+            }
+
+            async fn record_llm_usage(
+                &self,
+                record: &$crate::LlmUsageRecord,
+                settle: Option<(&$crate::SpendKey, i64)>,
+            ) -> $crate::Result<()> {
+                let _turn = self.write_turn().await;
+                let Some((key, reserved_nanos)) = settle else {
+                    // One statement needs no transaction (and costs one round trip, not three).
+                    return insert_llm_usage(&self.pool, record).await;
+                };
+                let mut tx = self.pool.begin().await?;
+                insert_llm_usage(&mut *tx, record).await?;
+                settle_spend(&mut *tx, key, reserved_nanos, record.cost_nanos).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn release_spend(&self, key: &$crate::SpendKey, reserved_nanos: i64) -> $crate::Result<()> {
+                let _turn = self.write_turn().await;
+                settle_spend(&self.pool, key, reserved_nanos, 0).await
+            }
+
+            async fn list_spend(&self, workspace: &str, period_start: runagents_domain::Timestamp) -> $crate::Result<Vec<$crate::SpendRow>> {
+                let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                    "SELECT agent, label, reserved, spent FROM llm_spend WHERE workspace = $1 AND period_start = $2 ORDER BY agent, label",
+                )
+                .bind(workspace)
+                .bind(period_start.millis())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(agent, label, reserved_nanos, spent_nanos)| $crate::SpendRow { agent, label, reserved_nanos, spent_nanos })
+                    .collect())
+            }
+
+            async fn list_llm_usage(
+                &self,
+                workspace: &str,
+                since: runagents_domain::Timestamp,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::LlmUsageRecord>> {
+                let rows: Vec<(String, String, String, String, String, String, i64, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT id, workspace, agent, run_id, model, provider, at, prompt_tokens, completion_tokens, cost_nanos \
+                     FROM llm_usage WHERE workspace = $1 AND at >= $2 ORDER BY at DESC, id DESC LIMIT $3",
+                )
+                .bind(workspace)
+                .bind(since.millis())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, workspace, agent, run_id, model, provider, at, prompt_tokens, completion_tokens, cost_nanos)| {
+                        $crate::LlmUsageRecord {
+                            id,
+                            workspace,
+                            agent,
+                            run_id,
+                            model,
+                            provider,
+                            at: runagents_domain::Timestamp(at),
+                            prompt_tokens,
+                            completion_tokens,
+                            cost_nanos,
+                        }
+                    })
+                    .collect())
+            }
+        }
+
+        async fn insert_llm_usage<'e, E>(executor: E, record: &$crate::LlmUsageRecord) -> $crate::Result<()>
+        where
+            E: sqlx::Executor<'e, Database = Backend>,
+        {
+            sqlx::query(
+                "INSERT INTO llm_usage (id, workspace, agent, run_id, model, provider, at, prompt_tokens, completion_tokens, cost_nanos) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&record.id)
+            .bind(&record.workspace)
+            .bind(&record.agent)
+            .bind(&record.run_id)
+            .bind(&record.model)
+            .bind(&record.provider)
+            .bind(record.at.millis())
+            .bind(record.prompt_tokens)
+            .bind(record.completion_tokens)
+            .bind(record.cost_nanos)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
+        /// Moves `reserved_nanos` out of the counter's reservations and adds `spent_nanos` to
+        /// its spend, creating the counter when a call had nothing reserved.
+        async fn settle_spend<'e, E>(executor: E, key: &$crate::SpendKey, reserved_nanos: i64, spent_nanos: i64) -> $crate::Result<()>
+        where
+            E: sqlx::Executor<'e, Database = Backend>,
+        {
+            sqlx::query(
+                "INSERT INTO llm_spend (workspace, agent, label, period_start, reserved, spent) VALUES ($1, $2, $3, $4, 0, $6) \
+                 ON CONFLICT (workspace, agent, label, period_start) DO UPDATE SET \
+                 reserved = CASE WHEN llm_spend.reserved > $5 THEN llm_spend.reserved - $5 ELSE 0 END, \
+                 spent = llm_spend.spent + $6",
+            )
+            .bind(&key.workspace)
+            .bind(&key.agent)
+            .bind(&key.label)
+            .bind(key.period_start.millis())
+            .bind(reserved_nanos)
+            .bind(spent_nanos)
+            .execute(executor)
+            .await?;
+            Ok(())
         }
 
         async fn insert_api_key<'e, E>(executor: E, key: &$crate::ApiKeyRecord) -> $crate::Result<()>

@@ -13,6 +13,9 @@ type Backend = sqlx::Sqlite;
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     sealer: Sealer,
+    /// SQLite runs one writer at a time; the hot writes (LLM usage and budgets) take turns here,
+    /// which is far cheaper than SQLite's busy handler, which sleeps in milliseconds.
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStore {
@@ -27,7 +30,11 @@ impl SqliteStore {
             // the last transactions, which is the trade SQLite documents for WAL.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Checkpoints run in the background (below), not inside whichever commit crosses
+            // the threshold: that commit, and every write queued behind it, would wait for the
+            // checkpoint's fsync.
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -37,11 +44,35 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        spawn_checkpoints(pool.clone());
         Ok(SqliteStore {
             pool,
             sealer: Sealer::new(master),
+            writer: tokio::sync::Mutex::new(()),
         })
     }
+
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.writer.lock().await)
+    }
+}
+
+/// Copies the WAL back into the database every second, in passive mode (never blocking readers
+/// or writers). Stopping mid-checkpoint is safe, so the task needs no shutdown.
+fn spawn_checkpoints(pool: sqlx::SqlitePool) {
+    tokio::spawn(async move {
+        let mut every_second = tokio::time::interval(Duration::from_secs(1));
+        every_second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !pool.is_closed() {
+            every_second.tick().await;
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(%error, "SQLite checkpoint failed");
+            }
+        }
+    });
 }
 
 crate::sql_runs::impl_run_store!(SqliteStore);

@@ -1,8 +1,8 @@
 //! Model spend and monthly budgets: per-agent model usage and the workspace summary.
 //!
 //! Budgets live on the agent's `llm_configs` (`monthly_budget_usd`, none means uncapped).
-//! Spend is read from the agent's recorded `Usage`, by calendar month (UTC) and model mapping;
-//! the gateway that records it only has to add to that map.
+//! Spend is what the LLM gateway recorded, by calendar month (UTC) and model mapping label
+//! (`LlmConfig::label`); the engine reads it from the store into a `Usage`.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +45,12 @@ impl Period {
         }
     }
 
+    /// Whole seconds from `at` to the end of this period (at least 1), for `Retry-After`.
+    pub fn seconds_left(&self, at: Timestamp) -> u64 {
+        let millis = self.end.millis().saturating_sub(at.millis()).max(1000);
+        u64::try_from(millis.div_euclid(1000)).unwrap_or(1)
+    }
+
     /// `YYYY-MM`, the key of this month in `Usage`.
     pub fn key(&self) -> String {
         format!("{:04}-{:02}", self.year, u8::from(self.month))
@@ -63,9 +69,16 @@ fn first_of(year: i32, month: Month) -> Timestamp {
 pub struct Usage(pub BTreeMap<String, BTreeMap<String, f64>>);
 
 impl Usage {
-    /// Reads a stored usage map; anything unreadable counts as no spend.
-    pub fn from_value(value: &serde_json::Value) -> Usage {
-        serde_json::from_value(value.clone()).unwrap_or_default()
+    /// The spend of one period, from `(label, USD)` pairs; a label listed twice adds up.
+    pub fn of_period<'a>(
+        period: &Period,
+        spends: impl IntoIterator<Item = (&'a str, f64)>,
+    ) -> Usage {
+        let mut month: BTreeMap<String, f64> = BTreeMap::new();
+        for (label, usd) in spends {
+            *month.entry(label.to_owned()).or_default() += usd;
+        }
+        Usage(BTreeMap::from([(period.key(), month)]))
     }
 
     pub fn spend(&self, period: &Period, key: &str) -> f64 {

@@ -377,3 +377,38 @@ fn empty_source_files_is_an_agent_without_code() {
     assert!(input.spec.source_files.is_empty());
     assert!(!plan::detect(&input.spec.source_files).custom_code());
 }
+
+#[test]
+fn the_mapping_a_gateway_call_counts_against() {
+    let mapping = |model: &str, model_provider: &str| LlmConfig {
+        role: Role::Default,
+        provider: "openai".to_owned(),
+        model: model.to_owned(),
+        model_provider: model_provider.to_owned(),
+        monthly_budget_usd: Some(1.0),
+    };
+    let mut spec: AgentSpec =
+        serde_json::from_value(serde_json::json!({"plan": plan::plan_image()})).unwrap();
+    spec.llm_configs = vec![
+        mapping("gpt-4o", "eu-openai"),
+        mapping("gpt-4o", ""),
+        mapping("mini", ""),
+    ];
+    assert_eq!(
+        spec.llm_config_for("gpt-4o", "eu-openai")
+            .unwrap()
+            .model_provider,
+        "eu-openai"
+    );
+    assert_eq!(
+        spec.llm_config_for("gpt-4o", "us-openai")
+            .unwrap()
+            .model_provider,
+        ""
+    );
+    assert_eq!(
+        spec.llm_config_for("mini", "anything").unwrap().model,
+        "mini"
+    );
+    assert!(spec.llm_config_for("claude", "x").is_none());
+}

@@ -12,6 +12,7 @@ mod cli;
 mod connectors;
 mod dispatch;
 mod egress;
+mod gateway;
 mod identity_providers;
 mod lifecycle;
 mod model_providers;

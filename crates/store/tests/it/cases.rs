@@ -624,3 +624,4 @@ pub async fn generations_change_with_every_write(store: &dyn Store) {
         before
     );
 }
+pub use crate::llm_usage::{concurrent_reservations_never_overshoot, spend_reserve_settle_release};

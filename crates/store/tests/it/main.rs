@@ -7,6 +7,7 @@
 mod approvals;
 mod cases;
 mod dispatch;
+mod llm_usage;
 mod runs;
 
 use std::sync::Arc;
@@ -82,4 +83,6 @@ conformance!(
     failed_attempts_back_off_then_fail,
     decisions_skip_pending_deliveries_and_follow_up_delivered_ones,
     decision_links_are_single_use,
+    spend_reserve_settle_release,
+    concurrent_reservations_never_overshoot,
 );

@@ -82,7 +82,7 @@ fn model_usage_reads_this_months_spend_by_label() {
 }
 
 #[test]
-fn remaining_budget_never_goes_negative_and_garbage_usage_is_ignored() {
+fn remaining_budget_never_goes_negative_and_negative_spend_is_ignored() {
     let period = Period::month_of(MID_MARCH);
     let rows = model_usage(
         &[config(Role::Default, "m", Some(1.0))],
@@ -91,10 +91,6 @@ fn remaining_budget_never_goes_negative_and_garbage_usage_is_ignored() {
     );
     assert_eq!(rows[0].remaining_budget_usd, Some(0.0));
     assert_eq!(rows[0].status, BudgetStatus::BudgetReached);
-    assert_eq!(
-        Usage::from_value(&serde_json::json!({"2026-03": "lots"})),
-        Usage::default()
-    );
     let negative = usage(&period, &[("default: openai/m", -5.0)]);
     assert_eq!(negative.spend(&period, "default: openai/m"), 0.0);
 }
@@ -160,4 +156,24 @@ fn report_of_nothing_is_zero_and_top_models_is_capped() {
     let report = spend_report(many, &period);
     assert_eq!(report.top_models.len(), TOP_MODELS);
     assert_eq!(report.top_models[0].agent_name, "agent-14");
+}
+
+#[test]
+fn usage_of_a_period_adds_repeated_labels() {
+    let period = Period::month_of(MID_MARCH);
+    let usage = Usage::of_period(
+        &period,
+        [("default: m", 1.5), ("chat: n", 1.0), ("default: m", 0.25)],
+    );
+    assert_eq!(usage.spend(&period, "default: m"), 1.75);
+    assert_eq!(usage.spend(&period, "chat: n"), 1.0);
+    assert_eq!(usage.spend(&Period::month_of(period.end), "chat: n"), 0.0);
+}
+
+#[test]
+fn seconds_left_in_the_period() {
+    let period = Period::month_of(MID_MARCH);
+    // 2026-03-12T12:00Z to 2026-04-01T00:00Z is 19.5 days.
+    assert_eq!(period.seconds_left(MID_MARCH), 19 * 86_400 + 43_200);
+    assert_eq!(period.seconds_left(period.end), 1);
 }
