@@ -3,7 +3,7 @@
 
 use runagents_domain::identity_provider::{IdentityProviderInput, IdentityProviderSpec};
 use runagents_domain::{Timestamp, from_json};
-use runagents_store::{Document, Kind, Write};
+use runagents_store::{Document, Kind};
 use serde_json::json;
 
 use crate::tools::Upserted;
@@ -56,29 +56,16 @@ impl Engine {
         workspace: &str,
         input: IdentityProviderInput,
     ) -> Result<(IdentityProvider, Upserted)> {
-        let now = Timestamp::now();
-        let document = Document {
-            key: input.name.to_string(),
-            body: json!({"spec": input.spec}),
-            version: 0,
-            created_at: now,
-            updated_at: now,
-        };
-        let stored = self
-            .store
-            .put_document(
+        let name = input.name.to_string();
+        let (stored, upserted, _) = self
+            .upsert_document(
                 workspace,
                 Kind::IdentityProvider,
-                &document,
-                &[],
-                Write::Upsert,
+                &name,
+                json!({"spec": input.spec}),
+                Vec::new(),
             )
             .await?;
-        let upserted = if stored.version == 1 {
-            Upserted::Created
-        } else {
-            Upserted::Updated
-        };
         Ok((IdentityProvider::from_document(stored)?, upserted))
     }
 

@@ -143,3 +143,47 @@ impl Engine {
 pub(crate) fn not_found(kind: &str, name: &str) -> Error {
     Error::NotFound(format!("{kind} {name:?} not found"))
 }
+
+impl Engine {
+    /// Creates or replaces a resource document (upsert by key) together with its secret fields
+    /// (fields not given keep their stored value). Returns the stored document, whether it was
+    /// created, and the names of all its stored secret fields.
+    pub(crate) async fn upsert_document(
+        &self,
+        workspace: &str,
+        kind: runagents_store::Kind,
+        key: &str,
+        body: serde_json::Value,
+        secrets: Vec<(&'static str, runagents_domain::Secret)>,
+    ) -> Result<(runagents_store::Document, tools::Upserted, Vec<String>)> {
+        let now = runagents_domain::Timestamp::now();
+        let document = runagents_store::Document {
+            key: key.to_owned(),
+            body,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let secrets: Vec<(String, runagents_domain::Secret)> = secrets
+            .into_iter()
+            .map(|(field, secret)| (field.to_owned(), secret))
+            .collect();
+        let stored = self
+            .store
+            .put_document(
+                workspace,
+                kind,
+                &document,
+                &secrets,
+                runagents_store::Write::Upsert,
+            )
+            .await?;
+        let upserted = if stored.version == 1 {
+            tools::Upserted::Created
+        } else {
+            tools::Upserted::Updated
+        };
+        let fields = self.store.secret_fields(workspace, kind, key).await?;
+        Ok((stored, upserted, fields))
+    }
+}

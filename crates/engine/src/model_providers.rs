@@ -2,7 +2,7 @@
 
 use runagents_domain::model_provider::{ModelProviderInput, ModelProviderSpec, ProviderStatus};
 use runagents_domain::{Timestamp, from_json};
-use runagents_store::{Document, Kind, Write};
+use runagents_store::{Document, Kind};
 use serde_json::json;
 
 use crate::tools::Upserted;
@@ -72,41 +72,18 @@ impl Engine {
         workspace: &str,
         input: ModelProviderInput,
     ) -> Result<(ModelProvider, Upserted)> {
-        let now = Timestamp::now();
         let name = input.name.to_string();
-        let secrets: Vec<(String, _)> = input
-            .credentials
-            .fields()
-            .into_iter()
-            .map(|(field, secret)| (field.to_owned(), secret))
-            .collect();
-        let document = Document {
-            key: name.clone(),
-            body: json!({"spec": input.spec}),
-            version: 0,
-            created_at: now,
-            updated_at: now,
-        };
-        let stored = self
-            .store
-            .put_document(
+        let body = json!({"spec": input.spec});
+        let (stored, upserted, credentials) = self
+            .upsert_document(
                 workspace,
                 Kind::ModelProvider,
-                &document,
-                &secrets,
-                Write::Upsert,
+                &name,
+                body,
+                input.credentials.fields(),
             )
             .await?;
         self.routes.forget(workspace);
-        let upserted = if stored.version == 1 {
-            Upserted::Created
-        } else {
-            Upserted::Updated
-        };
-        let credentials = self
-            .store
-            .secret_fields(workspace, Kind::ModelProvider, &name)
-            .await?;
         Ok((ModelProvider::from_document(stored, credentials)?, upserted))
     }
 

@@ -76,34 +76,16 @@ impl Engine {
     /// Creates or replaces a tool. Its status starts over as Pending (the connection may have
     /// changed); credentials not sent are kept.
     pub async fn upsert_tool(&self, workspace: &str, input: ToolInput) -> Result<(Tool, Upserted)> {
-        let now = Timestamp::now();
         let name = input.name.to_string();
         let body = json!({"spec": input.spec, "status": ToolStatus::pending()});
-        let secrets: Vec<(String, _)> = input
-            .credentials
-            .fields()
-            .into_iter()
-            .map(|(field, secret)| (field.to_owned(), secret))
-            .collect();
-        let document = Document {
-            key: name.clone(),
-            body,
-            version: 0,
-            created_at: now,
-            updated_at: now,
-        };
-        let stored = self
-            .store
-            .put_document(workspace, Kind::Tool, &document, &secrets, Write::Upsert)
-            .await?;
-        let upserted = if stored.version == 1 {
-            Upserted::Created
-        } else {
-            Upserted::Updated
-        };
-        let credentials = self
-            .store
-            .secret_fields(workspace, Kind::Tool, &name)
+        let (stored, upserted, credentials) = self
+            .upsert_document(
+                workspace,
+                Kind::Tool,
+                &name,
+                body,
+                input.credentials.fields(),
+            )
             .await?;
         Ok((Tool::from_document(stored, credentials)?, upserted))
     }
