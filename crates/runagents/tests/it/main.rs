@@ -9,6 +9,7 @@ mod agents;
 mod auth;
 mod connectors;
 mod gateway;
+mod gateway_budgets;
 mod identity_providers;
 mod lifecycle;
 mod model_providers;
