@@ -13,6 +13,7 @@ mod connectors;
 mod dispatch;
 mod egress;
 mod gateway;
+mod gateway_budgets;
 mod identity_providers;
 mod lifecycle;
 mod model_providers;
