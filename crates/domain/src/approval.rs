@@ -52,13 +52,7 @@ pub struct ApprovalDecision {
 /// Reads the approve body. No scope and no duration means `once`; a duration alone means a
 /// window; a duration with once or run is refused (as the clients do).
 pub fn parse_decision(body: &Value) -> Result<ApprovalDecision, Invalid> {
-    let text = |key: &str| -> Result<String, Invalid> {
-        match body.get(key) {
-            None | Some(Value::Null) => Ok(String::new()),
-            Some(Value::String(text)) => Ok(text.trim().to_owned()),
-            Some(_) => Err(Invalid(format!("{key} must be a string"))),
-        }
-    };
+    let text = |key: &str| crate::fields::text(body, key);
     let (scope, duration, reason) = (text("scope")?, text("duration")?, text("reason")?);
     let duration = if duration.is_empty() {
         None

@@ -22,6 +22,15 @@ pub(crate) fn take(doc: &mut Map<String, Value>, keys: &[&str]) -> Option<Value>
     found
 }
 
+/// An optional string field of a request body, trimmed; absent or `null` reads as "".
+pub fn text(body: &Value, key: &str) -> Result<String, Invalid> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(text)) => Ok(text.trim().to_owned()),
+        Some(_) => Err(Invalid(format!("{key} must be a string"))),
+    }
+}
+
 pub(crate) fn string(field: &str, value: Option<Value>) -> Result<Option<String>, Invalid> {
     match value {
         None | Some(Value::Null) => Ok(None),

@@ -8,7 +8,7 @@ pub mod connector;
 pub mod decision;
 pub mod dispatch;
 pub mod duration;
-mod fields;
+pub mod fields;
 pub mod identity_provider;
 pub mod model_provider;
 pub mod name;

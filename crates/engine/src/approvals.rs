@@ -370,13 +370,7 @@ impl Engine {
         ws: &str,
         body: &Value,
     ) -> Result<(RequestRecord, bool)> {
-        let text = |key: &str| -> Result<String> {
-            match body.get(key) {
-                None | Some(Value::Null) => Ok(String::new()),
-                Some(Value::String(text)) => Ok(text.trim().to_owned()),
-                Some(_) => Err(Error::Invalid(format!("{key} must be a string"))),
-            }
-        };
+        let text = |key: &str| runagents_domain::fields::text(body, key);
         let (subject, tool) = (text("subject")?, text("tool_id")?);
         if subject.is_empty() || tool.is_empty() {
             return Err(Error::Invalid("subject and tool_id are required".into()));

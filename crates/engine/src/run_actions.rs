@@ -27,13 +27,7 @@ impl Engine {
                 run.status
             )));
         }
-        let text = |key: &str| -> Result<String> {
-            match body.get(key) {
-                None | Some(Value::Null) => Ok(String::new()),
-                Some(Value::String(text)) => Ok(text.trim().to_owned()),
-                Some(_) => Err(Error::Invalid(format!("{key} must be a string"))),
-            }
-        };
+        let text = |key: &str| runagents_domain::fields::text(body, key);
         let tool = text("tool_id")?;
         if tool.is_empty() {
             return Err(Error::Invalid("tool_id is required".into()));

@@ -189,13 +189,7 @@ impl Engine {
             .and_then(Value::as_str)
             .ok_or_else(|| Error::Invalid("type is required".into()))?;
         let kind = run::event_type(kind)?;
-        let text = |key: &str| -> Result<String> {
-            match body.get(key) {
-                None | Some(Value::Null) => Ok(String::new()),
-                Some(Value::String(text)) => Ok(text.clone()),
-                Some(_) => Err(Error::Invalid(format!("{key} must be a string"))),
-            }
-        };
+        let text = |key: &str| runagents_domain::fields::text(body, key);
         let data = match body.get("data") {
             None | Some(Value::Null) => json!({}),
             Some(object @ Value::Object(_)) => object.clone(),

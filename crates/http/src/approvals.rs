@@ -121,11 +121,7 @@ async fn reject(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let reason = match body.get("reason") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(reason)) => reason.trim().to_owned(),
-        Some(_) => return Err(ApiError::invalid("reason must be a string")),
-    };
+    let reason = runagents_domain::fields::text(&body, "reason")?;
     Ok(Json(view(
         &state.engine.reject_request(&caller, &id, reason).await?,
     )))

@@ -9,6 +9,8 @@ use runagents_store::{EventRecord, RunRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use runagents_domain::fields::text;
+
 use crate::auth::CallerExt;
 use crate::json::JsonBody;
 use crate::{ApiError, AppState};
@@ -64,25 +66,17 @@ pub(crate) fn event_view(event: &EventRecord) -> Value {
     })
 }
 
-fn string(body: &Value, key: &str) -> Result<String, ApiError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(text)) => Ok(text.trim().to_owned()),
-        Some(_) => Err(ApiError::invalid(format!("{key} must be a string"))),
-    }
-}
-
 async fn create(
     State(state): State<AppState>,
     caller: CallerExt,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new = NewRun {
-        agent: string(&body, "agent_id")?,
-        user_id: string(&body, "user_id")?,
-        conversation_id: string(&body, "conversation_id")?,
-        invoke_url: string(&body, "invoke_url")?,
-        initial_message: string(&body, "initial_message")?,
+        agent: text(&body, "agent_id")?,
+        user_id: text(&body, "user_id")?,
+        conversation_id: text(&body, "conversation_id")?,
+        invoke_url: text(&body, "invoke_url")?,
+        initial_message: text(&body, "initial_message")?,
     };
     let (run, _) = state.engine.create_run(&caller.workspace, new).await?;
     Ok((StatusCode::CREATED, Json(view(&run))))
