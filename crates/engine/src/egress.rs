@@ -49,7 +49,7 @@ pub struct Outbound {
 
 /// Why egress refused a call: the status, the body's `code` (also sent as `error`), a
 /// message, and any further fields of the body (action_id, run_id, ...).
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Refusal {
     pub status: u16,
     pub code: &'static str,
@@ -217,17 +217,19 @@ impl Engine {
         match decision {
             Decision::Allow => {}
             Decision::Deny(reason) => {
-                let message = reason.message(&call.method, &url);
-                self.record_refusal(
+                let refused = refusal(403, reason.code(), reason.message(&call.method, &url));
+                let recorded_url = format!("{}{}", tool.connection.base_url, path);
+                let sent = Sent::Refused(refused.clone());
+                self.record_call(
                     run.as_ref(),
-                    &call,
-                    &url,
+                    &call.tool,
+                    &call.method,
+                    &recorded_url,
                     capability.as_deref(),
-                    reason.code(),
-                    &message,
+                    &sent,
                 )
                 .await;
-                return Ok(refuse(403, reason.code(), message));
+                return Ok(Outcome::Refused(refused));
             }
             Decision::ApprovalRequired { policy, rule } => {
                 let hash = payload_hash(&call.method, &url, &call.body);
@@ -467,6 +469,7 @@ impl Engine {
             Sent::Refused(refusal) => {
                 data["status_code"] = json!(refusal.status);
                 data["error"] = json!(refusal.code);
+                data["detail"] = json!(refusal.message);
             }
         }
         let response = event("TOOL_RESPONSE", "platform", data);
@@ -476,37 +479,6 @@ impl Engine {
             .await
         {
             tracing::warn!(run = %run.id, %error, "could not record tool call events");
-        }
-    }
-
-    /// Records a refused call on its run (best effort; the refusal stands either way).
-    async fn record_refusal(
-        &self,
-        run: Option<&RunRecord>,
-        call: &Outbound,
-        url: &str,
-        capability: Option<&str>,
-        code: &str,
-        message: &str,
-    ) {
-        let Some(run) = run else { return };
-        let url = url.split('?').next().unwrap_or_default();
-        let request = event(
-            "TOOL_REQUEST",
-            &run.agent,
-            json!({"tool": call.tool, "tool_method": call.method, "tool_url": url, "capability": capability}),
-        );
-        let response = event(
-            "TOOL_RESPONSE",
-            "platform",
-            json!({"tool": call.tool, "status_code": 403, "error": code, "detail": message}),
-        );
-        if let Err(error) = self
-            .store
-            .append_events(&run.workspace, &run.id, &[request, response])
-            .await
-        {
-            tracing::warn!(run = %run.id, %error, "could not record refused tool call");
         }
     }
 }
