@@ -7,6 +7,7 @@ pub mod approval;
 pub mod connector;
 pub mod decision;
 pub mod dispatch;
+pub mod document;
 pub mod duration;
 pub mod fields;
 pub mod identity_provider;
