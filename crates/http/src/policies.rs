@@ -1,5 +1,5 @@
-//! `/policies`: create, replace, list with usage, get, delete; `/policy-bindings` (read-only,
-//! derived from the agents' `policies`).
+//! `/policies`: create, replace (JSON, or YAML as `application/yaml`), list with usage, get,
+//! delete; `/policy-bindings` (read-only, derived from the agents' `policies`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,7 +11,7 @@ use runagents_store::Write;
 use serde_json::{Value, json};
 
 use crate::auth::CallerExt;
-use crate::json::JsonBody;
+use crate::json::{DocumentBody, JsonBody};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -59,7 +59,7 @@ async fn read(
 async fn create(
     State(state): State<AppState>,
     caller: CallerExt,
-    JsonBody(body): JsonBody,
+    DocumentBody(body): DocumentBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let input = PolicyInput::parse(body, None)?;
     let policy = state
@@ -73,7 +73,7 @@ async fn replace(
     State(state): State<AppState>,
     caller: CallerExt,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody,
+    DocumentBody(body): DocumentBody,
 ) -> Result<Json<Value>, ApiError> {
     let input = PolicyInput::parse(body, Some(&name))?;
     let policy = state

@@ -1,6 +1,6 @@
-//! `/policies`.
+//! `/policies` (JSON and YAML bodies).
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::server;
 
@@ -109,4 +109,51 @@ async fn translate_drafts_rules_that_validate() {
         400
     );
     assert_eq!(api.post("/policies/translate", json!({})).await.0, 400);
+}
+
+#[tokio::test]
+async fn policies_can_be_written_as_yaml() {
+    let server = server().await;
+    let http = reqwest::Client::new();
+    let yaml = "name: yaml-policy\nspec:\n  policies:\n    - permission: allow\n      operations: [GET]\n      resource: https://api.example.com/*\n";
+    let created = http
+        .post(server.api("/policies"))
+        .header("x-runagents-api-key", &server.admin_key)
+        .header("content-type", "application/yaml")
+        .body(yaml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let (_, policy) = server.client().get("/policies/yaml-policy").await;
+    assert_eq!(policy["spec"]["policies"][0]["operations"], json!(["GET"]));
+    let replaced = http
+        .put(server.api("/policies/yaml-policy"))
+        .header("x-runagents-api-key", &server.admin_key)
+        .header("content-type", "application/yaml; charset=utf-8")
+        .body(yaml.replace("[GET]", "[GET, HEAD]"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 200);
+    for (bad, says) in [
+        ("spec: [unclosed\n", "invalid YAML"),
+        ("- a\n- b\n", "mapping"),
+        (
+            "name: p\nspec:\n  policies:\n    - permission: maybe\n",
+            "unknown variant",
+        ),
+    ] {
+        let response = http
+            .post(server.api("/policies"))
+            .header("x-runagents-api-key", &server.admin_key)
+            .header("content-type", "application/yaml")
+            .body(bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains(says), "{body}");
+    }
 }
