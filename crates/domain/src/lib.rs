@@ -16,6 +16,7 @@ pub mod name;
 pub mod policy;
 pub mod run;
 pub mod secret;
+pub mod session;
 pub mod timestamp;
 pub mod tool;
 pub mod translate;

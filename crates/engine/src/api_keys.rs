@@ -52,18 +52,21 @@ pub struct IssuedKey {
 /// rotate evict locally; other replicas see the change within `TTL`.
 #[derive(Default)]
 pub(crate) struct KeyCache {
+    /// By token hash, for API-key requests.
     entries: Mutex<HashMap<String, Cached>>,
+    /// By key id, for console sessions (which hold the id, never the token).
+    pub(crate) by_id: Mutex<HashMap<String, Cached>>,
 }
 
-struct Cached {
-    key: ApiKeyRecord,
-    checked: Instant,
-    touched: Instant,
+pub(crate) struct Cached {
+    pub(crate) key: ApiKeyRecord,
+    pub(crate) checked: Instant,
+    pub(crate) touched: Instant,
 }
 
-const TTL: Duration = Duration::from_secs(5);
+pub(crate) const TTL: Duration = Duration::from_secs(5);
 /// `last_used_at` is written at most this often per key.
-const TOUCH_EVERY: Duration = Duration::from_secs(60);
+pub(crate) const TOUCH_EVERY: Duration = Duration::from_secs(60);
 const BOOTSTRAP_WORKSPACE: &str = "default";
 const UNAUTHENTICATED: &str = "Missing or invalid API key";
 
@@ -92,42 +95,31 @@ impl Engine {
         requested: Option<&str>,
     ) -> Result<Caller> {
         if self.settings.dev {
-            let workspace = requested.unwrap_or(BOOTSTRAP_WORKSPACE);
-            ResourceName::parse(workspace)
-                .map_err(|_| Error::NotFound(format!("workspace {workspace:?} not found")))?;
-            return Ok(Caller {
-                workspace: workspace.to_owned(),
-                role: Role::Admin,
-                key_id: String::new(),
-                key_name: "dev".to_owned(),
-            });
+            return self.dev_caller(requested);
         }
         let token = token
             .map(str::trim)
             .filter(|t| api_key::looks_like_token(t))
             .ok_or_else(|| Error::Unauthenticated(UNAUTHENTICATED.into()))?;
         let key = self.verified_key(token).await?;
-        if let Some(workspace) = requested
-            && workspace != key.workspace
-        {
-            return Err(Error::NotFound(format!(
-                "workspace {workspace:?} not found"
-            )));
-        }
-        let role = if key.role == "admin" {
-            Role::Admin
-        } else {
-            Role::Member
-        };
+        caller_of(key, requested)
+    }
+
+    /// The dev-mode caller: an admin of the named workspace (or `default`).
+    pub(crate) fn dev_caller(&self, requested: Option<&str>) -> Result<Caller> {
+        let workspace = requested.unwrap_or(BOOTSTRAP_WORKSPACE);
+        ResourceName::parse(workspace)
+            .map_err(|_| Error::NotFound(format!("workspace {workspace:?} not found")))?;
         Ok(Caller {
-            workspace: key.workspace,
-            role,
-            key_id: key.id,
-            key_name: key.name,
+            workspace: workspace.to_owned(),
+            role: Role::Admin,
+            key_id: String::new(),
+            key_name: "dev".to_owned(),
         })
     }
 
-    async fn verified_key(&self, token: &str) -> Result<ApiKeyRecord> {
+    /// The live key of a token: known, not revoked, not expired.
+    pub(crate) async fn verified_key(&self, token: &str) -> Result<ApiKeyRecord> {
         let hash = api_key::hash(token);
         let now = Instant::now();
         let mut touch = false;
@@ -174,14 +166,7 @@ impl Engine {
                 key
             }
         };
-        if key.revoked_at.is_some() {
-            return Err(Error::Unauthenticated("API key has been revoked".into()));
-        }
-        if key.expires_at.is_some_and(|at| at <= Timestamp::now()) {
-            return Err(Error::Unauthenticated(
-                "API key has expired; rotate it or create a new one".into(),
-            ));
-        }
+        check_live(&key)?;
         if touch {
             self.store.touch_api_key(&key.id, Timestamp::now()).await?;
         }
@@ -195,6 +180,11 @@ impl Engine {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         entries.retain(|_, entry| entry.key.id != id);
+        self.keys
+            .by_id
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .remove(id);
     }
 
     /// On first start (no `default` workspace yet), creates it with an admin key and returns the
@@ -350,6 +340,41 @@ impl Engine {
             .await?;
         Ok(IssuedKey { key, token })
     }
+}
+
+/// Refuses a revoked or expired key.
+pub(crate) fn check_live(key: &ApiKeyRecord) -> Result<()> {
+    if key.revoked_at.is_some() {
+        return Err(Error::Unauthenticated("API key has been revoked".into()));
+    }
+    if key.expires_at.is_some_and(|at| at <= Timestamp::now()) {
+        return Err(Error::Unauthenticated(
+            "API key has expired; rotate it or create a new one".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The caller a key makes; a key for another workspace than `requested` gets `NotFound`.
+pub(crate) fn caller_of(key: ApiKeyRecord, requested: Option<&str>) -> Result<Caller> {
+    if let Some(workspace) = requested
+        && workspace != key.workspace
+    {
+        return Err(Error::NotFound(format!(
+            "workspace {workspace:?} not found"
+        )));
+    }
+    let role = if key.role == "admin" {
+        Role::Admin
+    } else {
+        Role::Member
+    };
+    Ok(Caller {
+        workspace: key.workspace,
+        role,
+        key_id: key.id,
+        key_name: key.name,
+    })
 }
 
 fn require_admin(caller: &Caller) -> Result<()> {

@@ -15,6 +15,7 @@ pub mod policies;
 pub mod resume;
 pub mod run_actions;
 pub mod runs;
+pub mod sessions;
 pub mod starter_kit;
 pub mod tools;
 
@@ -85,6 +86,9 @@ pub struct Settings {
     pub slack_api_url: String,
     /// Signs decision links; derived from the master key, so every replica shares it.
     pub link_key: runagents_domain::Secret,
+    /// Signs console sessions and their CSRF tokens; derived from the master key like
+    /// `link_key`, and separate from it.
+    pub session_key: runagents_domain::Secret,
 }
 
 /// The use cases, sharing one store and one outbound HTTP client. Cheap to clone.

@@ -3,12 +3,16 @@
 //! `/api/v1/workspaces/{ws}/rest` is rewritten to `/api/v1/rest` before routing, remembering
 //! `{ws}`, so one route table serves both forms. Every `/api/v1` route then passes
 //! `require_caller`, which resolves the API key to a `Caller` for the handlers.
+//!
+//! Without an API-key header, the console's session cookie is accepted instead; a mutation
+//! authenticated that way must carry the session's CSRF token (`X-CSRF-Token`).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
-use runagents_engine::Caller;
+use runagents_domain::session;
+use runagents_engine::{Caller, Error};
 
 use crate::{ApiError, AppState};
 
@@ -59,6 +63,23 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
+/// The console's session token, from the `ra_session` cookie.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == session::COOKIE && !value.is_empty())
+        .map(|(_, value)| value)
+}
+
+/// GET and HEAD change nothing, so they need no CSRF token.
+fn is_mutation(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD)
+}
+
 pub(crate) async fn require_caller(
     State(state): State<AppState>,
     mut request: Request,
@@ -68,10 +89,26 @@ pub(crate) async fn require_caller(
         .extensions()
         .get::<RequestedWorkspace>()
         .map(|ws| ws.0.clone());
-    let caller = state
-        .engine
-        .authenticate(presented_key(request.headers()), requested.as_deref())
-        .await?;
+    let headers = request.headers();
+    let caller = match (presented_key(headers), session_cookie(headers)) {
+        (None, Some(token)) => {
+            let caller = state
+                .engine
+                .session_caller(token, requested.as_deref())
+                .await?;
+            let csrf = headers
+                .get(session::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if is_mutation(request.method()) && !state.engine.csrf_matches(token, csrf) {
+                return Err(ApiError(Error::Forbidden(
+                    "missing or invalid CSRF token".into(),
+                )));
+            }
+            caller
+        }
+        (key, _) => state.engine.authenticate(key, requested.as_deref()).await?,
+    };
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
@@ -125,5 +162,18 @@ mod tests {
         headers.insert("x-runagents-api-key", "ra_ws_y".parse().unwrap());
         assert_eq!(presented_key(&headers), Some("ra_ws_y"));
         assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn reads_the_session_cookie() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(session_cookie(&headers), None);
+        headers.insert("cookie", "a=1; ra_session=tok.sig; b=2".parse().unwrap());
+        assert_eq!(session_cookie(&headers), Some("tok.sig"));
+        headers.insert("cookie", "ra_session=; x_ra_session=y".parse().unwrap());
+        assert_eq!(session_cookie(&headers), None);
+        headers.insert("cookie", "other=1".parse().unwrap());
+        headers.append("cookie", "ra_session=t2".parse().unwrap());
+        assert_eq!(session_cookie(&headers), Some("t2"));
     }
 }

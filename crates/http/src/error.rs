@@ -62,6 +62,10 @@ impl IntoResponse for ApiError {
 }
 
 pub(crate) async fn no_route() -> Response {
+    no_such_endpoint()
+}
+
+pub(crate) fn no_such_endpoint() -> Response {
     (
         StatusCode::NOT_FOUND,
         Json(json!({"error": "no such endpoint"})),

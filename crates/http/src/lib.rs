@@ -8,6 +8,7 @@ mod agents;
 mod approvals;
 mod auth;
 mod connectors;
+mod console;
 mod error;
 mod gateway;
 mod identity_providers;
@@ -84,6 +85,7 @@ pub fn operator_router(state: AppState) -> Router {
         .route_layer(authenticated());
     Router::new()
         .merge(system::routes())
+        .merge(console::routes())
         .merge(integrations::routes())
         .merge(root_aliases)
         .nest("/api/v1", api)

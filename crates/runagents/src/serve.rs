@@ -122,6 +122,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         dev: options.dev,
         slack_api_url: options.slack_api_url.trim_end_matches('/').to_owned(),
         link_key: master.derive("runagents decision links v1"),
+        session_key: master.derive("runagents console sessions v1"),
     };
     let engine = Engine::new(store.clone(), settings)?;
     if !options.dev

@@ -10,6 +10,7 @@ mod approvals;
 mod auth;
 mod cli;
 mod connectors;
+mod console;
 mod dispatch;
 mod egress;
 mod gateway;

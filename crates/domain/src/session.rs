@@ -1,0 +1,196 @@
+//! Console sessions: a signed, expiring token that names an API key, kept by the browser in an
+//! HttpOnly cookie in place of the key itself, and the CSRF token derived from it.
+//!
+//! Token: `<base64url(claims)>.<base64url(hmac-sha256(key, base64url(claims)))>`, the claims
+//! being JSON `{kid, ws, kfp, n, exp}`.
+//!
+//! Invariants: a token never holds the API key (only its id, and a keyed fingerprint of its
+//! current hash so that rotating the key ends its sessions); every check is constant-time over
+//! the signing key (`ring::hmac::verify`).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::hmac;
+use serde::{Deserialize, Serialize};
+
+use crate::{Invalid, Timestamp};
+
+/// The cookie that carries the session token.
+pub const COOKIE: &str = "ra_session";
+/// The header a cookie-authenticated mutation carries its CSRF token in.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+/// How long a session lasts after sign-in.
+pub const LIFETIME_SECS: i64 = 12 * 3600;
+
+/// What a session token says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    #[serde(rename = "kid")]
+    pub key_id: String,
+    #[serde(rename = "ws")]
+    pub workspace: String,
+    /// `key_fingerprint` of the key's hash at sign-in.
+    #[serde(rename = "kfp")]
+    pub key_fingerprint: String,
+    /// Random, so that no two sign-ins share a token or a CSRF token.
+    #[serde(rename = "n")]
+    pub nonce: String,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+}
+
+fn tag(key: &[u8], message: &[u8]) -> hmac::Tag {
+    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message)
+}
+
+fn verify_tag(key: &[u8], message: &[u8], tag_b64: &str) -> bool {
+    URL_SAFE_NO_PAD.decode(tag_b64).is_ok_and(|tag| {
+        hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key), message, &tag).is_ok()
+    })
+}
+
+impl SessionClaims {
+    pub fn sign(&self, key: &[u8]) -> String {
+        let claims = serde_json::to_vec(self).unwrap_or_default();
+        let encoded = URL_SAFE_NO_PAD.encode(claims);
+        let signature = URL_SAFE_NO_PAD.encode(tag(key, encoded.as_bytes()));
+        format!("{encoded}.{signature}")
+    }
+
+    /// The claims of a token signed with `key` that has not expired at `now`.
+    pub fn verify(key: &[u8], token: &str, now: Timestamp) -> Result<SessionClaims, Invalid> {
+        let refused = || Invalid::new("session is not valid; sign in again");
+        let (encoded, signature) = token.split_once('.').ok_or_else(refused)?;
+        if !verify_tag(key, encoded.as_bytes(), signature) {
+            return Err(refused());
+        }
+        let claims = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| refused())?;
+        let claims: SessionClaims = serde_json::from_slice(&claims).map_err(|_| refused())?;
+        if now.millis() / 1000 >= claims.exp {
+            return Err(Invalid::new("session has expired; sign in again"));
+        }
+        Ok(claims)
+    }
+
+    pub fn expires_at(&self) -> Timestamp {
+        Timestamp(self.exp.saturating_mul(1000))
+    }
+}
+
+/// A keyed fingerprint of an API key's stored hash: changes when the key is rotated, and says
+/// nothing about the hash without the signing key.
+pub fn key_fingerprint(key: &[u8], key_hash: &str) -> String {
+    let tag = tag(key, format!("key:{key_hash}").as_bytes());
+    URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16])
+}
+
+/// The CSRF token of a session: an HMAC of its token, so it needs no storage and a page can
+/// read it (the session answer) while the cookie stays out of reach of scripts.
+pub fn csrf_token(key: &[u8], session_token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(tag(key, format!("csrf:{session_token}").as_bytes()))
+}
+
+pub fn csrf_matches(key: &[u8], session_token: &str, presented: &str) -> bool {
+    verify_tag(
+        key,
+        format!("csrf:{session_token}").as_bytes(),
+        presented.trim(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn claims(exp: i64) -> SessionClaims {
+        SessionClaims {
+            key_id: "key_1".into(),
+            workspace: "default".into(),
+            key_fingerprint: key_fingerprint(KEY, "abc"),
+            nonce: "n1".into(),
+            exp,
+        }
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp(secs * 1000)
+    }
+
+    #[test]
+    fn round_trip_until_expiry() {
+        let token = claims(1_000).sign(KEY);
+        assert_eq!(
+            SessionClaims::verify(KEY, &token, at(999)).unwrap(),
+            claims(1_000)
+        );
+        assert_eq!(claims(1_000).expires_at(), at(1_000));
+        let expired = SessionClaims::verify(KEY, &token, at(1_000)).unwrap_err();
+        assert!(expired.0.contains("expired"), "{expired}");
+    }
+
+    #[test]
+    fn tampered_or_foreign_tokens_are_refused() {
+        let token = claims(1_000).sign(KEY);
+        let (encoded, signature) = token.split_once('.').unwrap();
+        // Claims changed (a later expiry, another workspace) under the old signature.
+        let mut longer = claims(9_999);
+        let forged = format!(
+            "{}.{signature}",
+            longer.sign(KEY).split_once('.').unwrap().0
+        );
+        assert!(SessionClaims::verify(KEY, &forged, at(1)).is_err());
+        longer.workspace = "other".into();
+        let forged = format!(
+            "{}.{signature}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&longer).unwrap())
+        );
+        assert!(SessionClaims::verify(KEY, &forged, at(1)).is_err());
+        // Signature changed, missing, or made with another key.
+        let first = if signature.starts_with('A') { "B" } else { "A" };
+        let flipped = format!("{encoded}.{first}{}", &signature[1..]);
+        assert!(SessionClaims::verify(KEY, &flipped, at(1)).is_err());
+        assert!(SessionClaims::verify(KEY, &format!("{encoded}.x"), at(1)).is_err());
+        assert!(SessionClaims::verify(KEY, encoded, at(1)).is_err());
+        assert!(SessionClaims::verify(b"another key", &token, at(1)).is_err());
+        for garbage in ["", ".", "a.b", "ra_ws_abc", "%%%.%%%"] {
+            assert!(
+                SessionClaims::verify(KEY, garbage, at(1)).is_err(),
+                "{garbage}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_token_holds_no_key_material() {
+        let token = claims(1_000).sign(KEY);
+        let json = URL_SAFE_NO_PAD
+            .decode(token.split_once('.').unwrap().0)
+            .unwrap();
+        let text = String::from_utf8(json).unwrap();
+        assert!(!text.contains("abc") && !text.contains("ra_ws_"), "{text}");
+    }
+
+    #[test]
+    fn csrf_tokens_belong_to_one_session() {
+        let one = claims(1_000).sign(KEY);
+        let mut other = claims(1_000);
+        other.nonce = "n2".into();
+        let other = other.sign(KEY);
+        let csrf = csrf_token(KEY, &one);
+        assert!(csrf_matches(KEY, &one, &csrf));
+        assert_ne!(csrf, csrf_token(KEY, &other));
+        assert!(!csrf_matches(KEY, &other, &csrf));
+        assert!(!csrf_matches(b"another key", &one, &csrf));
+        assert!(!csrf_matches(KEY, &one, ""));
+        assert!(!csrf_matches(KEY, &one, "not base64!"));
+    }
+
+    #[test]
+    fn fingerprints_follow_the_key_hash() {
+        assert_eq!(key_fingerprint(KEY, "abc"), key_fingerprint(KEY, "abc"));
+        assert_ne!(key_fingerprint(KEY, "abc"), key_fingerprint(KEY, "abd"));
+        assert_ne!(key_fingerprint(KEY, "abc"), key_fingerprint(b"k2", "abc"));
+    }
+}
