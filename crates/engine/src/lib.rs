@@ -8,6 +8,7 @@ pub mod approvals;
 pub mod connectors;
 pub mod dispatch;
 pub mod egress;
+pub mod flow;
 pub mod gateway;
 pub mod identity_providers;
 pub mod model_providers;

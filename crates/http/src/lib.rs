@@ -10,6 +10,7 @@ mod auth;
 mod connectors;
 mod console;
 mod error;
+mod flow;
 mod gateway;
 mod identity_providers;
 mod integrations;
@@ -63,6 +64,7 @@ fn api_routes() -> Router<AppState> {
         .merge(identity_providers::routes())
         .merge(connectors::routes())
         .merge(agents::routes())
+        .merge(flow::routes())
         .merge(workspace::routes())
         .merge(runs::routes())
         .merge(approvals::routes())
