@@ -27,7 +27,7 @@ pub struct Session {
     pub expires_at: Timestamp,
 }
 
-const ENDED: &str = "session has ended; sign in again";
+const ENDED: &str = "the API key of this session was revoked; sign in again";
 
 fn nonce() -> Result<String> {
     let mut bytes = [0u8; 16];
