@@ -1,0 +1,344 @@
+// The operator console end to end: a real `runagents serve`, Debian's headless Chromium driven by
+// playwright-core. One server and one browser for the whole file; the steps build on each other
+// the way an operator's first session would. Every page is screenshotted into
+// target/console-screenshots/.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { startServer, TARGET } from "./server.js";
+import { toYaml } from "../../crates/http/console/lib/yaml.js";
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SHOTS = path.join(TARGET, "console-screenshots");
+const TIMEOUT = 10000;
+
+let server;
+let browser;
+let context;
+let page;
+/** Uncaught errors and CSP violations seen in any page: there must be none. */
+const problems = [];
+
+function watch(p) {
+  p.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+  p.on("console", (message) => {
+    const text = message.text();
+    if (/Content Security Policy|Refused to/i.test(text)) problems.push(`csp: ${text}`);
+  });
+  p.setDefaultTimeout(TIMEOUT);
+  return p;
+}
+
+async function newContext(viewport = { width: 1280, height: 860 }) {
+  const ctx = await browser.newContext({ viewport, baseURL: server.url });
+  return ctx;
+}
+
+async function shot(name, p = page) {
+  // Toasts float over whatever is under them; the page is what the picture is for.
+  await p.evaluate(() => document.querySelectorAll(".toast").forEach((toast) => toast.remove()));
+  await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Opens a console page and waits until it has loaded (no spinner, no error state). */
+async function open(hash, p = page) {
+  await p.goto(`${server.url}/#${hash}`);
+  await p.locator("main h1").first().waitFor();
+  await p.waitForFunction(() => !document.querySelector("main .state.loading"));
+  const error = await p.locator("main .state.error").count();
+  assert.equal(error, 0, `${hash} shows an error: ${await p.locator("main .state.error").allTextContents()}`);
+}
+
+async function signIn(p, key) {
+  await p.goto(server.url);
+  await p.getByLabel("API key").fill(key);
+  await p.getByRole("button", { name: "Sign in" }).click();
+}
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  server = await startServer();
+  // Playwright starts Chromium with a new, empty profile directory of its own.
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  context = await newContext();
+  page = watch(await context.newPage());
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  assert.deepEqual(problems, [], "no script errors or CSP violations in any page");
+});
+
+describe("the operator console", () => {
+  test("serves its files with a strict CSP and no external origin", async () => {
+    const response = await fetch(server.url);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-security-policy"), /default-src 'none'; script-src 'self'/);
+    assert.equal(response.headers.get("x-frame-options"), "DENY");
+    const html = await response.text();
+    assert.doesNotMatch(html, /https?:\/\//, "no CDN or other origin");
+  });
+
+  test("signs in with the bootstrap key, without keeping the key in the browser", async () => {
+    await page.goto(server.url);
+    await page.getByRole("heading", { name: "Sign in to the console" }).waitFor();
+    await shot("00-sign-in");
+    await page.getByLabel("API key").fill("ra_ws_wrong");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").filter({ hasText: "not accepted" }).waitFor();
+    await signIn(page, server.key);
+    await page.getByRole("heading", { name: "Dashboard" }).waitFor();
+    const cookies = await context.cookies();
+    const session = cookies.find((c) => c.name === "ra_session");
+    assert.ok(session, "a session cookie is set");
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, "Strict");
+    assert.ok(!session.value.includes(server.key), "the cookie does not hold the key");
+    const visible = await page.evaluate(() => [document.cookie, JSON.stringify(localStorage), JSON.stringify(sessionStorage)].join(" "));
+    assert.ok(!visible.includes(server.key) && !visible.includes("ra_session"), "scripts see neither the key nor the session");
+    await page.getByText("bootstrap-admin · admin").waitFor();
+  });
+
+  test("seeds the starter kit from the dashboard", async () => {
+    await open("/");
+    await shot("01-dashboard-empty");
+    await page.getByRole("button", { name: "Add starter kit" }).click();
+    await page.locator(".toast").filter({ hasText: "echo-tool" }).waitFor();
+    await page.locator(".checklist li.done").filter({ hasText: "Add the starter kit" }).waitFor();
+    const tools = await server.api("GET", "/tools");
+    assert.deepEqual(tools.body.map((t) => t.name), ["echo-tool"]);
+  });
+
+  test("refuses a bad policy with the server's message, then saves a good one as YAML", async () => {
+    await open("/policies/new");
+    const editor = page.getByLabel("Policy document");
+    await editor.fill("name: echo-guarded\nspec:\n  policies:\n    - permission: maybe\n");
+    await page.getByRole("button", { name: "Create policy" }).click();
+    await page.locator(".form-error").filter({ hasText: "unknown variant `maybe`" }).waitFor();
+    await editor.fill("name: echo-guarded\nspec:\n  policies: [\n");
+    await page.getByRole("button", { name: "Create policy" }).click();
+    await page.locator(".form-error").filter({ hasText: "invalid YAML" }).waitFor();
+    await shot("02-policy-validation-error");
+    await editor.fill([
+      "name: echo-guarded",
+      "spec:",
+      "  policies:",
+      "    - permission: approval_required",
+      "      operations: [POST]",
+      `      resource: ${server.url}/echo*`,
+      "    - permission: allow",
+      "      operations: [GET]",
+      `      resource: ${server.url}/*`,
+      "",
+    ].join("\n"));
+    await page.getByRole("button", { name: "Create policy" }).click();
+    await page.getByRole("heading", { name: "echo-guarded" }).waitFor();
+    const stored = await server.api("GET", "/policies/echo-guarded");
+    assert.equal(stored.body.spec.policies[0].permission, "approval_required");
+    // The editor shows the stored policy as YAML again, unchanged.
+    assert.match(await page.getByLabel("Policy document").inputValue(), /permission: approval_required/);
+  });
+
+  test("the YAML the policy editor shows reads back as the same policy", async () => {
+    const specs = [
+      { policies: [{ permission: "allow", operations: ["GET", "HEAD"], resource: "https://api.example.com/v1/*", tags: ["pii", "financial"] }] },
+      { policies: [{ permission: "deny", operations: [], resource: "*" }, { permission: "approval_required", operations: ["POST"], resource: "http://127.0.0.1:9/a b?x=1&y=no", tags: [] }] },
+      {
+        policies: [{ permission: "approval_required", operations: ["PUT"], resource: "https://x.example.com/yes" }],
+        approvals: [{ name: "finance", defaultDuration: "4h", toolIds: ["stripe"], approvers: { groups: ["on-call: finance", "true", "1.5"], match: "any" }, delivery: { connectors: [], fallbackToUI: true } }],
+      },
+    ];
+    for (const [i, spec] of specs.entries()) {
+      const name = `yaml-round-trip-${i}`;
+      const created = await server.api("POST", "/policies", { name, spec });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const yaml = toYaml({ name, spec: created.body.spec });
+      const response = await fetch(`${server.url}/api/v1/policies/${name}`, {
+        method: "PUT", headers: { "X-RunAgents-API-Key": server.key, "Content-Type": "application/yaml" }, body: yaml,
+      });
+      const replaced = await response.json();
+      assert.equal(response.status, 200, `${yaml}\n${JSON.stringify(replaced)}`);
+      assert.deepEqual(replaced.spec, created.body.spec, yaml);
+      assert.equal((await server.api("DELETE", `/policies/${name}`)).status, 200);
+    }
+  });
+
+  test("deploys the hello-world agent and shows each tool's policy decision", async () => {
+    await open("/agents/new?template=hello-world");
+    assert.equal(await page.getByLabel("Name").inputValue(), "hello-world");
+    assert.equal(await page.getByRole("checkbox", { name: "echo-tool" }).isChecked(), true);
+    assert.equal(await page.getByRole("checkbox", { name: "echo-guarded" }).isChecked(), true);
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.getByText("Ready instantly").waitFor();
+    await shot("03-deploy-form");
+    await page.getByRole("button", { name: "Deploy", exact: true }).click();
+    await page.getByRole("heading", { name: "hello-world" }).waitFor();
+    await page.getByRole("tab", { name: "Flow" }).click();
+    const decision = page.locator('[data-tool="echo-tool"] [data-decision]');
+    await decision.first().waitFor();
+    assert.equal(await decision.first().getAttribute("data-decision"), "approval_required");
+  });
+
+  test("approves a blocked call for this run: it leaves the queue, never shows as a consent, and the run resumes", async () => {
+    // The agent's governed write, as a deployed agent would make it on the agent plane.
+    const credential = await server.api("POST", "/agents/hello-world/credentials");
+    assert.equal(credential.status, 201);
+    const run = await server.api("POST", "/runs", { agent_id: "hello-world", user_id: "alice@example.com", initial_message: "echo hi" });
+    const blocked = await fetch(`${credential.body.tool_urls.TOOL_URL_ECHO_TOOL}/echo`, {
+      method: "POST", headers: { "Content-Type": "application/json", "X-Run-ID": run.body.id }, body: JSON.stringify({ message: "hi" }),
+    });
+    assert.equal(blocked.status, 403);
+    const refusal = await blocked.json();
+    assert.equal(refusal.code, "APPROVAL_REQUIRED");
+
+    await open("/approvals");
+    const card = page.locator(`[data-request="${refusal.request_id}"]`);
+    await card.waitFor();
+    await card.getByText("alice@example.com").waitFor();
+    await card.getByText(`POST ${server.url}/echo`, { exact: true }).waitFor();
+    const hash = await card.locator(".hash code").getAttribute("title");
+    assert.match(hash, /^[0-9a-f]{64}$/);
+    await page.locator('[data-badge="approvals"]').filter({ hasText: "1" }).waitFor();
+    await shot("04-approvals-pending");
+    await card.getByLabel(/This run/).check();
+    await card.getByLabel("Reason").fill("hello world demo");
+    await card.getByRole("button", { name: "Approve" }).click();
+    await card.waitFor({ state: "detached" });
+    await page.getByRole("heading", { name: "No pending approvals" }).waitFor();
+    await page.locator("#recent-title + ul").getByText("by bootstrap-admin").waitFor();
+    await shot("05-approvals-after");
+
+    await open("/consents");
+    await page.getByRole("heading", { name: "No runs are waiting for consent" }).waitFor();
+    assert.equal(await page.locator("[data-consent]").count(), 0);
+    assert.equal(await page.locator(`text=${refusal.request_id}`).count(), 0);
+
+    await open(`/runs/${run.body.id}`);
+    const timeline = page.getByRole("list", { name: "Events" });
+    await timeline.locator(".event-approved").getByText("Approved by bootstrap-admin (run): hello world demo").waitFor();
+    await timeline.locator(".event-tool_called").waitFor();
+    await timeline.locator(".event-resumed").waitFor();
+    await page.locator(".facts .badge").getByText("RUNNING", { exact: true }).waitFor();
+    await shot("06-run-timeline");
+    const exported = await page.request.get(await page.getByRole("link", { name: "Export NDJSON" }).getAttribute("href"));
+    assert.equal(exported.status(), 200);
+    const lines = (await exported.text()).trim().split("\n").map((line) => JSON.parse(line));
+    assert.ok(lines.some((line) => line.type === "APPROVED" && line.user_id === "alice@example.com"));
+  });
+
+  test("every page renders", async () => {
+    const runs = await server.api("GET", "/runs");
+    const pages = [
+      ["10-dashboard", "/"],
+      ["11-approvals", "/approvals"],
+      ["12-consents", "/consents"],
+      ["13-runs", "/runs"],
+      ["14-run", `/runs/${runs.body[0].id}`],
+      ["15-agents", "/agents"],
+      ["16-agent-overview", "/agents/hello-world"],
+      ["17-agent-config", "/agents/hello-world/config"],
+      ["18-agent-flow", "/agents/hello-world/flow"],
+      ["19-agent-runs", "/agents/hello-world/runs"],
+      ["20-agent-playground", "/agents/hello-world/playground"],
+      ["21-agent-logs", "/agents/hello-world/logs"],
+      ["22-deploy", "/agents/new"],
+      ["23-tools", "/tools"],
+      ["24-tool", "/tools/echo-tool"],
+      ["25-tool-new", "/tools/new"],
+      ["26-policies", "/policies"],
+      ["27-policy", "/policies/echo-guarded"],
+      ["28-models", "/models"],
+      ["29-identity", "/identity"],
+      ["30-connectors", "/connectors"],
+      ["31-api-keys", "/settings"],
+      ["32-not-found", "/nowhere"],
+    ];
+    for (const [name, hash] of pages) {
+      await open(hash);
+      await shot(name);
+    }
+    await page.getByText("No console page lives at this address.").waitFor();
+    // The agent page keeps room for hosting features, with no fake data.
+    await open("/agents/hello-world/playground");
+    await page.getByRole("heading", { name: "Playground arrives with agent hosting" }).waitFor();
+    // Phone width: the sidebar folds into a menu, tables into cards.
+    const phone = watch(await context.newPage());
+    await phone.setViewportSize({ width: 390, height: 844 });
+    for (const [name, hash] of [["40-phone-dashboard", "/"], ["41-phone-runs", "/runs"], ["42-phone-approvals", "/approvals"]]) {
+      await open(hash, phone);
+      await shot(name, phone);
+    }
+    await phone.getByRole("button", { name: "Menu" }).click();
+    await phone.getByRole("navigation", { name: "Console" }).getByRole("link", { name: "Policies" }).click();
+    await phone.getByRole("heading", { name: "Policies" }).waitFor();
+    await phone.close();
+  });
+
+  test("lists filter, sort and search", async () => {
+    await open("/runs");
+    await page.getByLabel("Search runs").fill("no such run anywhere");
+    await page.getByText("Nothing matches the search and filters.").waitFor();
+    await page.getByLabel("Search runs").fill("alice");
+    await page.locator("tr[data-row]").first().waitFor();
+    await page.getByLabel("Statuses").selectOption("COMPLETED");
+    await page.getByText("Nothing matches the search and filters.").waitFor();
+    await page.getByLabel("Statuses").selectOption("");
+    await open("/tools");
+    await page.getByRole("button", { name: "Name" }).click();
+    assert.equal(await page.getByRole("columnheader", { name: "Name" }).getAttribute("aria-sort"), "descending");
+  });
+
+  test("a revoked API key cannot sign in, and its open session is signed out", async () => {
+    await open("/settings");
+    await page.getByRole("button", { name: "New key" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel("Name").fill("temp-operator");
+    await dialog.getByRole("button", { name: "Create key" }).click();
+    const tokenBox = page.getByRole("dialog").getByLabel("New API key");
+    await tokenBox.waitFor();
+    const token = await tokenBox.inputValue();
+    assert.match(token, /^ra_ws_/);
+    await shot("33-api-key-shown-once");
+    await page.getByRole("dialog").getByRole("button", { name: "Done" }).click();
+    await page.locator('tr[data-row="temp-operator"]').waitFor();
+
+    // Another browser signs in with the new key.
+    const other = await newContext();
+    const second = watch(await other.newPage());
+    await signIn(second, token);
+    await second.getByRole("heading", { name: "Dashboard" }).waitFor();
+    await second.getByText("temp-operator · member").waitFor();
+
+    await page.locator('tr[data-row="temp-operator"]').getByRole("button", { name: "Revoke temp-operator" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Revoke key" }).click();
+    await page.locator('tr[data-row="temp-operator"]').waitFor({ state: "detached" });
+
+    // Its session ends on its next request; signing in with it again fails.
+    await second.getByRole("link", { name: "Runs", exact: true }).click();
+    await second.getByText("You were signed out").waitFor();
+    await second.getByRole("heading", { name: "Sign in to the console" }).waitFor();
+    await shot("34-signed-out-after-revoke", second);
+    await second.getByLabel("API key").fill(token);
+    await second.getByRole("button", { name: "Sign in" }).click();
+    await second.getByRole("alert").filter({ hasText: "not accepted" }).waitFor();
+    await other.close();
+  });
+
+  test("signs out", async () => {
+    await open("/");
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByText("You are signed out.").waitFor();
+    const state = await page.request.get(`${server.url}/console/session`);
+    assert.equal(state.status(), 401);
+    const api = await page.request.get(`${server.url}/api/v1/tools`);
+    assert.equal(api.status(), 401);
+  });
+});
