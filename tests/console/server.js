@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(ROOT, "target");
-export const BIN = process.env.RUNAGENTS_BIN || path.join(TARGET, "debug", "runagents");
+export const BIN = process.env.RUNAGENTS_BIN ? path.resolve(process.env.RUNAGENTS_BIN) : path.join(TARGET, "debug", "runagents");
 
 export async function startServer() {
   const dir = mkdtempSync(path.join(tmpdir(), "runagents-console-"));
