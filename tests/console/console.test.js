@@ -145,6 +145,19 @@ describe("the operator console", () => {
     assert.equal(stored.body.spec.policies[0].permission, "approval_required");
     // The editor shows the stored policy as YAML again, unchanged.
     assert.match(await page.getByLabel("Policy document").inputValue(), /permission: approval_required/);
+    // Leaving with unsaved changes asks first; staying keeps them.
+    await page.getByLabel("Policy document").press("End");
+    await page.getByLabel("Policy document").type("\n# draft");
+    const asked = new Promise((resolve) => page.once("dialog", async (dialog) => {
+      resolve(dialog.message());
+      await dialog.dismiss();
+    }));
+    await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name: "Tools" }).click();
+    assert.match(await asked, /unsaved changes/);
+    await page.getByRole("heading", { name: "echo-guarded" }).waitFor();
+    assert.match(await page.getByLabel("Policy document").inputValue(), /# draft/);
+    await page.getByRole("button", { name: "Discard changes" }).click();
+    assert.doesNotMatch(await page.getByLabel("Policy document").inputValue(), /# draft/);
   });
 
   test("the YAML the policy editor shows reads back as the same policy", async () => {
@@ -232,6 +245,73 @@ describe("the operator console", () => {
     assert.equal(exported.status(), 200);
     const lines = (await exported.text()).trim().split("\n").map((line) => JSON.parse(line));
     assert.ok(lines.some((line) => line.type === "APPROVED" && line.user_id === "alice@example.com"));
+  });
+
+  test("a running run's page follows it live until it ends", async () => {
+    const run = await server.api("POST", "/runs", { agent_id: "hello-world", user_id: "bob@example.com", initial_message: "live?" });
+    await open(`/runs/${run.body.id}`);
+    await page.getByText("Live: new events appear as they happen.").waitFor();
+    await server.api("POST", `/runs/${run.body.id}/events`, { type: "AGENT_MESSAGE", actor: "hello-world", data: { message: "thinking out loud" } });
+    await page.locator(".event-agent_message .event-text").getByText("thinking out loud").waitFor();
+    assert.equal((await server.api("PATCH", `/runs/${run.body.id}`, { status: "COMPLETED" })).status, 200);
+    await page.locator(".facts .badge").getByText("COMPLETED", { exact: true }).waitFor();
+    await page.waitForFunction(() => !document.querySelector(".live")?.textContent);
+    assert.equal(await page.locator(".event-agent_message").count(), 1, "each event once, however it arrived");
+  });
+
+  test("tools, model providers, identity providers and connectors are made from their forms", async () => {
+    await open("/tools/new");
+    await page.getByLabel("Name").fill("status-api");
+    await page.getByLabel("Description").fill("Reads the platform's health");
+    await page.getByLabel("Base URL").fill(server.url);
+    await page.getByRole("button", { name: "Add capability" }).click();
+    await page.getByLabel("Capability name").fill("health");
+    await page.getByLabel("Path").fill("/healthz");
+    await page.getByRole("button", { name: "Create tool" }).click();
+    await page.getByRole("heading", { name: "status-api" }).waitFor();
+    await page.getByRole("button", { name: "Test" }).click();
+    await page.getByText("Reachable: HTTP 200").waitFor();
+    await shot("35-tool-tested");
+
+    await open("/models");
+    await page.getByRole("button", { name: "New provider" }).click();
+    let dialog = page.getByRole("dialog");
+    await dialog.getByLabel("Name").fill("local-ollama");
+    await dialog.getByLabel("Provider").selectOption("ollama");
+    await dialog.getByLabel("Models").fill("llama3.2, qwen2.5");
+    await dialog.getByRole("button", { name: "Save provider" }).click();
+    await page.locator('tr[data-row="local-ollama"]').waitFor();
+
+    await open("/identity");
+    await page.getByRole("button", { name: "New identity provider" }).first().click();
+    dialog = page.getByRole("dialog");
+    await dialog.getByLabel("Name").fill("okta");
+    await dialog.getByLabel("Host").fill("app.example.com");
+    await dialog.getByLabel("Issuer").fill("https://example.okta.com/");
+    await dialog.getByLabel("JWKS URI").fill("https://example.okta.com/oauth2/v1/keys");
+    await dialog.getByLabel("Allowed email domains").fill("not a domain!");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.locator(".form-error").waitFor();
+    await dialog.getByLabel("Allowed email domains").fill("example.com");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await page.locator('tr[data-row="okta"]').waitFor();
+
+    await open("/connectors");
+    await page.getByRole("button", { name: "New connector" }).first().click();
+    dialog = page.getByRole("dialog");
+    await dialog.getByLabel("Name").fill("ops-hook");
+    await dialog.getByLabel("Endpoint").fill("http://127.0.0.1:9/hook");
+    await dialog.getByRole("button", { name: "Add header" }).click();
+    await dialog.getByLabel("Header name").fill("X-Token");
+    await dialog.getByLabel("Header value").fill("s3cret-value");
+    await dialog.getByRole("button", { name: "Save connector" }).click();
+    const row = page.locator("tr[data-row]").filter({ hasText: "ops-hook" });
+    await row.waitFor();
+    await row.getByRole("button", { name: "Test ops-hook" }).click();
+    await page.locator(".checks-report").getByText("Connectivity").waitFor();
+    await page.locator("#activity-title + ul").getByText("Connectivity check failed").waitFor();
+    assert.equal(await page.getByText("s3cret-value").count(), 0, "header values are never shown");
+    await shot("36-connector-tested");
   });
 
   test("every page renders", async () => {

@@ -2,7 +2,7 @@
 // PagerDuty), their test with each check, and the delivery activity log.
 
 import { api, seg } from "../lib/api.js";
-import { h, mount, pageHeader, empty, statusBadge, field, formError, confirmDialog, dialog, loading } from "../lib/dom.js";
+import { h, mount, pageHeader, empty, statusBadge, badge, field, formError, confirmDialog, dialog, loading } from "../lib/dom.js";
 import { when } from "../lib/format.js";
 import { listView } from "../lib/list.js";
 
@@ -122,7 +122,7 @@ export async function render(ctx) {
       { key: "name", label: "Name" },
       { key: "type", label: "Type" },
       { key: "endpoint", label: "Endpoint", render: (c) => h("code", { class: "wrap" }, c.endpoint) },
-      { key: "enabled", label: "Enabled", value: (c) => (c.enabled ? 1 : 0), render: (c) => statusBadge(c.enabled ? "Active" : "disabled") },
+      { key: "enabled", label: "Enabled", value: (c) => (c.enabled ? 1 : 0), render: (c) => (c.enabled ? badge("enabled", "ok") : badge("disabled", "muted")) },
       { key: "timeout_seconds", label: "Timeout", render: (c) => `${c.timeout_seconds} s` },
       {
         key: "actions", label: "Actions", sortable: false,
