@@ -189,6 +189,11 @@ describe("the operator console", () => {
     assert.equal(await page.getByLabel("Name").inputValue(), "hello-world");
     assert.equal(await page.getByRole("checkbox", { name: "echo-tool" }).isChecked(), true);
     assert.equal(await page.getByRole("checkbox", { name: "echo-guarded" }).isChecked(), true);
+    // The server's validation speaks for itself.
+    await page.getByLabel("Name").fill("Hello World");
+    await page.getByRole("button", { name: "Deploy", exact: true }).click();
+    await page.locator(".form-error").filter({ hasText: "invalid name" }).waitFor();
+    await page.getByLabel("Name").fill("hello-world");
     await page.getByRole("button", { name: "Preview" }).click();
     await page.getByText("Ready instantly").waitFor();
     await shot("03-deploy-form");
@@ -228,6 +233,21 @@ describe("the operator console", () => {
     await page.getByRole("heading", { name: "No pending approvals" }).waitFor();
     await page.locator("#recent-title + ul").getByText("by bootstrap-admin").waitFor();
     await shot("05-approvals-after");
+
+    // A request whose agent was deleted is stale: the queue hides it.
+    await server.api("POST", "/deploy", { agent_name: "short-lived", source_files: {}, required_tools: ["echo-tool"], policies: ["echo-guarded"] });
+    const doomed = await server.api("POST", "/agents/short-lived/credentials");
+    const doomedRun = await server.api("POST", "/runs", { agent_id: "short-lived", user_id: "carol@example.com" });
+    const stale = await fetch(`${doomed.body.tool_urls.TOOL_URL_ECHO_TOOL}/echo`, {
+      method: "POST", headers: { "Content-Type": "application/json", "X-Run-ID": doomedRun.body.id }, body: "{}",
+    });
+    const staleId = (await stale.json()).request_id;
+    assert.equal((await server.api("DELETE", "/agents/short-lived")).status, 200);
+    const pending = await server.api("GET", "/approvals/requests");
+    assert.ok(pending.body.some((r) => r.id === staleId), "the API still lists it");
+    await open("/approvals");
+    await page.getByRole("heading", { name: "No pending approvals" }).waitFor();
+    assert.equal(await page.locator(`[data-request="${staleId}"]`).count(), 0);
 
     await open("/consents");
     await page.getByRole("heading", { name: "No runs are waiting for consent" }).waitFor();
@@ -376,7 +396,7 @@ describe("the operator console", () => {
     assert.equal(await page.getByRole("columnheader", { name: "Name" }).getAttribute("aria-sort"), "descending");
   });
 
-  test("a revoked API key cannot sign in, and its open session is signed out", async () => {
+  test("rotating or revoking an API key signs its sessions out; the old key cannot sign in", async () => {
     await open("/settings");
     await page.getByRole("button", { name: "New key" }).click();
     const dialog = page.getByRole("dialog");
@@ -397,6 +417,23 @@ describe("the operator console", () => {
     await second.getByRole("heading", { name: "Dashboard" }).waitFor();
     await second.getByText("temp-operator · member").waitFor();
 
+    // Rotating the key ends its session; the new token signs in.
+    await page.locator('tr[data-row="temp-operator"]').getByRole("button", { name: "Rotate temp-operator" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Rotate" }).click();
+    const rotatedBox = page.getByRole("dialog").getByLabel("New API key");
+    await rotatedBox.waitFor();
+    const rotated = await rotatedBox.inputValue();
+    assert.notEqual(rotated, token);
+    await page.getByRole("dialog").getByRole("button", { name: "Done" }).click();
+    await second.getByRole("link", { name: "Tools", exact: true }).click();
+    await second.getByText("was rotated").waitFor();
+    await second.getByLabel("API key").fill(token);
+    await second.getByRole("button", { name: "Sign in" }).click();
+    await second.getByRole("alert").filter({ hasText: "not accepted" }).waitFor();
+    await second.getByLabel("API key").fill(rotated);
+    await second.getByRole("button", { name: "Sign in" }).click();
+    await second.getByText("temp-operator · member").waitFor();
+
     await page.locator('tr[data-row="temp-operator"]').getByRole("button", { name: "Revoke temp-operator" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Revoke key" }).click();
     await page.locator('tr[data-row="temp-operator"]').waitFor({ state: "detached" });
@@ -406,7 +443,7 @@ describe("the operator console", () => {
     await second.getByText("You were signed out").waitFor();
     await second.getByRole("heading", { name: "Sign in to the console" }).waitFor();
     await shot("34-signed-out-after-revoke", second);
-    await second.getByLabel("API key").fill(token);
+    await second.getByLabel("API key").fill(rotated);
     await second.getByRole("button", { name: "Sign in" }).click();
     await second.getByRole("alert").filter({ hasText: "not accepted" }).waitFor();
     await other.close();

@@ -47,7 +47,7 @@ export async function render(ctx) {
         }, "Add the starter kit first")));
     }
     const files = new Map(hello ? [["agent.py", HELLO]] : []);
-    const name = h("input", { type: "text", required: true, value: hello ? "hello-world" : "", pattern: "[a-z0-9]([-a-z0-9]*[a-z0-9])?", maxlength: "63", autocomplete: "off" });
+    const name = h("input", { type: "text", required: true, value: hello ? "hello-world" : "", autocomplete: "off", spellcheck: "false" });
     const fileInput = h("input", { type: "file", multiple: true });
     const fileList = h("ul", { class: "files", "aria-live": "polite" });
     const entry = h("select", {});
