@@ -46,7 +46,7 @@ export async function renderList(ctx) {
 function overview(agent, ctx) {
   const spec = agent.spec;
   return h("div", {},
-    agent.status.phase === "Pending" ? h("div", { class: "banner info", role: "status" }, agent.status.message || "Waiting for an agent host.", " Its configuration, policies and runs are live; hosting the agent's code arrives with agent hosting.") : null,
+    agent.status.phase === "Pending" ? h("div", { class: "banner info", role: "status" }, "Not running yet (", agent.status.message || "waiting for an agent host", "). Its configuration, policies and runs are live; running its code arrives with agent hosting.") : null,
     facts([
       ["Status", [statusBadge(agent.status.phase), " ", h("span", { class: "muted" }, agent.status.message)]],
       ["Execution mode", spec.executionMode],
