@@ -123,8 +123,8 @@ impl Engine {
         let now = Timestamp::now();
         let agent = Agent {
             name,
+            status: AgentStatus::deployed(&input.spec, build_id),
             spec: input.spec,
-            status: AgentStatus::awaiting_host(build_id),
             created_at: now,
             updated_at: now,
         };
@@ -154,6 +154,9 @@ impl Engine {
     ) -> Result<Agent> {
         let mut agent = self.get_agent(workspace, name).await?;
         update.apply(&mut agent.spec);
+        if agent.spec.plan.execution_mode == ExecutionMode::NativeLoop {
+            agent.status = AgentStatus::deployed(&agent.spec, agent.status.build_id.clone());
+        }
         self.check_references(workspace, &agent.spec, &[]).await?;
         agent.updated_at = Timestamp::now();
         let written = self

@@ -2,6 +2,7 @@
 //! This layer generates ids and timestamps, enforces cross-resource rules (a policy in use
 //! cannot be deleted, an agent can only reference what exists) and never knows about HTTP.
 
+pub mod agent_loop;
 pub mod agents;
 pub mod api_keys;
 pub mod approvals;
@@ -9,7 +10,11 @@ pub mod connectors;
 pub mod dispatch;
 pub mod egress;
 pub mod gateway;
+pub mod governance;
+mod hosted;
+pub mod hosting;
 pub mod identity_providers;
+pub mod invoke;
 pub mod model_providers;
 pub mod policies;
 pub mod resume;

@@ -12,6 +12,7 @@ mod error;
 mod gateway;
 mod identity_providers;
 mod integrations;
+mod invoke;
 mod json;
 mod keys;
 mod model_providers;
@@ -62,6 +63,7 @@ fn api_routes() -> Router<AppState> {
         .merge(identity_providers::routes())
         .merge(connectors::routes())
         .merge(agents::routes())
+        .merge(invoke::routes())
         .merge(workspace::routes())
         .merge(runs::routes())
         .merge(approvals::routes())

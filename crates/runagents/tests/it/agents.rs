@@ -64,8 +64,8 @@ async fn deploy_both_tiers_then_list_get_and_config() {
     assert_eq!(native["agent"], "helper");
     assert_eq!(native["agent_name"], "helper");
     assert_eq!(native["namespace"], "default");
-    assert_eq!(native["status"], "Pending");
-    assert_eq!(native["message"], "waiting for an agent host");
+    assert_eq!(native["status"], "Running");
+    assert_eq!(native["message"], "runs in the platform's native tool loop");
     assert_eq!(native["execution_mode"], "NATIVE_LOOP");
     assert_eq!(native["build_required"], false);
     assert_eq!(native["build_profile"], "native_loop");

@@ -15,6 +15,7 @@ mod egress;
 mod gateway;
 mod gateway_budgets;
 mod identity_providers;
+mod invoke;
 mod lifecycle;
 mod model_providers;
 mod policies;
