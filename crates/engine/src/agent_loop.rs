@@ -162,6 +162,25 @@ impl Engine {
                     .await
                 {
                     Called::Result { text, made } => {
+                        self.log_agent(
+                            workspace,
+                            &agent.name,
+                            format!(
+                                "run {}: {function} -> {} {} {}",
+                                run.id,
+                                made["method"].as_str().unwrap_or("-"),
+                                // The path only: a query may carry the call's arguments.
+                                made["url"]
+                                    .as_str()
+                                    .unwrap_or("-")
+                                    .split('?')
+                                    .next()
+                                    .unwrap_or("-"),
+                                made["status_code"]
+                                    .as_u64()
+                                    .map_or_else(|| "not sent".to_owned(), |s| format!("HTTP {s}"))
+                            ),
+                        );
                         emit(
                             frames,
                             json!({"type": "tool_result", "tool": function, "result": cut(&text, MAX_FRAME_RESULT)}),
@@ -177,6 +196,15 @@ impl Engine {
                         state.pending_calls.remove(0);
                     }
                     Called::Paused { action_id, detail } => {
+                        self.log_agent(
+                            workspace,
+                            &agent.name,
+                            format!(
+                                "run {}: {function} paused: {} (action {action_id})",
+                                run.id,
+                                detail["code"].as_str().unwrap_or_default()
+                            ),
+                        );
                         self.save_checkpoint(workspace, &run.id, &action_id, &state)
                             .await?;
                         let kind = if detail["code"] == "CONSENT_REQUIRED" {

@@ -87,6 +87,7 @@ impl Engine {
             .delete_document(workspace, Kind::Agent, name)
             .await?;
         self.agent_specs.forget(&agent_key(workspace, name));
+        self.forget_agent_log(workspace, name);
         if deleted {
             Ok(())
         } else {

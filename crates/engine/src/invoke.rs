@@ -125,6 +125,11 @@ impl Engine {
             request,
         } = started;
         let clock = Instant::now();
+        self.log_agent(
+            &run.workspace,
+            &agent.name,
+            format!("run {}: turn started for user {}", run.id, run.user_id),
+        );
         let turn = match agent.spec.plan.execution_mode {
             ExecutionMode::NativeLoop => {
                 let state = Self::first_state(&agent, &request.history, &request.message);
@@ -164,6 +169,11 @@ impl Engine {
             return Ok(());
         }
         let started = Instant::now();
+        self.log_agent(
+            workspace,
+            &run.agent,
+            format!("run {run_id}: continuing after action {action_id}"),
+        );
         let turn = match self.get_agent(workspace, &run.agent).await {
             Err(error) => Err(error),
             Ok(agent) => match agent.spec.plan.execution_mode {
@@ -245,6 +255,15 @@ impl Engine {
             body["duration_ms"] = json!(duration_ms);
             body
         };
+        let outcome = match &turn {
+            Ok(TurnEnd::Answered { body, .. }) => format!(
+                "answered in {duration_ms} ms after {} tool call(s)",
+                body["tool_calls_made"].as_array().map_or(0, Vec::len)
+            ),
+            Ok(TurnEnd::Paused { .. }) => "paused, waiting for a decision".to_owned(),
+            Err(error) => format!("failed: {error}"),
+        };
+        self.log_agent(workspace, &run.agent, format!("run {}: {outcome}", run.id));
         match turn {
             Ok(TurnEnd::Answered { text, body }) => {
                 let current = self.get_run(workspace, &run.id).await?;

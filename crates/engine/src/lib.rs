@@ -2,6 +2,7 @@
 //! This layer generates ids and timestamps, enforces cross-resource rules (a policy in use
 //! cannot be deleted, an agent can only reference what exists) and never knows about HTTP.
 
+pub mod agent_logs;
 pub mod agent_loop;
 pub mod agents;
 pub mod api_keys;
@@ -105,6 +106,8 @@ pub struct Engine {
     dispatch_signal: Arc<tokio::sync::Notify>,
     routes: Arc<gateway::TtlCache<Vec<gateway::Route>>>,
     agent_specs: Arc<gateway::TtlCache<runagents_domain::agent::AgentSpec>>,
+    /// The platform's log lines about each agent's turns.
+    agent_logs: Arc<agent_logs::AgentLogs>,
     /// Work that outlives a request (usage records written after the answer); shutdown waits
     /// for it.
     background: tokio_util::task::TaskTracker,
@@ -126,6 +129,7 @@ impl Engine {
             dispatch_signal: Arc::default(),
             routes: Arc::default(),
             agent_specs: Arc::default(),
+            agent_logs: Arc::default(),
             background: tokio_util::task::TaskTracker::new(),
         })
     }

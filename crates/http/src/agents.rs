@@ -23,6 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/agents", get(list))
         .route("/agents/{name}", get(read).delete(delete))
         .route("/agents/{name}/config", get(read_config).put(update_config))
+        .route("/agents/{name}/logs", get(logs))
         .route("/model-spend", get(model_spend))
 }
 
@@ -216,4 +217,28 @@ async fn model_spend(
     Ok(Json(json!(
         state.engine.model_spend(&caller.workspace).await?
     )))
+}
+
+#[derive(serde::Deserialize)]
+struct LogsQuery {
+    tail: Option<usize>,
+}
+
+/// `GET /agents/{name}/logs?tail=N`: the last N (default 200) lines, oldest first.
+async fn logs(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<LogsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let tail = query.tail.unwrap_or(200).clamp(1, 10_000);
+    let lines = state
+        .engine
+        .agent_log(&caller.workspace, &name, tail)
+        .await?;
+    let logs: Vec<Value> = lines
+        .iter()
+        .map(|line| json!({"timestamp": line.at, "stream": line.stream, "message": line.message}))
+        .collect();
+    Ok(Json(json!({"agent": name, "logs": logs})))
 }

@@ -119,6 +119,27 @@ async fn hello_world_calls_the_echo_tool_and_completes_its_run() {
     assert_eq!(second["response"], "You said: thanks");
     assert_eq!(second["conversation_id"], conversation);
 
+    // The agent's log tells what its turns did, without the arguments.
+    let (status, logs) = api.get("/agents/hello/logs?tail=50").await;
+    assert_eq!(status, 200, "{logs}");
+    let lines: Vec<&str> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        lines[0].ends_with("turn started for user alice@example.com"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].ends_with("echo-tool__echo -> POST /echo HTTP 200"),
+        "{lines:?}"
+    );
+    assert!(lines[2].contains("answered in"), "{lines:?}");
+    assert!(!logs.to_string().contains("hello world"), "{logs}");
+    assert_eq!(api.get("/agents/nobody/logs").await.0, 404);
+
     // The model's usage is metered to the agent.
     let (_, config) = api.get("/agents/hello/config").await;
     assert!(
