@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use runagents_hosting::{BuildRequest, Built, Hosting};
 
@@ -37,6 +38,24 @@ pub async fn runtime_env() -> Built {
         })
         .await
         .unwrap_or_else(|failure| panic!("{failure}\n{}", failure.log))
+}
+
+/// Polls `done` every 20 ms until it holds; panics with `what` after `timeout`.
+pub async fn until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether `pid` is a live process (a zombie waiting for a parent that never reaps, as PID 1
+/// in some containers, counts as dead).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
 }
 
 pub fn entries(dir: &std::path::Path) -> Vec<String> {
