@@ -96,7 +96,8 @@ impl Hosting {
         self
     }
 
-    /// Extra arguments for every `pip install` (an index URL, `--only-binary :all:`, …).
+    /// Extra arguments for every `pip install` (an index URL, `--only-binary :all:`, …). They
+    /// are not written to build logs.
     #[must_use]
     pub fn with_pip_args(mut self, args: Vec<String>) -> Self {
         self.pip_extra_args = args;
@@ -233,13 +234,14 @@ impl Hosting {
         ])
         .args(&self.pip_extra_args)
         .arg(RUNTIME_PIN);
+        // The operator's arguments may carry an index credential: counted, not shown.
+        let extra = match self.pip_extra_args.len() {
+            0 => String::new(),
+            n => format!("<{n} operator arguments> "),
+        };
         let mut display = format!(
-            "{} -m pip install --disable-pip-version-check --no-input {}{RUNTIME_PIN}",
+            "{} -m pip install --disable-pip-version-check --no-input {extra}{RUNTIME_PIN}",
             python.display(),
-            self.pip_extra_args
-                .iter()
-                .map(|a| format!("{a} "))
-                .collect::<String>()
         );
         if !requirements.is_empty() {
             let file = tmp.join("requirements.txt");
