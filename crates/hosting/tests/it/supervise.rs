@@ -174,9 +174,11 @@ async fn a_runtime_that_exits_is_failed_and_retried_with_backoff() {
     let status = supervisor.status("ws/broken").unwrap();
     assert_eq!(status.phase, Phase::Failed);
     assert_eq!(status.url, None);
+    // 0.5 s after the first failure, doubling: 1 s after the second, 2 s after the third.
+    let backoff = 0.5 * f64::from(1u32 << (status.restarts - 1));
     assert_eq!(
         status.message,
-        "exited with status 1: boom: no runtime here; restarting in 1s"
+        format!("exited with status 1: boom: no runtime here; restarting in {backoff}s")
     );
     let logs = supervisor.logs("ws/broken", 100);
     assert!(
