@@ -75,9 +75,13 @@ impl crate::Engine {
         tail: usize,
     ) -> crate::Result<Vec<LogLine>> {
         self.get_agent(workspace, agent).await?;
-        Ok(self
-            .agent_logs
-            .tail(&crate::gateway::agent_key(workspace, agent), tail))
+        let key = crate::gateway::agent_key(workspace, agent);
+        let mut lines = self.agent_logs.tail(&key, tail);
+        // A hosted agent's process output joins the platform's lines, in time order.
+        lines.extend(self.process_log(&key, tail));
+        lines.sort_by_key(|line| line.at);
+        let skip = lines.len().saturating_sub(tail);
+        Ok(lines.split_off(skip))
     }
 
     pub(crate) fn forget_agent_log(&self, workspace: &str, agent: &str) {

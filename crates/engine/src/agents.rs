@@ -82,6 +82,7 @@ impl Engine {
     pub async fn delete_agent(&self, workspace: &str, name: &str) -> Result<()> {
         // Credentials first: a deleted agent must not keep reaching the agent plane.
         self.store.delete_agent_credentials(workspace, name).await?;
+        self.stop_hosting(workspace, name).await;
         let deleted = self
             .store
             .delete_document(workspace, Kind::Agent, name)
@@ -116,15 +117,22 @@ impl Engine {
             tools_created.push(tool_name);
         }
 
-        let build_id = if input.spec.plan.build_required {
+        // Every hosted (Tier-2) deploy gets a build: an unchanged environment is reused at
+        // once, and the sources are checked before the new process replaces the old.
+        let hosted = input.spec.plan.execution_mode == ExecutionMode::PythonRuntime;
+        let build_id = if hosted && self.hosts_agents() {
             format!("build-{}", uuid::Uuid::now_v7())
         } else {
             String::new()
         };
+        let mut status = AgentStatus::deployed(&input.spec, build_id.clone());
+        if !build_id.is_empty() {
+            status.message = format!("building ({build_id})");
+        }
         let now = Timestamp::now();
         let agent = Agent {
             name,
-            status: AgentStatus::deployed(&input.spec, build_id),
+            status,
             spec: input.spec,
             created_at: now,
             updated_at: now,
@@ -140,10 +148,40 @@ impl Engine {
             )
             .await?;
         self.agent_specs.forget(&agent_key(workspace, &agent.name));
+        let agent = Agent::from_document(stored)?;
+        if !build_id.is_empty() {
+            self.start_build(workspace, &agent).await?;
+        }
         Ok(Deployed {
-            agent: Agent::from_document(stored)?,
+            agent,
             tools_created,
         })
+    }
+
+    /// Writes the agent's status (its spec as read).
+    pub(crate) async fn replace_agent_status(
+        &self,
+        workspace: &str,
+        agent: &Agent,
+        status: AgentStatus,
+    ) -> Result<()> {
+        let mut agent = agent.clone();
+        agent.status = status;
+        agent.updated_at = Timestamp::now();
+        match self
+            .store
+            .put_document(
+                workspace,
+                Kind::Agent,
+                &agent.document(),
+                &[],
+                Write::Replace,
+            )
+            .await
+        {
+            Ok(_) | Err(runagents_store::Error::NotFound) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Applies a partial config update after checking what it refers to.

@@ -28,7 +28,9 @@ impl Engine {
         let url = self.hosted_url(&run.workspace, &agent.name)?;
         let history = history_json(&request.history);
         let body = json!({"message": request.message, "history": history, "run_id": run.id, "user_id": run.user_id});
-        self.call_runtime(&url, "/invoke", run, &body, frames).await
+        let secret = self.derive_hosted_credential(&run.workspace, agent);
+        self.call_runtime(&url, "/invoke", run, &body, frames, &secret)
+            .await
     }
 
     /// Continues a hosted turn after an approval: `/resume/{action_id}` when the runtime stored
@@ -40,6 +42,7 @@ impl Engine {
         action_id: &str,
     ) -> Result<TurnEnd> {
         let url = self.hosted_url(&run.workspace, &agent.name)?;
+        let secret = self.derive_hosted_credential(&run.workspace, agent);
         let ids = json!({"run_id": run.id, "user_id": run.user_id});
         if self
             .get_checkpoint(&run.workspace, &run.id, action_id)
@@ -47,7 +50,14 @@ impl Engine {
             .is_some()
         {
             return self
-                .call_runtime(&url, &format!("/resume/{action_id}"), run, &ids, &None)
+                .call_runtime(
+                    &url,
+                    &format!("/resume/{action_id}"),
+                    run,
+                    &ids,
+                    &None,
+                    &secret,
+                )
                 .await;
         }
         let requested = self
@@ -61,7 +71,8 @@ impl Engine {
             .filter(Value::is_array)
             .unwrap_or_else(|| json!([]));
         let body = json!({"message": run.initial_message, "history": history, "run_id": run.id, "user_id": run.user_id});
-        self.call_runtime(&url, "/invoke", run, &body, &None).await
+        self.call_runtime(&url, "/invoke", run, &body, &None, &secret)
+            .await
     }
 
     /// POSTs `body` to the runtime at `base` + `path` (streaming when someone listens).
@@ -72,7 +83,10 @@ impl Engine {
         run: &RunRecord,
         body: &Value,
         frames: &Frames,
+        secret: &str,
     ) -> Result<TurnEnd> {
+        // The runtime reports the URLs it called, and they carry the agent's credential.
+        let scrub = |text: &str| text.replace(secret, "[redacted]");
         let streaming = frames.is_some();
         let path = if streaming {
             format!("{path}/stream")
@@ -96,6 +110,7 @@ impl Engine {
                 .text()
                 .await
                 .map_err(|e| Error::Upstream(format!("failed to read the agent's answer: {e}")))?;
+            let text = scrub(&text);
             let answer: Value =
                 serde_json::from_str(&text).unwrap_or_else(|_| json!({"response": text}));
             if status != 200 {
@@ -117,7 +132,7 @@ impl Engine {
             buffer.extend_from_slice(&chunk);
             while let Some(end) = find_frame_end(&buffer) {
                 let frame: Vec<u8> = buffer.drain(..end + 2).collect();
-                let text = String::from_utf8_lossy(&frame);
+                let text = scrub(&String::from_utf8_lossy(&frame));
                 let Some(data) = text.trim().strip_prefix("data:") else {
                     continue;
                 };

@@ -91,6 +91,8 @@ pub struct Settings {
     pub slack_api_url: String,
     /// Signs decision links; derived from the master key, so every replica shares it.
     pub link_key: runagents_domain::Secret,
+    /// How Tier-2 agents are hosted here; `None` on a server that hosts none.
+    pub hosting: Option<hosting::HostingSettings>,
 }
 
 /// The use cases, sharing one store and one outbound HTTP client. Cheap to clone.
@@ -108,6 +110,8 @@ pub struct Engine {
     agent_specs: Arc<gateway::TtlCache<runagents_domain::agent::AgentSpec>>,
     /// The platform's log lines about each agent's turns.
     agent_logs: Arc<agent_logs::AgentLogs>,
+    /// Builds and processes of Tier-2 agents.
+    host: hosting::SharedHost,
     /// Work that outlives a request (usage records written after the answer); shutdown waits
     /// for it.
     background: tokio_util::task::TaskTracker,
@@ -115,6 +119,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Result<Self> {
+        let host = settings
+            .hosting
+            .clone()
+            .map(|hosting| Arc::new(hosting::Host::new(hosting)));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(std::time::Duration::from_secs(5))
@@ -130,6 +138,7 @@ impl Engine {
             routes: Arc::default(),
             agent_specs: Arc::default(),
             agent_logs: Arc::default(),
+            host,
             background: tokio_util::task::TaskTracker::new(),
         })
     }

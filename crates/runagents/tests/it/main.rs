@@ -14,6 +14,7 @@ mod dispatch;
 mod egress;
 mod gateway;
 mod gateway_budgets;
+mod hosting;
 mod identity_providers;
 mod invoke;
 mod lifecycle;
