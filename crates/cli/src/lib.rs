@@ -8,6 +8,7 @@ mod endpoint;
 mod error;
 mod input;
 mod output;
+mod project;
 mod render;
 mod settings;
 
@@ -74,7 +75,9 @@ pub fn run(global: Global, command: Command) -> ExitCode {
     match execute(global, command, &out) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(error) => {
-            out.error(&error);
+            if !matches!(&error, Error::Exited { message, .. } if message.is_empty()) {
+                out.error(&error);
+            }
             ExitCode::from(&error)
         }
     }

@@ -7,7 +7,9 @@ mod catalog;
 mod config;
 mod connectors;
 mod deploy;
+mod dev;
 mod identity_providers;
+mod init;
 mod models;
 mod plans;
 mod policies;
@@ -65,6 +67,10 @@ pub enum Command {
     /// View or set the CLI's configuration (~/.runagents/config.json)
     #[command(subcommand)]
     Config(config::Cmd),
+    /// Create an agent project: agent.py, runagents.yaml, requirements.txt, AGENTS.md
+    Init(init::Args),
+    /// Run the agent project in this directory locally, with a mock tool server
+    Dev(dev::Args),
     /// Print the version
     Version,
 }
@@ -86,6 +92,8 @@ pub(crate) async fn run(command: Command, ctx: &Ctx) -> Result<()> {
         Command::StarterKit => workspace::starter_kit(ctx).await,
         Command::Context(cmd) => workspace::context(cmd, ctx).await,
         Command::Config(cmd) => config::run(cmd, ctx),
+        Command::Init(args) => init::run(args, ctx),
+        Command::Dev(args) => dev::run(args, ctx).await,
         Command::Version => ctx
             .out
             .line(&format!("runagents {}", env!("CARGO_PKG_VERSION"))),
