@@ -7,6 +7,7 @@ mod commands;
 mod endpoint;
 mod error;
 mod input;
+mod mcp;
 mod output;
 mod project;
 mod render;

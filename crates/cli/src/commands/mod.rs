@@ -2,20 +2,20 @@
 //! command makes its API calls through `Ctx::api` and writes only through `Ctx::out`.
 
 mod agents;
-mod approvals;
-mod catalog;
+pub(crate) mod approvals;
+pub(crate) mod catalog;
 mod config;
-mod connectors;
+pub(crate) mod connectors;
 mod deploy;
 mod dev;
-mod identity_providers;
+pub(crate) mod identity_providers;
 mod init;
 mod models;
 mod plans;
-mod policies;
-mod runs;
+pub(crate) mod policies;
+pub(crate) mod runs;
 mod tools;
-mod workspace;
+pub(crate) mod workspace;
 
 use clap::Subcommand;
 use serde_json::Value;
@@ -71,6 +71,8 @@ pub enum Command {
     Init(init::Args),
     /// Run the agent project in this directory locally, with a mock tool server
     Dev(dev::Args),
+    /// Serve the platform's tools to a coding assistant over MCP (stdio)
+    Mcp,
     /// Print the version
     Version,
 }
@@ -94,6 +96,7 @@ pub(crate) async fn run(command: Command, ctx: &Ctx) -> Result<()> {
         Command::Config(cmd) => config::run(cmd, ctx),
         Command::Init(args) => init::run(args, ctx),
         Command::Dev(args) => dev::run(args, ctx).await,
+        Command::Mcp => crate::mcp::serve(ctx).await,
         Command::Version => ctx
             .out
             .line(&format!("runagents {}", env!("CARGO_PKG_VERSION"))),
