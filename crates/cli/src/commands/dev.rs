@@ -60,6 +60,8 @@ pub(crate) struct Targets {
     pub llm_api_key: Option<String>,
     /// Said to the person: where tools and the model are served.
     pub tools_via: String,
+    /// Text never to show: the agent's credential (it is in every platform URL) and keys.
+    pub secrets: Vec<String>,
 }
 
 pub(crate) async fn run(args: Args, ctx: &Ctx) -> Result<()> {
@@ -86,8 +88,9 @@ pub(crate) async fn run(args: Args, ctx: &Ctx) -> Result<()> {
         .args(["-c", RUNTIME])
         .current_dir(&cwd)
         .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
+        // Piped, not inherited: the runtime logs its gateway URL, which may hold a credential.
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
     // Tool URLs and keys from the caller's shell must not leak into the agent's view.
     for (name, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
@@ -102,6 +105,17 @@ pub(crate) async fn run(args: Args, ctx: &Ctx) -> Result<()> {
     let mut child = command
         .spawn()
         .map_err(|e| Error::invalid(format!("cannot start {}: {e}", python.display())))?;
+    let mut forwarding = tokio::task::JoinSet::new();
+    if let Some(stdout) = child.stdout.take() {
+        let (out, secrets) = (out.clone(), targets.secrets.clone());
+        forwarding.spawn(forward(stdout, secrets, move |line| {
+            let _ = out.line(line);
+        }));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        let (out, secrets) = (out.clone(), targets.secrets.clone());
+        forwarding.spawn(forward(stderr, secrets, move |line| out.note(line)));
+    }
 
     let model = match (project.provider.as_str(), project.model.as_str()) {
         (_, "") => "the runtime's default".to_owned(),
@@ -130,7 +144,7 @@ pub(crate) async fn run(args: Args, ctx: &Ctx) -> Result<()> {
     }
     out.note("  Ctrl-C stops it");
 
-    tokio::select! {
+    let result = tokio::select! {
         status = child.wait() => finish(status.map_err(|e| Error::Unexpected(format!("waiting for the runtime: {e}")))?),
         signal = stop_signal() => {
             let status = stop(&mut child, signal).await?;
@@ -141,7 +155,43 @@ pub(crate) async fn run(args: Args, ctx: &Ctx) -> Result<()> {
                 other => other,
             })
         }
+    };
+    // The last lines the runtime wrote, unless something it started still holds the pipes.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while forwarding.join_next().await.is_some() {}
+    })
+    .await;
+    result
+}
+
+/// Passes the runtime's output on line by line, with every secret replaced.
+async fn forward(
+    stream: impl tokio::io::AsyncRead + Unpin,
+    secrets: Vec<String>,
+    write: impl Fn(&str),
+) {
+    use tokio::io::AsyncBufReadExt;
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                write(&redact(text.trim_end_matches(['\n', '\r']), &secrets));
+            }
+        }
     }
+}
+
+pub(crate) fn redact(line: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|secret| secret.len() >= 8)
+        .fold(line.to_owned(), |line, secret| {
+            line.replace(secret.as_str(), "<redacted>")
+        })
 }
 
 /// `--python`, else the project's `.venv`, else `python3` on PATH.
@@ -233,6 +283,7 @@ pub(crate) fn local_targets(
         tool_urls,
         llm_gateway_url,
         governance_url: root,
+        secrets: llm_api_key.iter().cloned().collect(),
         llm_api_key,
         tools_via,
     })
@@ -325,6 +376,12 @@ pub(crate) fn credential_targets(answer: &Value) -> Result<Targets> {
         governance_url: text("governance_url")?,
         llm_api_key: None,
         tools_via,
+        secrets: answer["credential"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
     })
 }
 

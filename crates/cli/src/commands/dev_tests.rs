@@ -76,6 +76,7 @@ fn local_runs_use_the_mock_and_the_configured_gateway() {
     );
     assert_eq!(targets.governance_url, "http://127.0.0.1:7000");
     assert_eq!(targets.llm_api_key.as_deref(), Some("ra_ws_secret"));
+    assert_eq!(targets.secrets, ["ra_ws_secret"]);
 
     // OpenAI directly only when no endpoint is configured.
     let openai = |name: &str| (name == "OPENAI_API_KEY").then(|| "sk-test".to_owned());
@@ -127,6 +128,7 @@ fn platform_runs_use_the_credential_urls() {
         targets.tools_via,
         "echo-tool, stripe → the platform's agent plane (governed)"
     );
+    assert_eq!(targets.secrets, ["cred-1"]);
     let error = credential_targets(&json!({"tool_urls": {}})).unwrap_err();
     assert!(error.to_string().contains("llm_gateway_url"), "{error}");
 }
@@ -139,6 +141,7 @@ fn the_whole_environment_is_set() {
         governance_url: "http://h".into(),
         llm_api_key: Some("k".into()),
         tools_via: String::new(),
+        secrets: Vec::new(),
     };
     let env: HashMap<String, String> = agent_env(
         &project(&["echo-tool"]),
@@ -166,6 +169,15 @@ fn the_whole_environment_is_set() {
     ] {
         assert_eq!(env.get(name).map(String::as_str), Some(value), "{name}");
     }
+}
+
+#[test]
+fn forwarded_output_never_shows_a_secret() {
+    let secrets = vec!["rag_credential_1234".to_owned(), "short".to_owned()];
+    assert_eq!(
+        redact("llm http://h/a/rag_credential_1234/v1 short", &secrets),
+        "llm http://h/a/<redacted>/v1 short"
+    );
 }
 
 #[test]
