@@ -13,6 +13,7 @@ use crate::server;
 
 mod agents;
 mod dev;
+mod mcp;
 mod resources;
 mod runs;
 
