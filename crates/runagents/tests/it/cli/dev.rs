@@ -386,6 +386,23 @@ async fn dev_platform_sends_tool_calls_through_egress() {
         "a credential URL was printed:\n{output}"
     );
 
+    // Without --platform, against a server that wants keys: the generated agent sends the
+    // configured key to the gateway (as LLM_API_KEY), and the runtime's output never shows it.
+    let (status, body) = setup
+        .server
+        .client()
+        .send("POST", "/starter-kit", None)
+        .await;
+    assert!(status < 300, "{body}");
+    shell.run(&["init", "keyed"]).ok();
+    let mock_port = free_port().to_string();
+    let mut keyed = Dev::start(&shell, "keyed", &["--mock-port", &mock_port]).await;
+    let (status, answer) = keyed.invoke("hi there").await;
+    assert_eq!(status, 200, "{answer}\n{}", keyed.output());
+    assert_eq!(answer["response"], "You said: hi there");
+    keyed.stop();
+    assert!(!keyed.output().contains(&setup.server.admin_key));
+
     // An agent the platform does not know.
     shell.write("ghost/runagents.yaml", "name: ghost\n");
     let python = python();
