@@ -31,7 +31,8 @@ http://localhost:8092. A key starting ra_ws_ is sent as X-RunAgents-API-Key, any
 bearer token.
 
 Exit codes: 0 success; 1 error; 2 invalid command line; 3 not found (HTTP 404);
-4 timed out (`runs wait`, `deploy --wait`, or no answer from the server).";
+4 timed out (`runs wait`, `deploy --wait`, or no answer from the server). `dev` exits with
+its agent runtime's status.";
 
 /// Flags every command accepts.
 #[derive(clap::Args, Clone, Debug, Default)]

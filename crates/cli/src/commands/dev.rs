@@ -31,7 +31,8 @@ pub struct Args {
     #[arg(long)]
     pub no_mock: bool,
     /// Send the agent's tool and LLM calls through the platform (policies, approvals,
-    /// credentials) under the deployed agent's identity; issues the agent a new credential
+    /// credentials) under the deployed agent's identity; issues the agent a new credential (its
+    /// previous one stops working)
     #[arg(long, conflicts_with = "no_mock")]
     pub platform: bool,
     /// The Python that runs the agent [default: .venv/bin/python if present, else python3]
