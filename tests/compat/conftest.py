@@ -24,7 +24,8 @@ TESTKIT_POSTGRES = TARGET / "debug" / "testkit-postgres"
 class Server:
     """A running `runagents serve`; `url` is the operator API, `key` the bootstrap admin key."""
 
-    def __init__(self, backend: str, extra_args=()):
+    def __init__(self, backend: str, extra_args=(), hosting: bool = False):
+        self.hosting = hosting
         self._dir = tempfile.TemporaryDirectory()
         self.data_dir = pathlib.Path(self._dir.name) / "data"
         self.backend = backend
@@ -40,6 +41,9 @@ class Server:
         if self.database_url:
             args += ["--database-url", self.database_url]
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUNAGENTS_")}
+        # Python agents are built and run only where a test asks; environments are shared.
+        env["RUNAGENTS_HOSTING"] = "local" if self.hosting else "off"
+        env["RUNAGENTS_ENV_DIR"] = str(TARGET / "tmp" / "runagents-envs")
         self.proc = subprocess.Popen(args + self.extra_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         found: "queue.Queue[str]" = queue.Queue()
         for stream in (self.proc.stdout, self.proc.stderr):
@@ -94,3 +98,11 @@ def server(request):
 @pytest.fixture
 def client(server) -> runagents.Client:
     return server.client()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def hosting_server(request):
+    """A server that builds and runs Tier-2 (Python) agents."""
+    srv = Server(request.param, hosting=True)
+    yield srv
+    srv.stop()

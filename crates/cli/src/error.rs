@@ -33,6 +33,10 @@ pub enum Error {
     /// The server answered 2xx with something we cannot use.
     #[error("unexpected answer from the server: {0}")]
     Unexpected(String),
+    /// A process the command ran (`dev`'s agent runtime) ended unsuccessfully; its status is
+    /// ours.
+    #[error("{message}")]
+    Exited { code: u8, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -64,6 +68,7 @@ impl Error {
         match self {
             Error::Api { status: 404, .. } => exit::NOT_FOUND,
             Error::TimedOut(_) => exit::TIMED_OUT,
+            Error::Exited { code, .. } => *code,
             Error::Api { .. }
             | Error::Unreachable { .. }
             | Error::Invalid(_)

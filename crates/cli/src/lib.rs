@@ -7,7 +7,9 @@ mod commands;
 mod endpoint;
 mod error;
 mod input;
+mod mcp;
 mod output;
+mod project;
 mod render;
 mod settings;
 
@@ -29,7 +31,8 @@ http://localhost:8092. A key starting ra_ws_ is sent as X-RunAgents-API-Key, any
 bearer token.
 
 Exit codes: 0 success; 1 error; 2 invalid command line; 3 not found (HTTP 404);
-4 timed out (`runs wait`, `deploy --wait`, or no answer from the server).";
+4 timed out (`runs wait`, `deploy --wait`, or no answer from the server). `dev` exits with
+its agent runtime's status.";
 
 /// Flags every command accepts.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -74,7 +77,9 @@ pub fn run(global: Global, command: Command) -> ExitCode {
     match execute(global, command, &out) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(error) => {
-            out.error(&error);
+            if !matches!(&error, Error::Exited { message, .. } if message.is_empty()) {
+                out.error(&error);
+            }
             ExitCode::from(&error)
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod plan;
 pub mod spend;
+pub mod toolset;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -188,6 +189,24 @@ impl AgentStatus {
             phase: AgentPhase::Pending,
             message: "waiting for an agent host".to_owned(),
             build_id,
+        }
+    }
+
+    /// The status a freshly deployed agent starts with: a Tier-1 agent runs at once in the
+    /// platform's loop (if it has a model); others wait for their build and process.
+    pub fn deployed(spec: &AgentSpec, build_id: String) -> Self {
+        match spec.plan.execution_mode {
+            plan::ExecutionMode::NativeLoop if spec.main_llm().is_some() => AgentStatus {
+                phase: AgentPhase::Running,
+                message: "runs in the platform's native tool loop".to_owned(),
+                build_id,
+            },
+            plan::ExecutionMode::NativeLoop => AgentStatus {
+                phase: AgentPhase::Pending,
+                message: "needs a model: add an llm_configs entry".to_owned(),
+                build_id,
+            },
+            _ => AgentStatus::awaiting_host(build_id),
         }
     }
 }

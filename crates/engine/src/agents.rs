@@ -82,11 +82,13 @@ impl Engine {
     pub async fn delete_agent(&self, workspace: &str, name: &str) -> Result<()> {
         // Credentials first: a deleted agent must not keep reaching the agent plane.
         self.store.delete_agent_credentials(workspace, name).await?;
+        self.stop_hosting(workspace, name).await;
         let deleted = self
             .store
             .delete_document(workspace, Kind::Agent, name)
             .await?;
         self.agent_specs.forget(&agent_key(workspace, name));
+        self.forget_agent_log(workspace, name);
         if deleted {
             Ok(())
         } else {
@@ -115,16 +117,23 @@ impl Engine {
             tools_created.push(tool_name);
         }
 
-        let build_id = if input.spec.plan.build_required {
+        // Every hosted (Tier-2) deploy gets a build: an unchanged environment is reused at
+        // once, and the sources are checked before the new process replaces the old.
+        let hosted = input.spec.plan.execution_mode == ExecutionMode::PythonRuntime;
+        let build_id = if hosted && self.hosts_agents() {
             format!("build-{}", uuid::Uuid::now_v7())
         } else {
             String::new()
         };
+        let mut status = AgentStatus::deployed(&input.spec, build_id.clone());
+        if !build_id.is_empty() {
+            status.message = format!("building ({build_id})");
+        }
         let now = Timestamp::now();
         let agent = Agent {
             name,
+            status,
             spec: input.spec,
-            status: AgentStatus::awaiting_host(build_id),
             created_at: now,
             updated_at: now,
         };
@@ -139,10 +148,40 @@ impl Engine {
             )
             .await?;
         self.agent_specs.forget(&agent_key(workspace, &agent.name));
+        let agent = Agent::from_document(stored)?;
+        if !build_id.is_empty() {
+            self.start_build(workspace, &agent).await?;
+        }
         Ok(Deployed {
-            agent: Agent::from_document(stored)?,
+            agent,
             tools_created,
         })
+    }
+
+    /// Writes the agent's status (its spec as read).
+    pub(crate) async fn replace_agent_status(
+        &self,
+        workspace: &str,
+        agent: &Agent,
+        status: AgentStatus,
+    ) -> Result<()> {
+        let mut agent = agent.clone();
+        agent.status = status;
+        agent.updated_at = Timestamp::now();
+        match self
+            .store
+            .put_document(
+                workspace,
+                Kind::Agent,
+                &agent.document(),
+                &[],
+                Write::Replace,
+            )
+            .await
+        {
+            Ok(_) | Err(runagents_store::Error::NotFound) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Applies a partial config update after checking what it refers to.
@@ -154,6 +193,9 @@ impl Engine {
     ) -> Result<Agent> {
         let mut agent = self.get_agent(workspace, name).await?;
         update.apply(&mut agent.spec);
+        if agent.spec.plan.execution_mode == ExecutionMode::NativeLoop {
+            agent.status = AgentStatus::deployed(&agent.spec, agent.status.build_id.clone());
+        }
         self.check_references(workspace, &agent.spec, &[]).await?;
         agent.updated_at = Timestamp::now();
         let written = self

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use crate::runs::event;
 use crate::{Engine, Error, Result};
 
-const CREDENTIAL_PREFIX: &str = "rag_";
+pub(crate) const CREDENTIAL_PREFIX: &str = "rag_";
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Calls denied because policy data could not be read.
@@ -121,6 +121,7 @@ impl Engine {
             .set_agent_credential(
                 workspace,
                 agent,
+                "issued",
                 &api_key::hash(&credential),
                 Timestamp::now(),
             )

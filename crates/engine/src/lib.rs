@@ -2,6 +2,8 @@
 //! This layer generates ids and timestamps, enforces cross-resource rules (a policy in use
 //! cannot be deleted, an agent can only reference what exists) and never knows about HTTP.
 
+pub mod agent_logs;
+pub mod agent_loop;
 pub mod agents;
 pub mod api_keys;
 pub mod approvals;
@@ -10,7 +12,11 @@ pub mod dispatch;
 pub mod egress;
 pub mod flow;
 pub mod gateway;
+pub mod governance;
+mod hosted;
+pub mod hosting;
 pub mod identity_providers;
+pub mod invoke;
 pub mod model_providers;
 pub mod policies;
 pub mod resume;
@@ -90,6 +96,8 @@ pub struct Settings {
     /// Signs console sessions and their CSRF tokens; derived from the master key like
     /// `link_key`, and separate from it.
     pub session_key: runagents_domain::Secret,
+    /// How Tier-2 agents are hosted here; `None` on a server that hosts none.
+    pub hosting: Option<hosting::HostingSettings>,
 }
 
 /// The use cases, sharing one store and one outbound HTTP client. Cheap to clone.
@@ -105,6 +113,10 @@ pub struct Engine {
     dispatch_signal: Arc<tokio::sync::Notify>,
     routes: Arc<gateway::TtlCache<Vec<gateway::Route>>>,
     agent_specs: Arc<gateway::TtlCache<runagents_domain::agent::AgentSpec>>,
+    /// The platform's log lines about each agent's turns.
+    agent_logs: Arc<agent_logs::AgentLogs>,
+    /// Builds and processes of Tier-2 agents.
+    host: hosting::SharedHost,
     /// Work that outlives a request (usage records written after the answer); shutdown waits
     /// for it.
     background: tokio_util::task::TaskTracker,
@@ -112,6 +124,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Result<Self> {
+        let host = settings
+            .hosting
+            .clone()
+            .map(|hosting| Arc::new(hosting::Host::new(hosting)));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(std::time::Duration::from_secs(5))
@@ -126,6 +142,8 @@ impl Engine {
             dispatch_signal: Arc::default(),
             routes: Arc::default(),
             agent_specs: Arc::default(),
+            agent_logs: Arc::default(),
+            host,
             background: tokio_util::task::TaskTracker::new(),
         })
     }

@@ -259,6 +259,20 @@ impl Engine {
             at: Timestamp::now(),
         };
         self.store.finish_action(ws, &action.id, &result).await?;
+        if status == "EXECUTED" && !action.run_id.is_empty() {
+            // The agent's turn goes on from where it paused, off the worker's path.
+            let engine = self.clone();
+            let (workspace, run_id, action_id) = (
+                job.workspace.clone(),
+                action.run_id.clone(),
+                action.id.clone(),
+            );
+            self.background.spawn(async move {
+                if let Err(error) = engine.continue_turn(&workspace, &run_id, &action_id).await {
+                    tracing::warn!(run = %run_id, %error, "could not continue the run after its approval");
+                }
+            });
+        }
         Ok(())
     }
 }

@@ -6,19 +6,126 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use futures_util::TryStreamExt;
+use runagents_engine::Error;
 use runagents_engine::egress::{AgentIdentity, Outbound, Outcome, Refusal};
+use runagents_engine::gateway::Attribution;
 use serde_json::{Value, json};
 
 use crate::auth::CallerExt;
+use crate::gateway::{RUN_HEADER, header_value, models_of, serve_chat};
+use crate::json::JsonBody;
 use crate::{ApiError, AppState, BODY_LIMIT};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/a/{credential}/tools/{tool}", any(tool_call_root))
         .route("/a/{credential}/tools/{tool}/{*path}", any(tool_call))
+        // The LLM gateway, attributed to the agent (and to the run in `X-Run-ID`).
+        .route("/a/{credential}/v1/chat/completions", post(chat))
+        .route("/a/{credential}/chat/completions", post(chat))
+        .route("/a/{credential}/v1/models", get(models))
+        .route("/a/{credential}/models", get(models))
+        .route("/a/{credential}/healthz", get(healthz))
+        .route("/a/{credential}/v1/healthz", get(healthz))
+        // The runtime's governance calls (`GOVERNANCE_URL` is `/a/{credential}`).
+        .route(
+            "/a/{credential}/runs/{run_id}/checkpoint",
+            post(put_checkpoint),
+        )
+        .route(
+            "/a/{credential}/runs/{run_id}/checkpoint/{action_id}",
+            get(read_checkpoint),
+        )
+        .route(
+            "/a/{credential}/runs/{run_id}/tool-result",
+            post(tool_result),
+        )
+}
+
+/// The agent a credential belongs to; 401 for anything else.
+async fn identity(state: &AppState, credential: &str) -> Result<AgentIdentity, ApiError> {
+    match state.engine.agent_identity(credential).await? {
+        Some(identity) => Ok(identity),
+        None => Err(ApiError(Error::Unauthenticated(
+            "unknown agent credential".into(),
+        ))),
+    }
+}
+
+async fn healthz(
+    State(state): State<AppState>,
+    Path(credential): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let identity = identity(&state, &credential).await?;
+    Ok(Json(json!({"status": "ok", "agent": identity.agent})))
+}
+
+async fn chat(
+    State(state): State<AppState>,
+    Path(credential): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let identity = identity(&state, &credential).await?;
+    // Only the agent's own run may carry its spend.
+    let run_id = match header_value(request.headers(), RUN_HEADER) {
+        Some(run_id) => Some(state.engine.agent_run(&identity, &run_id).await?.id),
+        None => None,
+    };
+    let who = Attribution {
+        workspace: identity.workspace,
+        agent: Some(identity.agent),
+        run_id,
+    };
+    serve_chat(&state, who, request).await
+}
+
+async fn models(
+    State(state): State<AppState>,
+    Path(credential): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let identity = identity(&state, &credential).await?;
+    models_of(&state, &identity.workspace).await
+}
+
+async fn put_checkpoint(
+    State(state): State<AppState>,
+    Path((credential, run_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let identity = identity(&state, &credential).await?;
+    let stored = state
+        .engine
+        .store_runtime_checkpoint(&identity, &run_id, body)
+        .await?;
+    Ok(Json(stored))
+}
+
+async fn read_checkpoint(
+    State(state): State<AppState>,
+    Path((credential, run_id, action_id)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let identity = identity(&state, &credential).await?;
+    let checkpoint = state
+        .engine
+        .runtime_checkpoint(&identity, &run_id, &action_id)
+        .await?;
+    Ok(Json(checkpoint))
+}
+
+async fn tool_result(
+    State(state): State<AppState>,
+    Path((credential, run_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let identity = identity(&state, &credential).await?;
+    state
+        .engine
+        .record_tool_result(&identity, &run_id, &body)
+        .await?;
+    Ok(Json(json!({"status": "recorded"})))
 }
 
 /// Operator API: `POST /agents/{name}/credentials`.
@@ -114,16 +221,9 @@ async fn egress(
     path: String,
     request: Request,
 ) -> Response {
-    let identity: AgentIdentity = match state.engine.agent_identity(&credential).await {
-        Ok(Some(identity)) => identity,
-        Ok(None) => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({"error": "unknown agent credential"})),
-            )
-                .into_response();
-        }
-        Err(error) => return ApiError(error).into_response(),
+    let identity = match identity(&state, &credential).await {
+        Ok(identity) => identity,
+        Err(error) => return error.into_response(),
     };
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, BODY_LIMIT).await {

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use runagents_domain::agent::spend::ModelUsage;
 use runagents_domain::agent::{ConfigUpdate, DeployInput};
 use runagents_engine::agents::{Agent, Deployed};
+use runagents_engine::hosting::Build;
 use serde_json::{Value, json};
 
 use crate::auth::CallerExt;
@@ -23,6 +24,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/agents", get(list))
         .route("/agents/{name}", get(read).delete(delete))
         .route("/agents/{name}/config", get(read_config).put(update_config))
+        .route("/agents/{name}/logs", get(logs))
+        .route("/builds", post(build))
+        .route("/builds/{id}", get(read_build))
         .route("/model-spend", get(model_spend))
 }
 
@@ -65,7 +69,7 @@ pub(crate) fn view(agent: &Agent, workspace: &str) -> Value {
             "tier": spec.plan.tier,
             "executionMode": spec.plan.execution_mode,
         },
-        "status": {"phase": agent.status.phase, "message": agent.status.message},
+        "status": {"phase": agent.status.phase, "message": agent.status.message, "buildId": agent.status.build_id},
         "image": spec.image,
         "required_tools": spec.required_tools,
         "llm_config": llm_config,
@@ -151,7 +155,10 @@ async fn preview(
 }
 
 async fn list(State(state): State<AppState>, caller: CallerExt) -> Result<Json<Value>, ApiError> {
-    let agents = state.engine.list_agents(&caller.workspace).await?;
+    let mut agents = state.engine.list_agents(&caller.workspace).await?;
+    for agent in &mut agents {
+        agent.status = state.engine.agent_status(&caller.workspace, agent);
+    }
     Ok(Json(
         agents
             .iter()
@@ -165,7 +172,8 @@ async fn read(
     caller: CallerExt,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let agent = state.engine.get_agent(&caller.workspace, &name).await?;
+    let mut agent = state.engine.get_agent(&caller.workspace, &name).await?;
+    agent.status = state.engine.agent_status(&caller.workspace, &agent);
     Ok(Json(view(&agent, &caller.workspace)))
 }
 
@@ -216,4 +224,68 @@ async fn model_spend(
     Ok(Json(json!(
         state.engine.model_spend(&caller.workspace).await?
     )))
+}
+
+#[derive(serde::Deserialize)]
+struct LogsQuery {
+    tail: Option<usize>,
+}
+
+/// `GET /agents/{name}/logs?tail=N`: the last N (default 200) lines, oldest first.
+async fn logs(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(name): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<LogsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let tail = query.tail.unwrap_or(200).clamp(1, 10_000);
+    let lines = state
+        .engine
+        .agent_log(&caller.workspace, &name, tail)
+        .await?;
+    let logs: Vec<Value> = lines
+        .iter()
+        .map(|line| json!({"timestamp": line.at, "stream": line.stream, "message": line.message}))
+        .collect();
+    Ok(Json(json!({"agent": name, "logs": logs})))
+}
+
+fn build_view(build: &Build) -> Value {
+    json!({
+        "id": build.id,
+        "build_id": build.id,
+        "agent_name": build.agent,
+        "status": build.status,
+        "error": build.error,
+        "log": build.log,
+        "reused_environment": build.reused_environment,
+        "created_at": build.created_at,
+        "updated_at": build.updated_at,
+    })
+}
+
+/// `POST /builds {"agent_name"}`: builds the agent's sources again; on success its runtime
+/// restarts. Answers at once (202) with the PENDING build.
+async fn build(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = runagents_domain::fields::text(&body, "agent_name")?;
+    if name.is_empty() {
+        return Err(ApiError::invalid(
+            "agent_name is required: the agent whose sources to build",
+        ));
+    }
+    let build = state.engine.rebuild_agent(&caller.workspace, &name).await?;
+    Ok((StatusCode::ACCEPTED, Json(build_view(&build))))
+}
+
+async fn read_build(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let build = state.engine.get_build(&caller.workspace, &id).await?;
+    Ok(Json(build_view(&build)))
 }

@@ -26,7 +26,7 @@ use crate::{ApiError, AppState, BODY_LIMIT};
 
 /// Header that attributes an operator-API gateway call to an agent.
 pub const AGENT_HEADER: &str = "x-runagents-agent";
-const RUN_HEADER: &str = "x-run-id";
+pub(crate) const RUN_HEADER: &str = "x-run-id";
 
 /// Relative to where they are mounted: `/api/v1` gives `/api/v1/chat/completions` and
 /// `/api/v1/v1/chat/completions`; the root gives `/v1/chat/completions`.
@@ -45,7 +45,7 @@ pub(crate) fn root_routes() -> Router<AppState> {
         .route("/v1/models", get(models))
 }
 
-fn header_value(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn header_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .and_then(|value| value.to_str().ok())
@@ -64,6 +64,15 @@ async fn chat(
         agent: header_value(request.headers(), AGENT_HEADER),
         run_id: header_value(request.headers(), RUN_HEADER),
     };
+    serve_chat(&state, who, request).await
+}
+
+/// Answers a Chat Completions request for `who`, as JSON or as SSE.
+pub(crate) async fn serve_chat(
+    state: &AppState,
+    who: Attribution,
+    request: Request,
+) -> Result<Response, ApiError> {
     let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
         .await
         .map_err(|_| {
@@ -110,7 +119,12 @@ fn error_event(message: &str) -> String {
 }
 
 async fn models(State(state): State<AppState>, caller: CallerExt) -> Result<Json<Value>, ApiError> {
-    let models = state.engine.routable_models(&caller.workspace).await?;
+    models_of(&state, &caller.workspace).await
+}
+
+/// The OpenAI `/models` list of what the workspace's gateway can route.
+pub(crate) async fn models_of(state: &AppState, workspace: &str) -> Result<Json<Value>, ApiError> {
+    let models = state.engine.routable_models(workspace).await?;
     let data: Vec<Value> = models
         .iter()
         .map(|model| json!({"id": model.model, "object": "model", "created": 0, "owned_by": model.provider}))

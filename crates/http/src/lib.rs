@@ -14,6 +14,7 @@ mod flow;
 mod gateway;
 mod identity_providers;
 mod integrations;
+mod invoke;
 mod json;
 mod keys;
 mod model_providers;
@@ -65,6 +66,7 @@ fn api_routes() -> Router<AppState> {
         .merge(connectors::routes())
         .merge(agents::routes())
         .merge(flow::routes())
+        .merge(invoke::routes())
         .merge(workspace::routes())
         .merge(runs::routes())
         .merge(approvals::routes())

@@ -22,14 +22,18 @@ async fn starter_kit(
     caller: CallerExt,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let seeded = state.engine.seed_starter_kit(&caller.workspace).await?;
-    let message = if seeded.tools_created.is_empty() && seeded.model_providers_created.is_empty() {
+    let message = if seeded.tools_created.is_empty()
+        && seeded.model_providers_created.is_empty()
+        && seeded.policies_created.is_empty()
+    {
         "starter kit already present".to_owned()
     } else {
         format!(
             "created {}",
             [
                 seeded.tools_created.clone(),
-                seeded.model_providers_created.clone()
+                seeded.model_providers_created.clone(),
+                seeded.policies_created.clone()
             ]
             .concat()
             .join(", ")
@@ -42,6 +46,7 @@ async fn starter_kit(
             "model_provider_created": PLAYGROUND_PROVIDER,
             "tools_created": seeded.tools_created,
             "model_providers_created": seeded.model_providers_created,
+            "policies_created": seeded.policies_created,
             "message": message,
         })),
     ))

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use axum::serve::ListenerExt;
+use runagents_engine::hosting::HostingSettings;
 use runagents_engine::{Engine, Settings};
 use runagents_http::{AppState, agent_router, operator_router, rewrite_workspace_path};
 use runagents_store::{MasterKey, PostgresStore, SqliteStore, Store};
@@ -42,6 +43,31 @@ pub struct Options {
     /// Log format.
     #[arg(long, env = "RUNAGENTS_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Whether this server builds and runs Tier-2 (Python) agents: `local` runs them here as
+    /// supervised processes; `off` serves the API only (another replica hosts them).
+    #[arg(long, env = "RUNAGENTS_HOSTING", value_enum, default_value = "local")]
+    hosting: HostingMode,
+    /// The Python 3 interpreter that creates agents' virtual environments.
+    #[arg(long, env = "RUNAGENTS_PYTHON", default_value = "python3")]
+    python: PathBuf,
+    /// Where agents' Python environments are kept (default: DATA_DIR/hosting); servers on one
+    /// machine may share it.
+    #[arg(long, env = "RUNAGENTS_ENV_DIR")]
+    env_dir: Option<PathBuf>,
+    /// Extra `pip install` arguments for agent builds, space-separated (e.g. an index URL).
+    #[arg(
+        long,
+        env = "RUNAGENTS_PIP_ARGS",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pip_args: String,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum HostingMode {
+    Local,
+    Off,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -123,6 +149,20 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         slack_api_url: options.slack_api_url.trim_end_matches('/').to_owned(),
         link_key: master.derive("runagents decision links v1"),
         session_key: master.derive("runagents console sessions v1"),
+        hosting: Some(HostingSettings {
+            enabled: options.hosting == HostingMode::Local,
+            data_dir: data_dir.clone(),
+            env_dir: options
+                .env_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("hosting")),
+            python: options.python.clone(),
+            pip_args: options
+                .pip_args
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+        }),
     };
     let engine = Engine::new(store.clone(), settings)?;
     if !options.dev
@@ -148,6 +188,16 @@ async fn serve(options: Options) -> anyhow::Result<()> {
             .clone()
             .run_dispatch_worker(worker_name, stop.clone()),
     );
+    // Agents hosted here come back: their environments are reused, their processes restarted.
+    tokio::spawn({
+        let engine = engine.clone();
+        async move {
+            if let Err(error) = engine.resume_hosting().await {
+                tracing::error!(%error, "could not host the deployed agents again");
+            }
+        }
+    });
+    let hosting = engine.clone();
     let state = AppState::new(engine);
     let shutdown = shutdown_signal()?;
     let operator_app = tower::util::MapRequestLayer::new(rewrite_workspace_path)
@@ -183,6 +233,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     agent_task.await??;
     resume_worker.await?;
     dispatch_worker.await?;
+    hosting.shutdown_hosting().await;
     // Usage records of the last gateway calls are written after their answers.
     background.close();
     background.wait().await;

@@ -69,6 +69,10 @@ pub enum Kind {
     IdentityProvider,
     ApprovalConnector,
     Agent,
+    /// A paused agent's saved state, keyed `{run_id}/{action_id}`.
+    Checkpoint,
+    /// A build of an agent's environment, keyed by build id.
+    Build,
 }
 
 impl Kind {
@@ -80,6 +84,8 @@ impl Kind {
             Kind::IdentityProvider => "identity_provider",
             Kind::ApprovalConnector => "approval_connector",
             Kind::Agent => "agent",
+            Kind::Checkpoint => "checkpoint",
+            Kind::Build => "build",
         }
     }
 }

@@ -99,11 +99,13 @@ pub trait RunStore: Send + Sync {
         tail: Option<u32>,
     ) -> Result<Vec<EventRecord>>;
 
-    /// Replaces the agent's credential (the old one stops working in the same transaction).
+    /// Replaces the agent's credential for `purpose` (`issued` or `hosted`); the old one of
+    /// that purpose stops working in the same transaction, the other purpose's keeps working.
     async fn set_agent_credential(
         &self,
         workspace: &str,
         agent: &str,
+        purpose: &str,
         hash: &str,
         at: Timestamp,
     ) -> Result<()>;

@@ -242,18 +242,21 @@ macro_rules! impl_run_store {
                 rows.into_iter().map($crate::sql_runs::event).collect()
             }
 
-            async fn set_agent_credential(&self, workspace: &str, agent: &str, hash: &str, at: runagents_domain::Timestamp) -> $crate::Result<()> {
+            async fn set_agent_credential(&self, workspace: &str, agent: &str, purpose: &str, hash: &str, at: runagents_domain::Timestamp) -> $crate::Result<()> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("DELETE FROM agent_credentials WHERE workspace = $1 AND agent = $2")
+                sqlx::query("DELETE FROM agent_credentials WHERE workspace = $1 AND agent = $2 AND (purpose = $3 OR hash = $4)")
                     .bind(workspace)
                     .bind(agent)
+                    .bind(purpose)
+                    .bind(hash)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("INSERT INTO agent_credentials (hash, workspace, agent, created_at) VALUES ($1, $2, $3, $4)")
+                sqlx::query("INSERT INTO agent_credentials (hash, workspace, agent, created_at, purpose) VALUES ($1, $2, $3, $4, $5)")
                     .bind(hash)
                     .bind(workspace)
                     .bind(agent)
                     .bind(at.millis())
+                    .bind(purpose)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;

@@ -131,6 +131,10 @@ impl TestServer {
             .env_remove("RUNAGENTS_DATABASE_URL")
             .env_remove("RUNAGENTS_MASTER_KEY")
             .env("RUST_LOG", "info")
+            // Tests that host Python agents say so; the others need no interpreter.
+            .env("RUNAGENTS_HOSTING", "off")
+            // Environments are built once per test run, shared by every test server.
+            .env("RUNAGENTS_ENV_DIR", shared_env_dir())
             .envs(envs.clone())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -362,5 +366,18 @@ impl ApiClient {
     }
     pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
         self.send("DELETE", path, None).await
+    }
+}
+
+/// Where test servers keep agents' Python environments: `RUNAGENTS_TEST_ENV_DIR`, else
+/// `target/tmp/runagents-envs`.
+pub fn shared_env_dir() -> PathBuf {
+    match std::env::var_os("RUNAGENTS_TEST_ENV_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => TestServer::binary()
+            .parent()
+            .and_then(Path::parent)
+            .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
+            .join("tmp/runagents-envs"),
     }
 }

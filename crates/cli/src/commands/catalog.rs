@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::items;
 use crate::Ctx;
-use crate::client::{query, segment};
+use crate::client::{Client, query, segment};
 use crate::error::{Error, Result};
 use crate::render::{Cell, Table, pick, text};
 
@@ -110,7 +110,7 @@ pub(crate) async fn run(cmd: Cmd, ctx: &Ctx) -> Result<()> {
             })
         }
         Cmd::Show { id, version } => {
-            let manifest = manifest(ctx, &id, version.as_deref()).await?;
+            let manifest = manifest(api, &id, version.as_deref()).await?;
             ctx.out.either(&manifest, |out| {
                 out.fields(&[
                     ("ID", Cell::plain(pick(&manifest, &["id"]))),
@@ -163,7 +163,7 @@ pub(crate) async fn run(cmd: Cmd, ctx: &Ctx) -> Result<()> {
             identity_provider,
             dry_run,
         } => {
-            let manifest = manifest(ctx, &id, version.as_deref()).await?;
+            let manifest = manifest(api, &id, version.as_deref()).await?;
             let overrides = Overrides {
                 name,
                 tools,
@@ -187,23 +187,22 @@ pub(crate) async fn run(cmd: Cmd, ctx: &Ctx) -> Result<()> {
     }
 }
 
-async fn manifest(ctx: &Ctx, id: &str, version: Option<&str>) -> Result<Value> {
+pub(crate) async fn manifest(api: &Client, id: &str, version: Option<&str>) -> Result<Value> {
     let version = version.unwrap_or_default().to_owned();
-    ctx.api()?
-        .get(&format!(
-            "/catalog/{}{}",
-            segment(id),
-            query(&[("version", version)])
-        ))
-        .await
+    api.get(&format!(
+        "/catalog/{}{}",
+        segment(id),
+        query(&[("version", version)])
+    ))
+    .await
 }
 
 pub(crate) struct Overrides {
-    name: Option<String>,
-    tools: Vec<String>,
-    model: Option<String>,
-    policies: Vec<String>,
-    identity_provider: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) tools: Vec<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) policies: Vec<String>,
+    pub(crate) identity_provider: Option<String>,
 }
 
 /// The deploy request for a manifest: flags win over the manifest's deployment template.

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::{deleted, items};
 use crate::Ctx;
-use crate::client::{query, segment};
+use crate::client::{Client, query, segment};
 use crate::error::{Error, Result};
 use crate::input;
 use crate::output::Output;
@@ -117,7 +117,7 @@ pub(crate) async fn run(cmd: Cmd, ctx: &Ctx) -> Result<()> {
         Cmd::Test { id } => {
             let report = ctx
                 .out
-                .progress(&format!("testing {id}"), test(ctx, &id))
+                .progress(&format!("testing {id}"), test(api, &id))
                 .await?;
             ctx.out.either(&report, |out| show_report(out, &report))?;
             if pick(&report, &["status"]) != "healthy" {
@@ -197,8 +197,7 @@ pub(crate) async fn run(cmd: Cmd, ctx: &Ctx) -> Result<()> {
 
 /// Tests a stored connector by id. Servers without `POST /approval-connectors/{id}/test` get
 /// the public CLI's request: the connector's own fields to `POST /approval-connectors/test`.
-async fn test(ctx: &Ctx, id: &str) -> Result<Value> {
-    let api = ctx.api()?;
+pub(crate) async fn test(api: &Client, id: &str) -> Result<Value> {
     let path = format!("/approval-connectors/{}", segment(id));
     let connector = api.get(&path).await?;
     match api.post_empty(&format!("{path}/test")).await {

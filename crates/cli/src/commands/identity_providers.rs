@@ -107,7 +107,10 @@ pub(crate) async fn run(cmd: Cmd, ctx: &Ctx) -> Result<()> {
 }
 
 /// `(name, {name, spec})`, checking the fields the public CLI requires.
-fn identity_document(document: Value, name_flag: Option<&str>) -> Result<(String, Value)> {
+pub(crate) fn identity_document(
+    document: Value,
+    name_flag: Option<&str>,
+) -> Result<(String, Value)> {
     if !document.is_object() {
         return Err(Error::invalid(
             "an identity provider must be a YAML or JSON object",

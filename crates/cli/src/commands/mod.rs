@@ -2,18 +2,20 @@
 //! command makes its API calls through `Ctx::api` and writes only through `Ctx::out`.
 
 mod agents;
-mod approvals;
-mod catalog;
+pub(crate) mod approvals;
+pub(crate) mod catalog;
 mod config;
-mod connectors;
+pub(crate) mod connectors;
 mod deploy;
-mod identity_providers;
+mod dev;
+pub(crate) mod identity_providers;
+mod init;
 mod models;
 mod plans;
-mod policies;
-mod runs;
+pub(crate) mod policies;
+pub(crate) mod runs;
 mod tools;
-mod workspace;
+pub(crate) mod workspace;
 
 use clap::Subcommand;
 use serde_json::Value;
@@ -65,6 +67,12 @@ pub enum Command {
     /// View or set the CLI's configuration (~/.runagents/config.json)
     #[command(subcommand)]
     Config(config::Cmd),
+    /// Create an agent project: agent.py, runagents.yaml, requirements.txt, AGENTS.md
+    Init(init::Args),
+    /// Run the agent project in this directory locally, with a mock tool server
+    Dev(dev::Args),
+    /// Serve the platform's tools to a coding assistant over MCP (stdio)
+    Mcp,
     /// Print the version
     Version,
 }
@@ -86,6 +94,9 @@ pub(crate) async fn run(command: Command, ctx: &Ctx) -> Result<()> {
         Command::StarterKit => workspace::starter_kit(ctx).await,
         Command::Context(cmd) => workspace::context(cmd, ctx).await,
         Command::Config(cmd) => config::run(cmd, ctx),
+        Command::Init(args) => init::run(args, ctx),
+        Command::Dev(args) => dev::run(args, ctx).await,
+        Command::Mcp => crate::mcp::serve(ctx).await,
         Command::Version => ctx
             .out
             .line(&format!("runagents {}", env!("CARGO_PKG_VERSION"))),

@@ -73,7 +73,7 @@ pub(crate) async fn context(cmd: ContextCmd, ctx: &Ctx) -> Result<()> {
 
 /// The server's export, completed the public CLI's way: missing resource lists are fetched one
 /// by one, failures go under `errors` (or stop the export with `--strict`), counts under `meta`.
-async fn export(api: &Client, strict: bool) -> Result<Value> {
+pub(crate) async fn export(api: &Client, strict: bool) -> Result<Value> {
     let mut export = match api.get("/context/export").await {
         Ok(Value::Object(export)) => export,
         Ok(_) => Map::new(),

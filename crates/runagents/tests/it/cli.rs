@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 use crate::server;
 
 mod agents;
+mod dev;
+mod mcp;
 mod resources;
 mod runs;
 
@@ -97,18 +99,28 @@ impl Shell {
         path
     }
 
-    fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(TestServer::binary())
+    /// `runagents ARGS` in `dir` (relative to the shell's directory), with the shell's env.
+    fn command_in(&self, dir: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(TestServer::binary());
+        command
             .args(args)
-            .current_dir(self.dir.path())
+            .current_dir(self.dir.path().join(dir))
             .env("HOME", self.home.path())
             .env_remove("RUNAGENTS_ENDPOINT")
             .env_remove("RUNAGENTS_API_KEY")
             .env_remove("RUNAGENTS_NAMESPACE")
             .env_remove("NO_COLOR")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .unwrap();
+            .env_remove("OPENAI_API_KEY")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_in("", args)
+    }
+
+    fn run_in(&self, dir: &str, args: &[&str]) -> Run {
+        let output = self.command_in(dir, args).output().unwrap();
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8(output.stdout).unwrap(),

@@ -97,7 +97,13 @@ async fn context_export_lists_everything_and_no_secret() {
         );
     }
     assert_eq!(resources["tools"].as_array().unwrap().len(), 2);
-    assert_eq!(resources["policies"][0]["name"], "p");
+    let policies: Vec<&str> = resources["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|policy| policy["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(policies, ["echo-tool-allow", "p"]);
     assert_eq!(exported["errors"], json!({}));
     assert_eq!(resources["approval_connectors"][0]["name"], "secops-slack");
     assert!(!exported.to_string().contains("sk_export_secret"));

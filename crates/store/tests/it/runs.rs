@@ -260,7 +260,7 @@ pub async fn runs_list_by_agent_and_status_newest_first(store: &dyn Store) {
 
 pub async fn agent_credentials_replace_and_resolve(store: &dyn Store) {
     store
-        .set_agent_credential("default", "billing", "h1", Timestamp(1))
+        .set_agent_credential("default", "billing", "issued", "h1", Timestamp(1))
         .await
         .unwrap();
     assert_eq!(
@@ -268,7 +268,11 @@ pub async fn agent_credentials_replace_and_resolve(store: &dyn Store) {
         Some(("default".into(), "billing".into()))
     );
     store
-        .set_agent_credential("default", "billing", "h2", Timestamp(2))
+        .set_agent_credential("default", "billing", "hosted", "hosted-1", Timestamp(2))
+        .await
+        .unwrap();
+    store
+        .set_agent_credential("default", "billing", "issued", "h2", Timestamp(2))
         .await
         .unwrap();
     assert_eq!(
@@ -280,9 +284,20 @@ pub async fn agent_credentials_replace_and_resolve(store: &dyn Store) {
         store.agent_by_credential("h2").await.unwrap(),
         Some(("default".into(), "billing".into()))
     );
+    assert_eq!(
+        store.agent_by_credential("hosted-1").await.unwrap(),
+        Some(("default".into(), "billing".into())),
+        "replacing the issued credential leaves the hosted one working"
+    );
+    // Setting the same hosted credential again (a restart) is not an error.
+    store
+        .set_agent_credential("default", "billing", "hosted", "hosted-1", Timestamp(3))
+        .await
+        .unwrap();
     store
         .delete_agent_credentials("default", "billing")
         .await
         .unwrap();
     assert_eq!(store.agent_by_credential("h2").await.unwrap(), None);
+    assert_eq!(store.agent_by_credential("hosted-1").await.unwrap(), None);
 }

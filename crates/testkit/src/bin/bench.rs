@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use runagents_testkit::memory;
 use runagents_testkit::{Backend, TestServer};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -620,27 +621,6 @@ impl Histogram {
         }
         0.0
     }
-}
-
-struct Memory {
-    rss_kib: u64,
-    peak_kib: u64,
-}
-
-/// VmRSS and VmHWM (peak RSS) of a process, from `/proc/<pid>/status`.
-fn memory(pid: u32) -> Result<Memory, Error> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> Result<u64, Error> {
-        let line = status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .ok_or_else(|| format!("no {name} in /proc/{pid}/status"))?;
-        Ok(line.trim().trim_end_matches("kB").trim().parse()?)
-    };
-    Ok(Memory {
-        rss_kib: field("VmRSS:")?,
-        peak_kib: field("VmHWM:")?,
-    })
 }
 
 /// User plus system CPU time of a process (all its threads), from `/proc/<pid>/stat`.
