@@ -6,12 +6,14 @@
 
 mod approvals;
 mod dispatch;
+mod oauth;
 mod postgres;
 mod runs;
 mod seal;
 mod sql;
 mod sql_approvals;
 mod sql_dispatch;
+mod sql_oauth;
 mod sql_runs;
 mod sqlite;
 
@@ -23,6 +25,7 @@ pub use approvals::{
     RequestRecord, ResumeJob, RunChange,
 };
 pub use dispatch::{DELIVER, DispatchRecord, DispatchStore, FOLLOWUP};
+pub use oauth::{OAuthConnection, OAuthStore};
 pub use postgres::PostgresStore;
 pub use runs::{EventRecord, NewEvent, RunFilter, RunRecord, RunStore, RunUpdate};
 pub use seal::{MasterKey, Sealer};
@@ -186,7 +189,7 @@ pub struct SpendRow {
 }
 
 #[async_trait]
-pub trait Store: RunStore + ApprovalStore + DispatchStore + Send + Sync {
+pub trait Store: RunStore + ApprovalStore + DispatchStore + OAuthStore + Send + Sync {
     /// Which backend this is, for logs and health output.
     fn backend(&self) -> &'static str;
 

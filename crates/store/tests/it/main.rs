@@ -8,6 +8,7 @@ mod approvals;
 mod cases;
 mod dispatch;
 mod llm_usage;
+mod oauth;
 mod runs;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ macro_rules! conformance {
 use approvals::*;
 use cases::*;
 use dispatch::*;
+use oauth::*;
 use runs::*;
 
 conformance!(
@@ -85,4 +87,5 @@ conformance!(
     decision_links_are_single_use,
     spend_reserve_settle_release,
     concurrent_reservations_never_overshoot,
+    oauth_connections_are_sealed_and_refreshed_by_compare_and_set,
 );
