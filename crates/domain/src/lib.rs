@@ -13,6 +13,7 @@ pub mod fields;
 pub mod identity_provider;
 pub mod model_provider;
 pub mod name;
+pub mod oauth;
 pub mod policy;
 pub mod run;
 pub mod secret;

@@ -124,7 +124,7 @@ pub enum KeyLocation {
     Query,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuth2Config {
     #[serde(default)]
@@ -137,8 +137,34 @@ pub struct OAuth2Config {
     pub auth_params: Map<String, Value>,
     #[serde(default)]
     pub grant_type: GrantType,
+    /// The provider's token revocation endpoint (RFC 7009), used when a connection is revoked.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub revoke_url: String,
+    /// Send a PKCE challenge (S256) with authorization requests; on unless the provider
+    /// rejects it.
+    #[serde(default = "pkce_default")]
+    pub pkce: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
+}
+
+fn pkce_default() -> bool {
+    true
+}
+
+impl Default for OAuth2Config {
+    fn default() -> Self {
+        OAuth2Config {
+            auth_url: String::new(),
+            token_url: String::new(),
+            scopes: Vec::new(),
+            auth_params: Map::new(),
+            grant_type: GrantType::default(),
+            revoke_url: String::new(),
+            pkce: true,
+            credentials_secret_ref: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -447,6 +473,7 @@ impl ToolSpec {
             for (field, value) in [
                 ("oauth2Config.authUrl", &oauth2.auth_url),
                 ("oauth2Config.tokenUrl", &oauth2.token_url),
+                ("oauth2Config.revokeUrl", &oauth2.revoke_url),
             ] {
                 if !value.is_empty() {
                     crate::url::http_url(field, value)?;

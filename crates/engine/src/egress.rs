@@ -215,6 +215,26 @@ impl Engine {
             tool: &tool,
         };
         let (decision, capability) = decision::decide(&policies, &checked);
+        // A delegated-OAuth tool acts as the run's user: without their token, the run waits
+        // for their consent (before any approval, so the approver sees a call that can run).
+        if !matches!(decision, Decision::Deny(_)) && crate::oauth::needs_user_token(&tool) {
+            let Some(run) = &run else {
+                return Ok(refuse(
+                    403,
+                    "USER_REQUIRED",
+                    format!(
+                        "tool {:?} acts for a user: send X-Run-ID of a run that has one",
+                        call.tool
+                    ),
+                ));
+            };
+            if let crate::oauth::Token::Missing = self
+                .oauth_token(ws, &call.tool, &tool, &run.user_id)
+                .await?
+            {
+                return self.consent_required(ws, &call.tool, &tool, run).await;
+            }
+        }
         match decision {
             Decision::Allow => {}
             Decision::Deny(reason) => {
@@ -405,13 +425,34 @@ impl Engine {
                 }
             }
             AuthType::OAuth2 => {
-                return Ok(Sent::Refused(refusal(
-                    502,
-                    "TOOL_NOT_CONFIGURED",
-                    format!(
-                        "tool {tool_name:?} uses OAuth2, which this server does not broker yet"
-                    ),
-                )));
+                let user = prepared.user.unwrap_or_default();
+                match self
+                    .oauth_token(prepared.workspace, tool_name, prepared.tool, user)
+                    .await?
+                {
+                    crate::oauth::Token::Bearer(token) => {
+                        let Ok(value) = reqwest::header::HeaderValue::from_str(&format!(
+                            "Bearer {}",
+                            token.expose()
+                        )) else {
+                            return Ok(Sent::Refused(refusal(
+                                502,
+                                "TOOL_NOT_CONFIGURED",
+                                format!(
+                                    "tool {tool_name:?} got a token that is not a valid header value"
+                                ),
+                            )));
+                        };
+                        headers.insert(reqwest::header::AUTHORIZATION, value);
+                    }
+                    crate::oauth::Token::Missing => {
+                        return Ok(Sent::Refused(refusal(
+                            403,
+                            "CONSENT_REQUIRED",
+                            format!("{user:?} has not connected tool {tool_name:?}"),
+                        )));
+                    }
+                }
             }
         }
         if let Some(user) = prepared.user
@@ -434,6 +475,22 @@ impl Engine {
             .send()
             .await;
         let latency_ms = started.elapsed().as_millis() as u64;
+        if let Ok(response) = &sent
+            && response.status() == reqwest::StatusCode::UNAUTHORIZED
+            && prepared.tool.connection.authentication.kind == AuthType::OAuth2
+        {
+            // The provider no longer takes this token (revoked, or expired early).
+            self.expire_oauth_token(
+                prepared.workspace,
+                tool_name,
+                if crate::oauth::needs_user_token(prepared.tool) {
+                    prepared.user.unwrap_or_default()
+                } else {
+                    ""
+                },
+            )
+            .await;
+        }
         Ok(match sent {
             Ok(response) => Sent::Answered(response, latency_ms),
             Err(error) => Sent::Failed(crate::tools::describe_request_error(&error), latency_ms),

@@ -18,6 +18,7 @@ pub mod hosting;
 pub mod identity_providers;
 pub mod invoke;
 pub mod model_providers;
+pub mod oauth;
 pub mod policies;
 pub mod resume;
 pub mod run_actions;
@@ -117,6 +118,8 @@ pub struct Engine {
     agent_logs: Arc<agent_logs::AgentLogs>,
     /// Builds and processes of Tier-2 agents.
     host: hosting::SharedHost,
+    /// One token refresh at a time per OAuth connection, in this process.
+    oauth_refresh_locks: Arc<oauth::RefreshLocks>,
     /// Work that outlives a request (usage records written after the answer); shutdown waits
     /// for it.
     background: tokio_util::task::TaskTracker,
@@ -144,6 +147,7 @@ impl Engine {
             agent_specs: Arc::default(),
             agent_logs: Arc::default(),
             host,
+            oauth_refresh_locks: Arc::default(),
             background: tokio_util::task::TaskTracker::new(),
         })
     }

@@ -19,6 +19,69 @@ pub(crate) fn routes() -> Router<AppState> {
             post(slack_interactivity),
         )
         .route("/approvals/decide/{token}", get(confirm).post(decide))
+        .route("/oauth/callback", get(oauth_callback))
+}
+
+#[derive(serde::Deserialize)]
+struct CallbackQuery {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+    /// Set by the provider when the user declined or something failed there.
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_description: String,
+}
+
+/// Where an OAuth provider sends the user back after consent (verified by the signed state).
+async fn oauth_callback(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<CallbackQuery>,
+) -> Response {
+    if !query.error.is_empty() {
+        let detail = if query.error_description.is_empty() {
+            query.error.clone()
+        } else {
+            format!("{}: {}", query.error, query.error_description)
+        };
+        return (
+            StatusCode::BAD_REQUEST,
+            page(
+                "Not connected",
+                &format!("<p>The provider did not grant access ({}). Ask the agent again to get a new link.</p>", escape(&detail)),
+            ),
+        )
+            .into_response();
+    }
+    match state.engine.oauth_callback(&query.code, &query.state).await {
+        Ok(connected) => {
+            let next = if connected.resumed {
+                "The agent is continuing where it stopped."
+            } else {
+                "You can ask the agent again now."
+            };
+            page(
+                "Connected",
+                &format!(
+                    "<p>{} is connected for {}. {next} You can close this window.</p>",
+                    escape(&connected.tool),
+                    escape(&connected.user_id)
+                ),
+            )
+            .into_response()
+        }
+        Err(error) => {
+            let message = error.to_string();
+            let status = ApiError(error).into_response().status();
+            (
+                status,
+                page("Not connected", &format!("<p>{}</p>", escape(&message))),
+            )
+                .into_response()
+        }
+    }
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -7,6 +7,7 @@ mod agent_plane;
 mod agents;
 mod approvals;
 mod auth;
+mod connections;
 mod connectors;
 mod console;
 mod error;
@@ -67,6 +68,7 @@ fn api_routes() -> Router<AppState> {
         .merge(agents::routes())
         .merge(flow::routes())
         .merge(invoke::routes())
+        .merge(connections::routes())
         .merge(workspace::routes())
         .merge(runs::routes())
         .merge(approvals::routes())

@@ -39,6 +39,18 @@ pub trait OAuthStore: Send + Sync {
         connection: &OAuthConnection,
         expected_version: Option<i64>,
     ) -> Result<bool>;
+    /// Takes the lease to refresh the connection's token at `version` until `until`: true for
+    /// one caller (on any replica) while the lease runs; false if another holds it or the
+    /// connection moved on (re-read it).
+    async fn claim_oauth_refresh(
+        &self,
+        workspace: &str,
+        tool: &str,
+        user_id: &str,
+        version: i64,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool>;
     /// The workspace's connections, of one user or of all, by tool then user.
     async fn list_oauth_connections(
         &self,

@@ -76,7 +76,7 @@ macro_rules! impl_oauth_store {
                 let written = match expected_version {
                     Some(version) => sqlx::query(
                         "UPDATE oauth_connections SET access_sealed = $4, refresh_sealed = $5, expires_at = $6, scope = $7, \
-                         version = version + 1, updated_at = $8 WHERE workspace = $1 AND tool = $2 AND user_id = $3 AND version = $9",
+                         version = version + 1, refresh_locked_until = 0, updated_at = $8 WHERE workspace = $1 AND tool = $2 AND user_id = $3 AND version = $9",
                     )
                     .bind(&c.workspace)
                     .bind(&c.tool)
@@ -109,6 +109,23 @@ macro_rules! impl_oauth_store {
                     .rows_affected(),
                 };
                 Ok(written == 1)
+            }
+
+            async fn claim_oauth_refresh(&self, workspace: &str, tool: &str, user_id: &str, version: i64, now: runagents_domain::Timestamp, until: runagents_domain::Timestamp) -> $crate::Result<bool> {
+                let claimed = sqlx::query(
+                    "UPDATE oauth_connections SET refresh_locked_until = $6 \
+                     WHERE workspace = $1 AND tool = $2 AND user_id = $3 AND version = $4 AND refresh_locked_until < $5",
+                )
+                .bind(workspace)
+                .bind(tool)
+                .bind(user_id)
+                .bind(version)
+                .bind(now.millis())
+                .bind(until.millis())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(claimed == 1)
             }
 
             async fn list_oauth_connections(&self, workspace: &str, user_id: Option<&str>) -> $crate::Result<Vec<$crate::OAuthConnection>> {

@@ -21,6 +21,7 @@ mod identity_providers;
 mod invoke;
 mod lifecycle;
 mod model_providers;
+mod oauth;
 mod policies;
 mod runs;
 mod tools;

@@ -10,6 +10,8 @@ CREATE TABLE oauth_connections (
     expires_at BIGINT NOT NULL,
     scope TEXT NOT NULL,
     version BIGINT NOT NULL,
+    -- A replica refreshing the token holds this lease, so the others wait for its result.
+    refresh_locked_until BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (workspace, tool, user_id)

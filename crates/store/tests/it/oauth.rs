@@ -44,6 +44,37 @@ pub async fn oauth_connections_are_sealed_and_refreshed_by_compare_and_set(store
     );
     assert_eq!((stored.version, stored.expires_at), (1, Timestamp(5_000)));
 
+    // One refresher at a time, across replicas: the lease goes to one caller until it ends.
+    let claim = |now: i64| {
+        store.claim_oauth_refresh(
+            "default",
+            "gmail",
+            "alice",
+            1,
+            Timestamp(now),
+            Timestamp(now + 10_000),
+        )
+    };
+    assert!(claim(2_000).await.unwrap());
+    assert!(!claim(3_000).await.unwrap());
+    assert!(
+        claim(12_001).await.unwrap(),
+        "a lease that ran out can be taken"
+    );
+    assert!(
+        !store
+            .claim_oauth_refresh(
+                "default",
+                "gmail",
+                "alice",
+                7,
+                Timestamp(30_000),
+                Timestamp(40_000)
+            )
+            .await
+            .unwrap()
+    );
+
     // Two refreshes race from version 1: one wins, the other writes nothing.
     let mut first = stored.clone();
     first.access_token = Secret::new("at-2");
@@ -58,6 +89,20 @@ pub async fn oauth_connections_are_sealed_and_refreshed_by_compare_and_set(store
         .unwrap()
         .unwrap();
     assert_eq!((now.access_token.expose(), now.version), ("at-2", 2));
+    assert!(
+        store
+            .claim_oauth_refresh(
+                "default",
+                "gmail",
+                "alice",
+                2,
+                Timestamp(13_000),
+                Timestamp(20_000)
+            )
+            .await
+            .unwrap(),
+        "a written refresh releases the lease"
+    );
     // Against a connection that is gone, a refresh writes nothing either.
     assert!(
         !store
