@@ -15,6 +15,8 @@ use runagents_store::RunRecord;
 
 /// A turn may take this long (the runtime's own LLM timeout is 120 s per call).
 const TURN_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a continuation waits for a hosted runtime that is not running yet.
+const CONTINUE_WAIT: Duration = Duration::from_secs(180);
 
 impl Engine {
     /// Runs a turn on the agent's hosted runtime.
@@ -41,7 +43,15 @@ impl Engine {
         run: &RunRecord,
         action_id: &str,
     ) -> Result<TurnEnd> {
-        let url = self.hosted_url(&run.workspace, &agent.name)?;
+        // After a restart the runtime may still be building or starting: give it time.
+        let deadline = tokio::time::Instant::now() + CONTINUE_WAIT;
+        let url = loop {
+            match self.hosted_url(&run.workspace, &agent.name) {
+                Ok(url) => break url,
+                Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        };
         let secret = self.derive_hosted_credential(&run.workspace, agent);
         let ids = json!({"run_id": run.id, "user_id": run.user_id});
         if self

@@ -144,6 +144,42 @@ impl Engine {
         Ok(Invoked { run, body })
     }
 
+    /// After a restart: runs whose turn was resumed (an approval or a consent) but whose
+    /// continuation did not get to record anything are continued now. A continuation records
+    /// events as it goes, so a run whose last event is still RESUMED was cut off.
+    pub async fn continue_interrupted_turns(&self) -> Result<usize> {
+        let mut continued = 0;
+        for workspace in self.store.list_workspaces().await? {
+            let filter = runagents_store::RunFilter {
+                statuses: vec![RunStatus::Running.as_str().to_owned()],
+                limit: 1000,
+                ..runagents_store::RunFilter::default()
+            };
+            for run in self.store.list_runs(&workspace, &filter).await? {
+                let last = self
+                    .store
+                    .list_events(&workspace, &run.id, 0, Some(1))
+                    .await?;
+                let Some(resumed) = last.first().filter(|event| event.kind == "RESUMED") else {
+                    continue;
+                };
+                let action_id = resumed.data["action_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let engine = self.clone();
+                let (workspace, run_id) = (workspace.clone(), run.id.clone());
+                self.background.spawn(async move {
+                    if let Err(error) = engine.continue_turn(&workspace, &run_id, &action_id).await {
+                        tracing::warn!(run = %run_id, %error, "could not continue an interrupted run");
+                    }
+                });
+                continued += 1;
+            }
+        }
+        Ok(continued)
+    }
+
     /// Continues a run's turn after the approved call that paused it was made: a native turn
     /// from its checkpoint, a hosted one by `/resume/{action_id}` when the runtime stored a
     /// checkpoint, else by invoking it again (the approved call then gets its recorded answer).

@@ -195,6 +195,11 @@ async fn serve(options: Options) -> anyhow::Result<()> {
             if let Err(error) = engine.resume_hosting().await {
                 tracing::error!(%error, "could not host the deployed agents again");
             }
+            match engine.continue_interrupted_turns().await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "continuing runs a stop interrupted"),
+                Err(error) => tracing::error!(%error, "could not look for interrupted runs"),
+            }
         }
     });
     let hosting = engine.clone();

@@ -105,7 +105,9 @@ async fn token(State(fake): State<Fake>, body: Bytes) -> Response {
             let digest = ring::digest::digest(&ring::digest::SHA256, form["code_verifier"].as_bytes());
             let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
             assert_eq!(expected, challenge, "PKCE verifier must match the challenge");
-            assert_eq!(form["redirect_uri"], redirect);
+            // The same callback (a restarted test server has a new port, nothing else).
+            let path = |uri: &str| url::Url::parse(uri).unwrap().path().to_owned();
+            assert_eq!(path(&form["redirect_uri"]), path(&redirect));
             let expires_in = p.code_expires_in;
             axum::Json(tokens(p, expires_in, true)).into_response()
         }
@@ -218,13 +220,22 @@ async fn wait_status(api: &ApiClient, run_id: &str, want: &str) -> Value {
 
 /// The user follows the authorization link: the provider redirects to our callback.
 async fn consent(authorization_url: &str) -> (u16, String) {
+    consent_at(authorization_url, None).await
+}
+
+/// `consent`, with the callback's address replaced by `platform` (a restarted test server).
+async fn consent_at(authorization_url: &str, platform: Option<&str>) -> (u16, String) {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let redirect = http.get(authorization_url).send().await.unwrap();
     assert_eq!(redirect.status(), 302);
-    let callback = redirect.headers()["location"].to_str().unwrap().to_owned();
+    let mut callback = redirect.headers()["location"].to_str().unwrap().to_owned();
+    if let Some(platform) = platform {
+        let rest = callback.split_once("/oauth/callback").unwrap().1.to_owned();
+        callback = format!("{platform}/oauth/callback{rest}");
+    }
     let page = http.get(&callback).send().await.unwrap();
     (page.status().as_u16(), page.text().await.unwrap())
 }
@@ -494,4 +505,45 @@ async fn a_client_credentials_tool_gets_its_own_token_without_consent() {
     );
     // The tool's own token is not a user's connection.
     assert_eq!(api.get("/oauth/connections").await.1, json!([]));
+}
+
+#[tokio::test]
+async fn a_restart_between_consent_and_callback_loses_nothing() {
+    let server = crate::server().await;
+    let api = server.client();
+    let (provider, _fake) = fake_provider().await;
+    setup(&api, &provider).await;
+    let (_, paused) = api
+        .post(
+            "/agents/mailer/invoke",
+            json!({"message": "gmail__profile", "user_id": "erin"}),
+        )
+        .await;
+    assert_eq!(paused["status"], "PAUSED_CONSENT", "{paused}");
+    let run_id = paused["run_id"].as_str().unwrap().to_owned();
+    let url = paused["authorization_url"].as_str().unwrap().to_owned();
+
+    // The link outlives the platform: its state is signed with a key derived from the master key.
+    let server = server.restart().await;
+    let api = server.client();
+    let (status, page) = consent_at(&url, Some(&server.url)).await;
+    assert_eq!(status, 200, "{page}");
+    // The read is allowed by policy: the run completes with the profile.
+    let run = wait_status(&api, &run_id, "COMPLETED").await;
+    assert!(
+        run["final_answer"]
+            .as_str()
+            .unwrap()
+            .contains("\"user\":\"erin\""),
+        "{run}"
+    );
+    // The same link again connects nothing new and resumes nothing twice.
+    let (_, events) = api.get(&format!("/runs/{run_id}/events")).await;
+    let granted = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "CONSENT_GRANTED")
+        .count();
+    assert_eq!(granted, 1);
 }
