@@ -5,6 +5,7 @@ mod agents;
 pub(crate) mod approvals;
 pub(crate) mod catalog;
 mod config;
+mod connections;
 pub(crate) mod connectors;
 mod deploy;
 mod dev;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Manage the workspace's identity providers (end-user JWT validation)
     #[command(subcommand)]
     IdentityProviders(identity_providers::Cmd),
+    /// Users' delegated OAuth connections to tools: list, revoke
+    #[command(subcommand)]
+    Connections(connections::Cmd),
     /// Browse and deploy catalog agents
     #[command(subcommand)]
     Catalog(catalog::Cmd),
@@ -88,6 +92,7 @@ pub(crate) async fn run(command: Command, ctx: &Ctx) -> Result<()> {
         Command::Runs(cmd) => runs::run(cmd, ctx).await,
         Command::ApprovalConnectors(cmd) => connectors::run(cmd, ctx).await,
         Command::IdentityProviders(cmd) => identity_providers::run(cmd, ctx).await,
+        Command::Connections(cmd) => connections::run(cmd, ctx).await,
         Command::Catalog(cmd) => catalog::run(cmd, ctx).await,
         Command::Actions(cmd) => plans::run(cmd, ctx).await,
         Command::Analyze(args) => workspace::analyze(args, ctx).await,

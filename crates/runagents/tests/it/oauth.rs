@@ -332,6 +332,20 @@ async fn consent_then_approval_resume_the_same_run_and_the_call_carries_the_user
         "tokens never reach events"
     );
 
+    // The CLI lists them too.
+    let listed = cli(
+        &server,
+        &[
+            "connections",
+            "list",
+            "--user",
+            "alice@example.com",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(listed[0]["tool"], "gmail", "{listed}");
+
     // Connections are listed without tokens and can be revoked (at the provider too).
     let (_, connections) = api
         .get("/oauth/connections?user_id=alice@example.com")
@@ -349,6 +363,25 @@ async fn consent_then_approval_resume_the_same_run_and_the_call_carries_the_user
             .await
             .0,
         404
+    );
+    let home = tempfile::tempdir().unwrap();
+    let revoke = std::process::Command::new(TestServer::binary())
+        .args([
+            "connections",
+            "revoke",
+            "gmail",
+            "--user",
+            "alice@example.com",
+        ])
+        .env("HOME", home.path())
+        .env("RUNAGENTS_ENDPOINT", &server.url)
+        .env("RUNAGENTS_API_KEY", &server.admin_key)
+        .output()
+        .unwrap();
+    assert_eq!(
+        revoke.status.code(),
+        Some(3),
+        "not found has its own exit code"
     );
     assert!(
         !server.output().contains("at-2") && !server.output().contains("rt-2"),
@@ -546,4 +579,22 @@ async fn a_restart_between_consent_and_callback_loses_nothing() {
         .filter(|e| e["type"] == "CONSENT_GRANTED")
         .count();
     assert_eq!(granted, 1);
+}
+
+/// Runs the CLI against `server` and parses its JSON output.
+fn cli(server: &TestServer, args: &[&str]) -> Value {
+    let home = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(TestServer::binary())
+        .args(args)
+        .env("HOME", home.path())
+        .env("RUNAGENTS_ENDPOINT", &server.url)
+        .env("RUNAGENTS_API_KEY", &server.admin_key)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
