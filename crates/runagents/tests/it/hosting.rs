@@ -155,6 +155,44 @@ async fn a_handler_agent_builds_runs_and_answers_through_the_runtime() {
         assert!(types.contains(&expected), "{expected} missing: {types:?}");
     }
 
+    // Streamed: the runtime's frames are relayed, then the platform's `[DONE]`.
+    let streamed = reqwest::Client::new()
+        .post(server.api("/agents/greeter/invoke/stream"))
+        .header("X-RunAgents-API-Key", &server.admin_key)
+        .json(&json!({"message": "streamed hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 200);
+    let stream_run = streamed.headers()["x-run-id"].to_str().unwrap().to_owned();
+    let text = streamed.text().await.unwrap();
+    assert!(
+        !text.contains("rag_"),
+        "the agent's credential leaked into the stream"
+    );
+    let frames: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|frame| frame.strip_prefix("data: "))
+        .filter(|data| *data != "[DONE]")
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let kinds: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["tool_call", "tool_result", "content", "done"],
+        "{text}"
+    );
+    assert!(frames[2]["delta"].as_str().unwrap().contains("streamed hi"));
+    let (_, run) = api.get(&format!("/runs/{stream_run}")).await;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert!(
+        run["final_answer"]
+            .as_str()
+            .unwrap()
+            .contains("streamed hi")
+    );
+
     // The runtime's output is kept and served, with its credential masked.
     let (_, logs) = api.get("/agents/greeter/logs?tail=500").await;
     let text = logs.to_string();
