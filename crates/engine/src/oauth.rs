@@ -129,6 +129,22 @@ impl Engine {
         Ok((client_id.expose().to_owned(), field("client_secret")))
     }
 
+    /// Adds the tool's client credentials to a token or revocation request
+    /// (`client_secret_post`).
+    async fn authenticate_client(
+        &self,
+        workspace: &str,
+        tool_name: &str,
+        form: &mut Vec<(&'static str, String)>,
+    ) -> Result<()> {
+        let (client_id, client_secret) = self.client_credentials(workspace, tool_name).await?;
+        form.push(("client_id", client_id));
+        if let Some(secret) = client_secret {
+            form.push(("client_secret", secret.expose().to_owned()));
+        }
+        Ok(())
+    }
+
     /// POSTs a grant to the tool's token endpoint.
     async fn token_request(
         &self,
@@ -137,11 +153,8 @@ impl Engine {
         config: &OAuth2Config,
         mut form: Vec<(&'static str, String)>,
     ) -> Result<Exchange> {
-        let (client_id, client_secret) = self.client_credentials(workspace, tool_name).await?;
-        form.push(("client_id", client_id));
-        if let Some(secret) = client_secret {
-            form.push(("client_secret", secret.expose().to_owned()));
-        }
+        self.authenticate_client(workspace, tool_name, &mut form)
+            .await?;
         let response = self
             .http
             .post(&config.token_url)
@@ -649,14 +662,9 @@ impl Engine {
         config: &OAuth2Config,
         token: &Secret,
     ) -> Result<()> {
-        let (client_id, client_secret) = self.client_credentials(workspace, tool_name).await?;
-        let mut form = vec![
-            ("token", token.expose().to_owned()),
-            ("client_id", client_id),
-        ];
-        if let Some(secret) = client_secret {
-            form.push(("client_secret", secret.expose().to_owned()));
-        }
+        let mut form = vec![("token", token.expose().to_owned())];
+        self.authenticate_client(workspace, tool_name, &mut form)
+            .await?;
         let response = self
             .http
             .post(&config.revoke_url)
