@@ -403,3 +403,40 @@ async fn a_server_with_hosting_off_keeps_python_agents_pending() {
         .await;
     assert_eq!(status, 501, "{body}");
 }
+
+#[tokio::test]
+async fn the_init_template_runs_hosted_and_its_model_calls_are_the_agents() {
+    let server = hosting_server().await;
+    let api = server.client();
+    api.send("POST", "/starter-kit", None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let init = std::process::Command::new(TestServer::binary())
+        .args(["init", "llm-bot"])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let source = std::fs::read_to_string(dir.path().join("llm-bot/agent.py")).unwrap();
+    let (status, body) = api
+        .post(
+            "/deploy",
+            json!({"agent_name": "llm-bot", "source_files": {"agent.py": source},
+                   "llm_configs": [{"provider": "playground", "model": "playground"}],
+                   "system_prompt": "Be brief."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    wait_running(&api, "llm-bot").await;
+    let answer = invoke(&api, "llm-bot", json!({"message": "hello there"})).await;
+    assert_eq!(answer["response"], "You said: hello there", "{answer}");
+    // The model call went through the agent plane's gateway, metered to this agent.
+    let (_, config) = api.get("/agents/llm-bot/config").await;
+    let usage = &config["model_usage"][0];
+    assert_eq!(usage["model"], "playground", "{config}");
+    assert!(usage["estimated_spend_usd"].is_number(), "{config}");
+}
