@@ -61,7 +61,9 @@ pub enum Rejection {
     WrongIssuer,
     #[error("wrong audience: the token's aud is not one this agent's identity provider accepts")]
     WrongAudience,
-    #[error("token has no usable {0:?} claim (the identity provider's userIDClaim)")]
+    #[error(
+        "token has no usable {0:?} claim (the identity provider's userIDClaim: printable ASCII, at most 512 characters)"
+    )]
     MissingUserClaim(String),
     #[error("domain not allowed: {0}")]
     DomainNotAllowed(String),
@@ -285,9 +287,10 @@ fn check_claims(
         Some(Value::Number(number)) if number.is_i64() || number.is_u64() => number.to_string(),
         _ => String::new(),
     };
+    // It travels as the X-End-User-ID header: printable ASCII only, or tools would not see it.
     if user_id.is_empty()
         || user_id.len() > MAX_USER_ID_LEN
-        || user_id.chars().any(char::is_control)
+        || !user_id.chars().all(|c| c == ' ' || c.is_ascii_graphic())
     {
         return Err(Rejection::MissingUserClaim(claim.to_owned()));
     }

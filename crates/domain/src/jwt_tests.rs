@@ -371,6 +371,7 @@ fn the_user_claim_must_be_present_and_usable() {
         ("sub", Value::Null),
         ("sub", json!("")),
         ("sub", json!("a\nb")),
+        ("sub", json!("jörg@example.com")),
         ("sub", json!({"id": 1})),
         ("sub", json!("x".repeat(513))),
         ("preferred_username", Value::Null),
