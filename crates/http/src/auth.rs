@@ -205,12 +205,18 @@ pub(crate) async fn require_invoker(
         .or_else(|| params.get("namespace").cloned())
     {
         Some(workspace) => workspace,
+        // The operator credential's workspace. One that does not check out (a console cookie
+        // without its CSRF token beside an end-user token, say) names none: an open-mode agent
+        // checks it again below and answers its error; an authenticated one ignores it.
         None if has_operator_credential(request.headers()) => {
-            let operator =
-                operator_caller(&state, request.method(), request.headers(), None).await?;
-            let workspace = operator.workspace.clone();
-            caller = Some(operator);
-            workspace
+            match operator_caller(&state, request.method(), request.headers(), None).await {
+                Ok(operator) => {
+                    let workspace = operator.workspace.clone();
+                    caller = Some(operator);
+                    workspace
+                }
+                Err(_) => DEFAULT_WORKSPACE.to_owned(),
+            }
         }
         None => DEFAULT_WORKSPACE.to_owned(),
     };

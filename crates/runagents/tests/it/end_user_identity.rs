@@ -398,6 +398,18 @@ async fn rs256_and_es256_tokens_invoke_as_the_tokens_user() {
     .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(echoed_user(&answer), "carol@example.com");
+    // A key that names the workspace, or one that is no key at all: still the token's user.
+    for key in [server.admin_key.as_str(), "not-a-key"] {
+        let (status, answer) = invoke(
+            &server,
+            "/agents/secure/invoke",
+            &[("authorization", &bearer), ("x-runagents-api-key", key)],
+            json!({"message": "echo hi"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(echoed_user(&answer), "carol@example.com");
+    }
 
     let (_, runs) = api.get("/runs?agent_id=secure").await;
     let mut users: Vec<&str> = runs
@@ -409,7 +421,13 @@ async fn rs256_and_es256_tokens_invoke_as_the_tokens_user() {
     users.sort();
     assert_eq!(
         users,
-        ["Bob@EXAMPLE.com", "alice@example.com", "carol@example.com"]
+        [
+            "Bob@EXAMPLE.com",
+            "alice@example.com",
+            "carol@example.com",
+            "carol@example.com",
+            "carol@example.com"
+        ]
     );
     // One fetch of the key set served them all.
     assert_eq!(jwks.hits(), 1);
