@@ -11,6 +11,7 @@ pub mod document;
 pub mod duration;
 pub mod fields;
 pub mod identity_provider;
+pub mod jwt;
 pub mod model_provider;
 pub mod name;
 pub mod oauth;

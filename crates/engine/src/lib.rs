@@ -10,6 +10,7 @@ pub mod approvals;
 pub mod connectors;
 pub mod dispatch;
 pub mod egress;
+pub mod end_users;
 pub mod flow;
 pub mod gateway;
 pub mod governance;
@@ -99,6 +100,8 @@ pub struct Settings {
     pub session_key: runagents_domain::Secret,
     /// How Tier-2 agents are hosted here; `None` on a server that hosts none.
     pub hosting: Option<hosting::HostingSettings>,
+    /// An identity provider's key set (JWKS) is fetched at most once per this interval.
+    pub jwks_min_refresh: std::time::Duration,
 }
 
 /// The use cases, sharing one store and one outbound HTTP client. Cheap to clone.
@@ -120,6 +123,8 @@ pub struct Engine {
     host: hosting::SharedHost,
     /// One token refresh at a time per OAuth connection, in this process.
     oauth_refresh_locks: Arc<oauth::RefreshLocks>,
+    /// Identity providers' key sets, for end-user tokens at ingress.
+    key_sets: Arc<end_users::KeySets>,
     /// Work that outlives a request (usage records written after the answer); shutdown waits
     /// for it.
     background: tokio_util::task::TaskTracker,
@@ -148,6 +153,7 @@ impl Engine {
             agent_logs: Arc::default(),
             host,
             oauth_refresh_locks: Arc::default(),
+            key_sets: Arc::default(),
             background: tokio_util::task::TaskTracker::new(),
         })
     }

@@ -6,12 +6,20 @@
 //!
 //! Without an API-key header, the console's session cookie is accepted instead; a mutation
 //! authenticated that way must carry the session's CSRF token (`X-CSRF-Token`).
+//!
+//! The invoke routes pass `require_invoker` instead, which looks up the agent's mode first: an
+//! agent with an identity provider takes only an end-user JWT from it (`Authorization: Bearer`),
+//! and the identity in the token is who the run is for; any other agent takes the operator's
+//! key or session as above.
 
-use axum::extract::{Request, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
-use runagents_domain::session;
+use runagents_domain::{api_key, session};
+use runagents_engine::end_users::InvokeMode;
 use runagents_engine::{Caller, Error};
 
 use crate::{ApiError, AppState};
@@ -58,9 +66,28 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     {
         return Some(key);
     }
+    bearer(headers)
+}
+
+/// The `Authorization: Bearer` credential, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
     let authorization = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = authorization.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
+/// The end-user token of an invoke: a bearer credential that is not an API key.
+fn end_user_token(headers: &HeaderMap) -> Option<&str> {
+    bearer(headers)
+        .map(str::trim)
+        .filter(|token| !token.is_empty() && !api_key::looks_like_token(token))
+}
+
+/// True when the request carries an operator credential: an API key or a console session.
+fn has_operator_credential(headers: &HeaderMap) -> bool {
+    headers.contains_key("x-runagents-api-key")
+        || bearer(headers).is_some_and(|token| api_key::looks_like_token(token.trim()))
+        || session_cookie(headers).is_some()
 }
 
 /// The console's session token, from the `ra_session` cookie.
@@ -80,41 +107,156 @@ fn is_mutation(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD)
 }
 
-pub(crate) async fn require_caller(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let requested = request
+fn requested_workspace(request: &Request) -> Option<String> {
+    request
         .extensions()
         .get::<RequestedWorkspace>()
-        .map(|ws| ws.0.clone());
-    let headers = request.headers();
+        .map(|ws| ws.0.clone())
+}
+
+/// The operator calling: an API key, else the console's session (with its CSRF token on
+/// mutations).
+async fn operator_caller(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    requested: Option<&str>,
+) -> Result<Caller, ApiError> {
     let caller = match (presented_key(headers), session_cookie(headers)) {
         (None, Some(token)) => {
-            let caller = state
-                .engine
-                .session_caller(token, requested.as_deref())
-                .await?;
+            let caller = state.engine.session_caller(token, requested).await?;
             let csrf = headers
                 .get(session::CSRF_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            if is_mutation(request.method()) && !state.engine.csrf_matches(token, csrf) {
+            if is_mutation(method) && !state.engine.csrf_matches(token, csrf) {
                 return Err(ApiError(Error::Forbidden(
                     "missing or invalid CSRF token".into(),
                 )));
             }
             caller
         }
-        (key, _) => state.engine.authenticate(key, requested.as_deref()).await?,
+        (key, _) => state.engine.authenticate(key, requested).await?,
     };
+    Ok(caller)
+}
+
+pub(crate) async fn require_caller(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let requested = requested_workspace(&request);
+    let caller = operator_caller(
+        &state,
+        request.method(),
+        request.headers(),
+        requested.as_deref(),
+    )
+    .await?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
 
 /// The caller, as resolved by `require_caller`.
 pub(crate) type CallerExt = axum::Extension<Caller>;
+
+/// The workspace of an invoke that names none and carries no operator credential.
+const DEFAULT_WORKSPACE: &str = "default";
+
+/// Who an invoke acts for, as resolved by `require_invoker`.
+#[derive(Clone, Debug)]
+pub(crate) enum Invoker {
+    /// An open-mode agent, called by an operator; the user comes from the request.
+    Operator(Caller),
+    /// An authenticated-mode agent, called for the end user its identity provider vouched for.
+    EndUser { workspace: String, user_id: String },
+}
+
+impl Invoker {
+    pub(crate) fn workspace(&self) -> &str {
+        match self {
+            Invoker::Operator(caller) => &caller.workspace,
+            Invoker::EndUser { workspace, .. } => workspace,
+        }
+    }
+}
+
+/// The invoker, as resolved by `require_invoker`.
+pub(crate) type InvokerExt = axum::Extension<Invoker>;
+
+/// The auth step of the invoke routes. The agent is looked up in the workspace the URL names
+/// (`/workspaces/{ws}/`, else the `{namespace}` segment), else the operator credential's, else
+/// `default`; its mode decides what is accepted. An authenticated-mode agent takes only an
+/// end-user token from its identity provider (an API key alone gets 401, and the request's
+/// `user_id` and `X-End-User-ID` play no part); an open-mode one takes the operator's key or
+/// session. Either way the invoke then runs in the workspace the mode was read in.
+pub(crate) async fn require_invoker(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let agent = params.get("name").cloned().unwrap_or_default();
+    let requested = requested_workspace(&request);
+    let mut caller = None;
+    let workspace = match requested
+        .clone()
+        .or_else(|| params.get("namespace").cloned())
+    {
+        Some(workspace) => workspace,
+        // The operator credential's workspace. One that does not check out (a console cookie
+        // without its CSRF token beside an end-user token, say) names none: an open-mode agent
+        // checks it again below and answers its error; an authenticated one ignores it.
+        None if has_operator_credential(request.headers()) => {
+            match operator_caller(&state, request.method(), request.headers(), None).await {
+                Ok(operator) => {
+                    let workspace = operator.workspace.clone();
+                    caller = Some(operator);
+                    workspace
+                }
+                Err(_) => DEFAULT_WORKSPACE.to_owned(),
+            }
+        }
+        None => DEFAULT_WORKSPACE.to_owned(),
+    };
+    let invoker = match state.engine.invoke_mode(&workspace, &agent).await? {
+        InvokeMode::Authenticated(provider) => {
+            let token = end_user_token(request.headers());
+            let user = state
+                .engine
+                .verify_end_user(&workspace, &provider, token)
+                .await?;
+            Invoker::EndUser {
+                workspace,
+                user_id: user.user_id,
+            }
+        }
+        InvokeMode::Open => {
+            let caller = match caller {
+                Some(caller) => caller,
+                None => {
+                    operator_caller(
+                        &state,
+                        request.method(),
+                        request.headers(),
+                        requested.as_deref(),
+                    )
+                    .await?
+                }
+            };
+            // The mode was read in `workspace`; the invoke must not run anywhere else.
+            if caller.workspace != workspace {
+                return Err(ApiError(Error::NotFound(format!(
+                    "agent {agent:?} not found"
+                ))));
+            }
+            Invoker::Operator(caller)
+        }
+    };
+    request.extensions_mut().insert(invoker);
+    Ok(next.run(request).await)
+}
 
 #[cfg(test)]
 mod tests {
@@ -162,6 +304,27 @@ mod tests {
         headers.insert("x-runagents-api-key", "ra_ws_y".parse().unwrap());
         assert_eq!(presented_key(&headers), Some("ra_ws_y"));
         assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn tells_end_user_tokens_from_api_keys() {
+        let key = format!("ra_ws_{}", "a".repeat(43));
+        assert!(api_key::looks_like_token(&key));
+        let mut headers = HeaderMap::new();
+        assert_eq!(end_user_token(&headers), None);
+        assert!(!has_operator_credential(&headers));
+        headers.insert("authorization", "Bearer eyJh.eyJz.sig".parse().unwrap());
+        assert_eq!(end_user_token(&headers), Some("eyJh.eyJz.sig"));
+        assert!(!has_operator_credential(&headers));
+        headers.insert("authorization", "bearer  eyJh.eyJz.sig ".parse().unwrap());
+        assert_eq!(end_user_token(&headers), Some("eyJh.eyJz.sig"));
+        headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
+        assert_eq!(end_user_token(&headers), None);
+        assert!(has_operator_credential(&headers));
+        headers.insert("authorization", "Basic dTpw".parse().unwrap());
+        assert_eq!(end_user_token(&headers), None);
+        headers.insert("x-runagents-api-key", "anything".parse().unwrap());
+        assert!(has_operator_credential(&headers));
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! `conversation_id` and `status`; the stream is SSE frames `tool_call`, `tool_result`,
 //! `content`, `approval_required`, `consent_required`, `done` or `error`, then `[DONE]`.
 //! Both carry the run's id in `X-Run-ID`.
+//!
+//! These routes pass `auth::require_invoker`: for an agent with an identity provider the user is
+//! the verified end-user token's identity, and the request's `user_id` and `X-End-User-ID` are
+//! ignored; the token itself goes no further.
 
 use std::convert::Infallible;
 
@@ -17,7 +21,7 @@ use runagents_engine::Error;
 use runagents_engine::invoke::InvokeRequest;
 use serde_json::Value;
 
-use crate::auth::CallerExt;
+use crate::auth::{Invoker, InvokerExt};
 use crate::json::JsonBody;
 use crate::{ApiError, AppState};
 
@@ -34,7 +38,7 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// The request body: `message` (required), `history`, `conversation_id`, `user_id`.
 fn request(
-    caller: &CallerExt,
+    invoker: &InvokerExt,
     headers: &HeaderMap,
     body: &Value,
     url: String,
@@ -60,17 +64,23 @@ fn request(
             ));
         }
     };
-    // Who the agent acts for: the request's user, else the end user header, else the key.
-    let header_user = headers
-        .get("x-end-user-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned);
-    let user_id = Some(text("user_id")?)
-        .filter(|u| !u.is_empty())
-        .or(header_user)
-        .unwrap_or_else(|| caller.key_name.clone());
+    let user_id = match &invoker.0 {
+        // The identity the token proved; nothing in the request can change it.
+        Invoker::EndUser { user_id, .. } => user_id.clone(),
+        // Who the agent acts for: the request's user, else the end user header, else the key.
+        Invoker::Operator(caller) => {
+            let header_user = headers
+                .get("x-end-user-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned);
+            Some(text("user_id")?)
+                .filter(|u| !u.is_empty())
+                .or(header_user)
+                .unwrap_or_else(|| caller.key_name.clone())
+        }
+    };
     Ok(InvokeRequest {
         message,
         history,
@@ -80,8 +90,8 @@ fn request(
     })
 }
 
-fn same_workspace(caller: &CallerExt, namespace: &str, name: &str) -> Result<(), ApiError> {
-    if namespace == caller.workspace {
+fn same_workspace(invoker: &InvokerExt, namespace: &str, name: &str) -> Result<(), ApiError> {
+    if namespace == invoker.workspace() {
         Ok(())
     } else {
         Err(ApiError(Error::NotFound(format!(
@@ -92,44 +102,44 @@ fn same_workspace(caller: &CallerExt, namespace: &str, name: &str) -> Result<(),
 
 async fn invoke(
     State(state): State<AppState>,
-    caller: CallerExt,
+    invoker: InvokerExt,
     Path(name): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    answer(state, caller, name, headers, body).await
+    answer(state, invoker, name, headers, body).await
 }
 
 async fn invoke_in(
     State(state): State<AppState>,
-    caller: CallerExt,
+    invoker: InvokerExt,
     Path((namespace, name)): Path<(String, String)>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    same_workspace(&caller, &namespace, &name)?;
-    answer(state, caller, name, headers, body).await
+    same_workspace(&invoker, &namespace, &name)?;
+    answer(state, invoker, name, headers, body).await
 }
 
 async fn invoke_stream(
     State(state): State<AppState>,
-    caller: CallerExt,
+    invoker: InvokerExt,
     Path(name): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    stream(state, caller, name, headers, body).await
+    stream(state, invoker, name, headers, body).await
 }
 
 async fn invoke_in_stream(
     State(state): State<AppState>,
-    caller: CallerExt,
+    invoker: InvokerExt,
     Path((namespace, name)): Path<(String, String)>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    same_workspace(&caller, &namespace, &name)?;
-    stream(state, caller, name, headers, body).await
+    same_workspace(&invoker, &namespace, &name)?;
+    stream(state, invoker, name, headers, body).await
 }
 
 fn with_run_id(mut response: Response, run_id: &str) -> Response {
@@ -141,16 +151,16 @@ fn with_run_id(mut response: Response, run_id: &str) -> Response {
 
 async fn answer(
     state: AppState,
-    caller: CallerExt,
+    invoker: InvokerExt,
     name: String,
     headers: HeaderMap,
     body: Value,
 ) -> Result<Response, ApiError> {
     let url = format!("/agents/{name}/invoke");
-    let request = request(&caller, &headers, &body, url)?;
+    let request = request(&invoker, &headers, &body, url)?;
     let started = state
         .engine
-        .start_invoke(&caller.workspace, &name, request)
+        .start_invoke(invoker.workspace(), &name, request)
         .await?;
     let run_id = started.run.id.clone();
     match state.engine.run_invoke(started, None).await {
@@ -168,16 +178,16 @@ async fn answer(
 
 async fn stream(
     state: AppState,
-    caller: CallerExt,
+    invoker: InvokerExt,
     name: String,
     headers: HeaderMap,
     body: Value,
 ) -> Result<Response, ApiError> {
     let url = format!("/agents/{name}/invoke/stream");
-    let request = request(&caller, &headers, &body, url)?;
+    let request = request(&invoker, &headers, &body, url)?;
     let started = state
         .engine
-        .start_invoke(&caller.workspace, &name, request)
+        .start_invoke(invoker.workspace(), &name, request)
         .await?;
     let run_id = started.run.id.clone();
     let (sender, receiver) = tokio::sync::mpsc::channel(64);

@@ -55,7 +55,7 @@ impl AppState {
     }
 }
 
-/// Every `/api/v1` resource route, relative to `/api/v1` (the workspace prefix is rewritten
+/// Every `/api/v1` resource route but the invokes, relative to `/api/v1` (the workspace prefix is rewritten
 /// away before routing, see `auth::rewrite_workspace_path`).
 fn api_routes() -> Router<AppState> {
     Router::new()
@@ -67,7 +67,6 @@ fn api_routes() -> Router<AppState> {
         .merge(connectors::routes())
         .merge(agents::routes())
         .merge(flow::routes())
-        .merge(invoke::routes())
         .merge(connections::routes())
         .merge(workspace::routes())
         .merge(runs::routes())
@@ -81,7 +80,13 @@ fn api_routes() -> Router<AppState> {
 pub fn operator_router(state: AppState) -> Router {
     let authenticated =
         || axum::middleware::from_fn_with_state(state.clone(), auth::require_caller);
-    let api = api_routes().route_layer(authenticated());
+    // Invokes have their own auth step: the agent's mode decides between an end-user token
+    // and the operator's key.
+    let invoke = invoke::routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_invoker,
+    ));
+    let api = api_routes().route_layer(authenticated()).merge(invoke);
     // The documented root paths (`/runs`, ...) serve the caller's default workspace too, and
     // the OpenAI-style root `/v1/...` (what `runagents dev` and the runtime's default use).
     let root_aliases = runs::routes()

@@ -62,6 +62,15 @@ pub struct Options {
         default_value = ""
     )]
     pip_args: String,
+    /// An identity provider's key set (JWKS) is fetched at most once per this many seconds,
+    /// whatever tokens arrive (tests shorten it).
+    #[arg(
+        long,
+        env = "RUNAGENTS_JWKS_MIN_REFRESH_SECS",
+        default_value_t = 30,
+        hide = true
+    )]
+    jwks_min_refresh_secs: u64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,6 +172,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
                 .map(str::to_owned)
                 .collect(),
         }),
+        jwks_min_refresh: std::time::Duration::from_secs(options.jwks_min_refresh_secs),
     };
     let engine = Engine::new(store.clone(), settings)?;
     if !options.dev

@@ -13,6 +13,7 @@ mod connectors;
 mod console;
 mod dispatch;
 mod egress;
+mod end_user_identity;
 mod flow;
 mod gateway;
 mod gateway_budgets;
