@@ -501,6 +501,36 @@ describe("the operator console", () => {
     await other.close();
   });
 
+  test("a person's activity refreshes the session; background polling alone does not", async () => {
+    const other = await newContext();
+    const p = watch(await other.newPage());
+    await p.clock.install();
+    await signIn(p, server.key);
+    await p.getByRole("heading", { name: "Dashboard" }).waitFor();
+    const refreshes = [];
+    p.on("request", (request) => {
+      if (request.url().endsWith("/console/session/refresh")) refreshes.push(request);
+    });
+    // Minutes of polling with nobody there: no refresh.
+    await p.clock.fastForward("03:00");
+    assert.equal(refreshes.length, 0);
+    // A key press: the session is refreshed within the minute, with the page's CSRF token.
+    await p.keyboard.press("Shift");
+    const refreshed = p.waitForResponse((response) => response.url().endsWith("/console/session/refresh"));
+    await p.clock.fastForward("01:05");
+    const response = await refreshed;
+    assert.equal(response.status(), 200);
+    assert.ok((await response.headerValue("set-cookie")).startsWith("ra_session="));
+    assert.equal(refreshes.length, 1, "once");
+    assert.ok(refreshes[0].headers()["x-csrf-token"]);
+    // The re-issued cookie carries on.
+    await p.evaluate(() => {
+      location.hash = "#/settings";
+    });
+    await p.getByRole("heading", { name: "API keys" }).waitFor();
+    await other.close();
+  });
+
   test("signs out", async () => {
     await open("/");
     await page.getByRole("button", { name: "Sign out" }).click();
