@@ -107,7 +107,7 @@ function pausedCard(frame, runId) {
       consent
         ? h("a", { class: "button", href: "#/consents" }, "Consents queue")
         : h("a", { class: "button primary", href: requestId ? `#/approvals?request=${encodeURIComponent(requestId)}` : "#/approvals" }, "Review in the approvals queue"),
-      consent && detail.authorization_url ? h("a", { class: "button", href: detail.authorization_url, rel: "noopener noreferrer", target: "_blank" }, "Authorization link") : null,
+      consent && /^https?:\/\//i.test(detail.authorization_url || "") ? h("a", { class: "button", href: detail.authorization_url, rel: "noopener noreferrer", target: "_blank" }, "Authorization link") : null,
       runOf ? h("a", { class: "button", href: `#/runs/${seg(runOf)}` }, "Open the run") : null),
     outcome);
   return {
