@@ -5,15 +5,10 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import path from "node:path";
-import { chromium } from "playwright-core";
-import { startServer, TARGET } from "./server.js";
+import { startServer } from "./server.js";
+import * as harness from "./harness.js";
 import { toYaml } from "../../crates/http/console/lib/yaml.js";
-
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const SHOTS = path.join(TARGET, "console-screenshots");
-const TIMEOUT = 10000;
+import { sseParser } from "../../crates/http/console/lib/sse.js";
 
 let server;
 let browser;
@@ -21,52 +16,21 @@ let context;
 let page;
 /** Uncaught errors and CSP violations seen in any page: there must be none. */
 const problems = [];
-
-function watch(p) {
-  p.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
-  p.on("console", (message) => {
-    const text = message.text();
-    if (/Content Security Policy|Refused to/i.test(text)) problems.push(`csp: ${text}`);
-  });
-  p.setDefaultTimeout(TIMEOUT);
-  return p;
-}
+const watch = harness.watcher(problems);
 
 async function newContext(viewport = { width: 1280, height: 860 }) {
   const ctx = await browser.newContext({ viewport, baseURL: server.url });
   return ctx;
 }
 
-async function shot(name, p = page) {
-  // Toasts float over whatever is under them; the page is what the picture is for.
-  await p.evaluate(() => document.querySelectorAll(".toast").forEach((toast) => toast.remove()));
-  await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
+const shot = (name, p = page) => harness.shot(p, name);
 /** Opens a console page and waits until it has loaded (no spinner, no error state). */
-async function open(hash, p = page) {
-  await p.goto(`${server.url}/#${hash}`);
-  await p.locator("main h1").first().waitFor();
-  await p.waitForFunction(() => !document.querySelector("main .state.loading"));
-  const error = await p.locator("main .state.error").count();
-  assert.equal(error, 0, `${hash} shows an error: ${await p.locator("main .state.error").allTextContents()}`);
-}
-
-async function signIn(p, key) {
-  await p.goto(server.url);
-  await p.getByLabel("API key").fill(key);
-  await p.getByRole("button", { name: "Sign in" }).click();
-}
+const open = (hash, p = page) => harness.open(server, p, hash);
+const signIn = (p, key) => harness.signIn(server, p, key);
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   server = await startServer();
-  // Playwright starts Chromium with a new, empty profile directory of its own.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await harness.launch();
   context = await newContext();
   page = watch(await context.newPage());
 });
@@ -85,6 +49,22 @@ describe("the operator console", () => {
     assert.equal(response.headers.get("x-frame-options"), "DENY");
     const html = await response.text();
     assert.doesNotMatch(html, /https?:\/\//, "no CDN or other origin");
+  });
+
+  test("the playground's stream parser takes events cut anywhere", () => {
+    const stream = 'data: {"type":"tool_call","tool":"a"}\n\n: a comment\r\ndata: {"type":"content",\r\ndata: "delta":"hi"}\r\n\nevent: x\ndata:[DONE]\n\n';
+    for (const size of [1, 2, 3, 7, stream.length]) {
+      const got = [];
+      const parser = sseParser((data) => got.push(data));
+      for (let at = 0; at < stream.length; at += size) parser.push(stream.slice(at, at + size));
+      parser.end();
+      assert.deepEqual(got, ['{"type":"tool_call","tool":"a"}', '{"type":"content",\n"delta":"hi"}', "[DONE]"], `chunks of ${size}`);
+    }
+    const last = [];
+    const unterminated = sseParser((data) => last.push(data));
+    unterminated.push("data: tail");
+    unterminated.end();
+    assert.deepEqual(last, ["tail"], "the last event counts without its blank line");
   });
 
   test("signs in with the bootstrap key, without keeping the key in the browser", async () => {
@@ -184,11 +164,15 @@ describe("the operator console", () => {
     }
   });
 
-  test("deploys the hello-world agent and shows each tool's policy decision", async () => {
+  test("deploys the hello-world agent from the form's template and shows each tool's policy decision", async () => {
     await open("/agents/new?template=hello-world");
     assert.equal(await page.getByLabel("Name").inputValue(), "hello-world");
     assert.equal(await page.getByRole("checkbox", { name: "echo-tool", exact: true }).isChecked(), true);
-    assert.equal(await page.getByRole("checkbox", { name: "echo-guarded" }).isChecked(), true);
+    assert.equal(await page.getByRole("checkbox", { name: "echo-tool-allow", exact: true }).isChecked(), true);
+    assert.equal(await page.getByRole("checkbox", { name: "echo-guarded", exact: true }).isChecked(), false);
+    assert.equal(await page.getByLabel("Model").locator("option:checked").textContent(), "playground-llm: playground");
+    // The operator's own policy too: its approval_required wins over the kit's allow.
+    await page.getByRole("checkbox", { name: "echo-guarded", exact: true }).check();
     // The server's validation speaks for itself.
     await page.getByLabel("Name").fill("Hello World");
     await page.getByRole("button", { name: "Deploy", exact: true }).click();
@@ -199,10 +183,75 @@ describe("the operator console", () => {
     await shot("03-deploy-form");
     await page.getByRole("button", { name: "Deploy", exact: true }).click();
     await page.getByRole("heading", { name: "hello-world" }).waitFor();
+    const deployed = await server.api("GET", "/agents/hello-world");
+    assert.equal(deployed.body.spec.executionMode, "NATIVE_LOOP", "no code: the platform runs it itself");
     await page.getByRole("tab", { name: "Flow" }).click();
     const decision = page.locator('[data-tool="echo-tool"] [data-decision]');
     await decision.first().waitFor();
     assert.equal(await decision.first().getAttribute("data-decision"), "approval_required");
+  });
+
+  test("the playground shows what the server refuses", async () => {
+    // An agent with no model cannot answer: the page says so, and so does the server.
+    assert.equal((await server.api("POST", "/deploy", { agent_name: "mute", source_files: {}, required_tools: ["echo-tool"], policies: ["echo-tool-allow"] })).status, 201);
+    await open("/agents/mute/playground");
+    await page.getByRole("status").filter({ hasText: "This agent has no model" }).waitFor();
+    await page.getByLabel("Message").fill("hello?");
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.locator(".msg-agent .form-error").filter({ hasText: "has no model" }).waitFor();
+    await page.getByRole("button", { name: "Send" }).and(page.locator(":enabled")).waitFor();
+    assert.equal((await server.api("GET", "/runs?agent_id=mute")).body.length, 0, "a refused invoke makes no run");
+    // Nothing typed, nothing sent.
+    await page.getByLabel("Message").press("Enter");
+    await page.getByText("Type a message first.").waitFor();
+    await shot("37-playground-refused");
+    // A new conversation starts empty.
+    await page.getByRole("button", { name: "New conversation" }).click();
+    assert.equal(await page.locator(".msg").count(), 0);
+    assert.equal((await server.api("DELETE", "/agents/mute")).status, 200);
+  });
+
+  test("a Python agent's deploy shows its build until it ends: a failed one its error and log; the agent can be rebuilt", async () => {
+    await open("/agents/new");
+    await page.getByLabel("Name").fill("broken");
+    await page.getByLabel("Source files").setInputFiles({ name: "agent.py", mimeType: "text/x-python", buffer: Buffer.from("def handler(request):\n    return {'response': 'x'\n") });
+    await page.getByText("agent.py").first().waitFor();
+    await page.getByRole("button", { name: "Deploy", exact: true }).click();
+    const build = page.locator("section.build");
+    await build.waitFor();
+    await page.locator('section.build[data-status="FAILED"]').waitFor();
+    await build.getByRole("alert").filter({ hasText: "syntax error in agent.py line" }).waitFor();
+    assert.match(await build.locator(".build-log").textContent(), /build failed: syntax error/);
+    await shot("38-deploy-build-failed");
+    const buildId = await build.getAttribute("data-build");
+    assert.equal((await server.api("GET", `/builds/${buildId}`)).body.status, "FAILED");
+
+    await build.getByRole("link", { name: "Open the agent" }).click();
+    await harness.loaded(page, "the agent");
+    await page.getByRole("status").filter({ hasText: "Not running: build" }).waitFor();
+    const panel = page.locator("section.build");
+    await panel.locator('[data-status="FAILED"], .badge').first().waitFor();
+    await page.locator('section.build[data-status="FAILED"]').waitFor();
+    await panel.getByRole("button", { name: "Rebuild" }).click();
+    await page.locator(".toast").filter({ hasText: "Rebuilding broken" }).waitFor();
+    // A rebuild is a new build, followed in its place.
+    await page.locator(`section.build[data-status="FAILED"]:not([data-build="${buildId}"])`).waitFor();
+    const rebuilt = await panel.getAttribute("data-build");
+    assert.equal((await server.api("GET", "/agents/broken")).body.status.buildId, rebuilt);
+    await shot("39-agent-build");
+
+    // The log tells both builds; Follow pauses and resumes the tail.
+    await page.getByRole("tab", { name: "Logs" }).click();
+    for (const id of [buildId, rebuilt]) {
+      await page.locator('.log-line[data-stream="platform"]').filter({ hasText: `build ${id} failed: syntax error` }).waitFor();
+    }
+    await page.getByLabel("Follow").uncheck();
+    await page.getByText(/paused at/).waitFor();
+    await page.getByLabel("Search log lines").fill("no such line");
+    await page.getByText("No line matches the stream and search.").waitFor();
+    await page.getByLabel("Search log lines").fill("");
+    await page.getByLabel("Follow").check();
+    await page.getByText(/following, updated/).waitFor();
   });
 
   test("approves a blocked call for this run: it leaves the queue, never shows as a consent, and the run resumes", async () => {
@@ -244,7 +293,9 @@ describe("the operator console", () => {
     const staleId = (await stale.json()).request_id;
     assert.equal((await server.api("DELETE", "/agents/short-lived")).status, 200);
     const pending = await server.api("GET", "/approvals/requests");
-    assert.ok(pending.body.some((r) => r.id === staleId), "the API still lists it");
+    assert.ok(!pending.body.some((r) => r.id === staleId), "the API leaves it out");
+    const withStale = await server.api("GET", "/approvals/requests?include_stale=true");
+    assert.equal(withStale.body.find((r) => r.id === staleId)?.stale, true, "and marks it when asked");
     await open("/approvals");
     await page.getByRole("heading", { name: "No pending approvals" }).waitFor();
     assert.equal(await page.locator(`[data-request="${staleId}"]`).count(), 0);
@@ -349,6 +400,7 @@ describe("the operator console", () => {
       ["19-agent-runs", "/agents/hello-world/runs"],
       ["20-agent-playground", "/agents/hello-world/playground"],
       ["21-agent-logs", "/agents/hello-world/logs"],
+      ["21b-agent-python-overview", "/agents/broken"],
       ["22-deploy", "/agents/new"],
       ["23-tools", "/tools"],
       ["24-tool", "/tools/echo-tool"],
@@ -366,13 +418,13 @@ describe("the operator console", () => {
       await shot(name);
     }
     await page.getByText("No console page lives at this address.").waitFor();
-    // The agent page keeps room for hosting features, with no fake data.
+    // Every agent tab is real: the playground takes a message.
     await open("/agents/hello-world/playground");
-    await page.getByRole("heading", { name: "Playground arrives with agent hosting" }).waitFor();
+    await page.getByLabel("Message").waitFor();
     // Phone width: the sidebar folds into a menu, tables into cards.
     const phone = watch(await context.newPage());
     await phone.setViewportSize({ width: 390, height: 844 });
-    for (const [name, hash] of [["40-phone-dashboard", "/"], ["41-phone-runs", "/runs"], ["42-phone-approvals", "/approvals"]]) {
+    for (const [name, hash] of [["40-phone-dashboard", "/"], ["41-phone-runs", "/runs"], ["42-phone-approvals", "/approvals"], ["43-phone-playground", "/agents/hello-world/playground"], ["44-phone-logs", "/agents/hello-world/logs"]]) {
       await open(hash, phone);
       await shot(name, phone);
     }
@@ -446,6 +498,36 @@ describe("the operator console", () => {
     await second.getByLabel("API key").fill(rotated);
     await second.getByRole("button", { name: "Sign in" }).click();
     await second.getByRole("alert").filter({ hasText: "not accepted" }).waitFor();
+    await other.close();
+  });
+
+  test("a person's activity refreshes the session; background polling alone does not", async () => {
+    const other = await newContext();
+    const p = watch(await other.newPage());
+    await p.clock.install();
+    await signIn(p, server.key);
+    await p.getByRole("heading", { name: "Dashboard" }).waitFor();
+    const refreshes = [];
+    p.on("request", (request) => {
+      if (request.url().endsWith("/console/session/refresh")) refreshes.push(request);
+    });
+    // Minutes of polling with nobody there: no refresh.
+    await p.clock.fastForward("03:00");
+    assert.equal(refreshes.length, 0);
+    // A key press: the session is refreshed within the minute, with the page's CSRF token.
+    await p.keyboard.press("Shift");
+    const refreshed = p.waitForResponse((response) => response.url().endsWith("/console/session/refresh"));
+    await p.clock.fastForward("01:05");
+    const response = await refreshed;
+    assert.equal(response.status(), 200);
+    assert.ok((await response.headerValue("set-cookie")).startsWith("ra_session="));
+    assert.equal(refreshes.length, 1, "once");
+    assert.ok(refreshes[0].headers()["x-csrf-token"]);
+    // The re-issued cookie carries on.
+    await p.evaluate(() => {
+      location.hash = "#/settings";
+    });
+    await p.getByRole("heading", { name: "API keys" }).waitFor();
     await other.close();
   });
 

@@ -2,7 +2,12 @@
 //! HttpOnly cookie in place of the key itself, and the CSRF token derived from it.
 //!
 //! Token: `<base64url(claims)>.<base64url(hmac-sha256(key, base64url(claims)))>`, the claims
-//! being JSON `{kid, ws, kfp, n, exp}`.
+//! being JSON `{kid, ws, kfp, n, exp, idle}`.
+//!
+//! A session ends `LIFETIME_SECS` after sign-in, or earlier after `IDLE_TIMEOUT_SECS` without
+//! activity: the console re-issues the token (same key, nonce and lifetime, a later `idle`)
+//! while the person uses it. The CSRF token is derived from the sign-in (key id and nonce), not
+//! from the token, so it stays the same when the token is re-issued.
 //!
 //! Invariants: a token never holds the API key (only its id, and a keyed fingerprint of its
 //! current hash so that rotating the key ends its sessions); every check is constant-time over
@@ -19,8 +24,10 @@ use crate::{Invalid, Timestamp};
 pub const COOKIE: &str = "ra_session";
 /// The header a cookie-authenticated mutation carries its CSRF token in.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
-/// How long a session lasts after sign-in.
+/// How long a session lasts after sign-in, at most.
 pub const LIFETIME_SECS: i64 = 12 * 3600;
+/// How long a session lasts without activity (what `/settings/auth` advertises).
+pub const IDLE_TIMEOUT_SECS: i64 = 60 * 60;
 
 /// What a session token says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +44,8 @@ pub struct SessionClaims {
     pub nonce: String,
     /// Expiry, Unix seconds.
     pub exp: i64,
+    /// Idle expiry, Unix seconds: the session ends here unless re-issued before.
+    pub idle: i64,
 }
 
 fn tag(key: &[u8], message: &[u8]) -> hmac::Tag {
@@ -66,14 +75,33 @@ impl SessionClaims {
         }
         let claims = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| refused())?;
         let claims: SessionClaims = serde_json::from_slice(&claims).map_err(|_| refused())?;
-        if now.millis() / 1000 >= claims.exp {
+        let now = now.millis() / 1000;
+        if now >= claims.exp {
             return Err(Invalid::new("session has expired; sign in again"));
+        }
+        if now >= claims.idle {
+            return Err(Invalid(format!(
+                "session ended after {} minutes without activity; sign in again",
+                IDLE_TIMEOUT_SECS / 60
+            )));
         }
         Ok(claims)
     }
 
+    /// The same session, active at `now`: its idle expiry moves on, never past `exp`.
+    pub fn active_at(&self, now: Timestamp) -> SessionClaims {
+        SessionClaims {
+            idle: (now.millis() / 1000 + IDLE_TIMEOUT_SECS).min(self.exp),
+            ..self.clone()
+        }
+    }
+
     pub fn expires_at(&self) -> Timestamp {
         Timestamp(self.exp.saturating_mul(1000))
+    }
+
+    pub fn idle_expires_at(&self) -> Timestamp {
+        Timestamp(self.idle.saturating_mul(1000))
     }
 }
 
@@ -84,16 +112,30 @@ pub fn key_fingerprint(key: &[u8], key_hash: &str) -> String {
     URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16])
 }
 
-/// The CSRF token of a session: an HMAC of its token, so it needs no storage and a page can
-/// read it (the session answer) while the cookie stays out of reach of scripts.
+/// What a session's CSRF token is an HMAC of: its sign-in (key id and nonce), read from the
+/// token's claims (checked by whoever authenticates the request), else the token itself.
+fn csrf_message(session_token: &str) -> String {
+    let claims = session_token
+        .split_once('.')
+        .and_then(|(encoded, _)| URL_SAFE_NO_PAD.decode(encoded).ok())
+        .and_then(|json| serde_json::from_slice::<SessionClaims>(&json).ok());
+    match claims {
+        Some(claims) => format!("csrf:{}:{}", claims.key_id, claims.nonce),
+        None => format!("csrf:{session_token}"),
+    }
+}
+
+/// The CSRF token of a session: an HMAC of its sign-in, so it needs no storage, survives the
+/// token being re-issued, and a page can read it (the session answer) while the cookie stays
+/// out of reach of scripts.
 pub fn csrf_token(key: &[u8], session_token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(tag(key, format!("csrf:{session_token}").as_bytes()))
+    URL_SAFE_NO_PAD.encode(tag(key, csrf_message(session_token).as_bytes()))
 }
 
 pub fn csrf_matches(key: &[u8], session_token: &str, presented: &str) -> bool {
     verify_tag(
         key,
-        format!("csrf:{session_token}").as_bytes(),
+        csrf_message(session_token).as_bytes(),
         presented.trim(),
     )
 }
@@ -111,6 +153,7 @@ mod tests {
             key_fingerprint: key_fingerprint(KEY, "abc"),
             nonce: "n1".into(),
             exp,
+            idle: exp,
         }
     }
 
@@ -192,5 +235,27 @@ mod tests {
         assert_eq!(key_fingerprint(KEY, "abc"), key_fingerprint(KEY, "abc"));
         assert_ne!(key_fingerprint(KEY, "abc"), key_fingerprint(KEY, "abd"));
         assert_ne!(key_fingerprint(KEY, "abc"), key_fingerprint(b"k2", "abc"));
+    }
+
+    #[test]
+    fn idle_sessions_end_and_activity_keeps_them_until_the_lifetime() {
+        let signed_in = claims(10_000).active_at(at(1_000));
+        assert_eq!(signed_in.idle, 1_000 + IDLE_TIMEOUT_SECS);
+        let token = signed_in.sign(KEY);
+        let idle_end = 1_000 + IDLE_TIMEOUT_SECS;
+        assert!(SessionClaims::verify(KEY, &token, at(idle_end - 1)).is_ok());
+        let idle = SessionClaims::verify(KEY, &token, at(idle_end)).unwrap_err();
+        assert!(idle.0.contains("60 minutes without activity"), "{idle}");
+        // Activity before the idle end re-issues the session further on, never past exp.
+        let later = signed_in.active_at(at(idle_end - 1)).sign(KEY);
+        assert!(SessionClaims::verify(KEY, &later, at(idle_end + 60)).is_ok());
+        let capped = signed_in.active_at(at(9_999));
+        assert_eq!(capped.idle, 10_000);
+        let ended = SessionClaims::verify(KEY, &capped.sign(KEY), at(10_000)).unwrap_err();
+        assert!(ended.0.contains("expired"), "{ended}");
+        // A re-issued token keeps the session's CSRF token; another sign-in has its own.
+        assert_eq!(csrf_token(KEY, &token), csrf_token(KEY, &later));
+        assert!(csrf_matches(KEY, &later, &csrf_token(KEY, &token)));
+        assert_eq!(signed_in.idle_expires_at(), at(idle_end));
     }
 }

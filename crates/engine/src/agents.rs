@@ -346,3 +346,40 @@ pub fn current_period() -> Period {
 fn nanos_to_usd(nanos: i64) -> f64 {
     nanos as f64 / NANOS_PER_USD
 }
+
+impl Engine {
+    /// The ids of the stale requests among `requests`: PENDING ones raised in a run of an
+    /// agent that has since been deleted (or deleted and deployed again, so the run is not
+    /// the present agent's). Nobody can act on them usefully: the run never resumes. Requests
+    /// raised by hand outside a run are never stale.
+    pub async fn stale_requests(
+        &self,
+        workspace: &str,
+        requests: &[runagents_store::RequestRecord],
+    ) -> Result<std::collections::HashSet<String>> {
+        let pending_in_runs = || {
+            requests
+                .iter()
+                .filter(|r| r.status == "PENDING" && !r.run_id.is_empty())
+        };
+        if pending_in_runs().next().is_none() {
+            return Ok(Default::default());
+        }
+        let born: std::collections::HashMap<String, Timestamp> = self
+            .list_agents(workspace)
+            .await?
+            .into_iter()
+            .map(|agent| (agent.name, agent.created_at))
+            .collect();
+        Ok(pending_in_runs()
+            .filter(|request| {
+                let agent = request.body["agent_id"].as_str().unwrap_or_default();
+                !agent.is_empty()
+                    && born
+                        .get(agent)
+                        .is_none_or(|created| request.created_at < *created)
+            })
+            .map(|request| request.id.clone())
+            .collect())
+    }
+}

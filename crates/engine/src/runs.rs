@@ -95,11 +95,12 @@ impl Engine {
             .ok_or_else(|| Error::NotFound(format!("run {id} not found")))
     }
 
-    /// Runs newest first, filtered by agent and status (none = every status).
+    /// Runs newest first, filtered by agent, end user and status (none = every status).
     pub async fn list_runs(
         &self,
         workspace: &str,
         agent: Option<String>,
+        user: Option<String>,
         status: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Vec<RunRecord>> {
@@ -119,6 +120,7 @@ impl Engine {
                 &RunFilter {
                     agent: agent.filter(|a| !a.is_empty()),
                     conversation: None,
+                    user: user.filter(|u| !u.is_empty()),
                     statuses,
                     limit,
                 },

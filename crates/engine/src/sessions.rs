@@ -1,6 +1,9 @@
 //! Console sessions: sign in with an API key, then authenticate by a signed session token that
 //! names the key (see `runagents_domain::session`).
 //!
+//! A session ends after `session::IDLE_TIMEOUT_SECS` without activity (the console refreshes
+//! it while the person uses it) and after `session::LIFETIME_SECS` in any case.
+//!
 //! Invariants: the API key itself is never in a session; a session lasts only as long as its
 //! key is live and unrotated (each request re-reads the key, cached for at most `TTL`, evicted
 //! at once by revoke and rotate on this replica), so revoking a key signs its browsers out.
@@ -25,6 +28,8 @@ pub struct Session {
     /// What mutations authenticated by this session must send in `X-CSRF-Token`.
     pub csrf_token: String,
     pub expires_at: Timestamp,
+    /// When the session ends unless it is refreshed (`refresh_session`) before.
+    pub idle_expires_at: Timestamp,
 }
 
 const ENDED: &str = "the API key of this session was revoked; sign in again";
@@ -55,20 +60,37 @@ impl Engine {
             let fingerprint = session::key_fingerprint(self.session_key(), &key.hash);
             (caller_of(key, None)?, fingerprint)
         };
+        let now = Timestamp::now();
         let claims = SessionClaims {
             key_id: caller.key_id.clone(),
             workspace: caller.workspace.clone(),
             key_fingerprint: fingerprint,
             nonce: nonce()?,
-            exp: Timestamp::now().millis() / 1000 + session::LIFETIME_SECS,
-        };
+            exp: now.millis() / 1000 + session::LIFETIME_SECS,
+            idle: 0,
+        }
+        .active_at(now);
+        Ok(self.issue(&claims, caller))
+    }
+
+    fn issue(&self, claims: &SessionClaims, caller: Caller) -> Session {
         let token = claims.sign(self.session_key());
-        Ok(Session {
+        Session {
             csrf_token: session::csrf_token(self.session_key(), &token),
             expires_at: claims.expires_at(),
+            idle_expires_at: claims.idle_expires_at(),
             token,
             caller,
-        })
+        }
+    }
+
+    /// The live session of `token` re-issued as active now: a new token with a later idle
+    /// expiry (never past the session's lifetime) and the same CSRF token.
+    pub async fn refresh_session(&self, token: &str) -> Result<Session> {
+        let current = self.session(token, None).await?;
+        let claims = SessionClaims::verify(self.session_key(), token, Timestamp::now())
+            .map_err(|invalid| Error::Unauthenticated(invalid.0))?;
+        Ok(self.issue(&claims.active_at(Timestamp::now()), current.caller))
     }
 
     /// The caller of a session token, if the token is ours and unexpired and its key is still
@@ -97,6 +119,7 @@ impl Engine {
             token: token.to_owned(),
             csrf_token: session::csrf_token(self.session_key(), token),
             expires_at: claims.expires_at(),
+            idle_expires_at: claims.idle_expires_at(),
             caller,
         })
     }

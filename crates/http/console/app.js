@@ -15,6 +15,7 @@ import * as models from "./pages/models.js";
 import * as identity from "./pages/identity.js";
 import * as connectors from "./pages/connectors.js";
 import * as settings from "./pages/settings.js";
+import { forgetConversations } from "./pages/playground.js";
 
 /** [pattern, render]; `:x` captures a path segment. */
 const ROUTES = [
@@ -159,13 +160,11 @@ function layout(main) {
 
 async function refreshBadges() {
   try {
-    const [requests, consents, agents] = await Promise.all([
+    const [requests, consents] = await Promise.all([
       api.get("/approvals/requests"),
       api.get("/runs?status=PAUSED_CONSENT"),
-      api.get("/agents"),
     ]);
-    const live = new Set(agents.map((a) => a.name));
-    state.badges.approvals = requests.filter((r) => !r.agent_id || live.has(r.agent_id)).length;
+    state.badges.approvals = requests.length;
     state.badges.consents = consents.length;
     for (const el of document.querySelectorAll("[data-badge]")) {
       const count = state.badges[el.dataset.badge] || 0;
@@ -239,6 +238,7 @@ window.addEventListener("beforeunload", (event) => {
 function showSignIn(message) {
   stopPage();
   state.session = null;
+  forgetConversations();
   setCsrf("");
   mount(document.getElementById("app"), signin.render(message, async (key) => {
     const started = await session.signIn(key);
@@ -246,8 +246,32 @@ function showSignIn(message) {
   }));
 }
 
+/**
+ * Sessions end after a while without activity (the server's idle timeout). What a person does
+ * (keys, clicks, scrolling) refreshes the session at most once a minute; background polling
+ * does not, so a console left open alone still signs itself out.
+ */
+const activity = { last: 0, refreshed: 0 };
+for (const type of ["keydown", "pointerdown", "wheel", "touchstart"]) {
+  window.addEventListener(type, () => {
+    activity.last = Date.now();
+  }, { capture: true, passive: true });
+}
+setInterval(async () => {
+  if (!state.session || !state.session.idle_expires_at) return;
+  if (activity.last <= activity.refreshed || Date.now() - activity.refreshed < 60000) return;
+  activity.refreshed = Date.now();
+  try {
+    const refreshed = await session.refresh();
+    state.session.idle_expires_at = refreshed.idle_expires_at;
+  } catch (error) {
+    if (error.status === 401) showSignIn(`You were signed out: ${error.message}`);
+  }
+}, 15000);
+
 function begin(current) {
   state.session = current;
+  activity.refreshed = Date.now();
   setCsrf(current.csrf_token);
   route();
   // The sidebar's approval and consent counts stay live on every page.

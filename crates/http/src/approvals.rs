@@ -58,18 +58,37 @@ pub(crate) fn view(request: &RequestRecord) -> Value {
 #[derive(Deserialize)]
 struct ListQuery {
     status: Option<String>,
+    /// Also list stale requests (of deleted agents' runs), which are left out by default.
+    include_stale: Option<bool>,
 }
 
+/// Each request with `stale`; stale ones only with `include_stale=true`.
 async fn list(
     State(state): State<AppState>,
     caller: CallerExt,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::invalid(rejection.body_text()))?;
     let requests = state
         .engine
         .list_access_requests(&caller.workspace, query.status.as_deref())
         .await?;
-    Ok(Json(requests.iter().map(view).collect()))
+    let stale = state
+        .engine
+        .stale_requests(&caller.workspace, &requests)
+        .await?;
+    let include_stale = query.include_stale.unwrap_or(false);
+    Ok(Json(
+        requests
+            .iter()
+            .filter(|request| include_stale || !stale.contains(&request.id))
+            .map(|request| {
+                let mut shown = view(request);
+                shown["stale"] = json!(stale.contains(&request.id));
+                shown
+            })
+            .collect(),
+    ))
 }
 
 async fn read(

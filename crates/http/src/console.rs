@@ -1,6 +1,7 @@
 //! The operator console: its files (compiled into the binary from `crates/http/console/`,
 //! served at `/` and `/console/...` with a strict Content-Security-Policy) and its session
-//! (`/console/session`: sign in with an API key, who am I, sign out).
+//! (`/console/session`: sign in with an API key, who am I, sign out;
+//! `/console/session/refresh`: still here, so the idle timeout starts again).
 //!
 //! Invariants: the session cookie is HttpOnly and SameSite=Strict and never holds the API key;
 //! the CSRF token is only ever in a response body, never in a cookie.
@@ -11,9 +12,9 @@ use std::sync::OnceLock;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use runagents_domain::session::COOKIE;
+use runagents_domain::session::{self, COOKIE};
 use runagents_engine::sessions::Session;
 use runagents_engine::{Caller, Error, Role};
 use serde_json::{Value, json};
@@ -29,6 +30,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/console/session",
             get(who_am_i).post(sign_in).delete(sign_out),
         )
+        .route("/console/session/refresh", post(refresh))
         .route("/console/{*path}", get(asset))
 }
 
@@ -49,11 +51,15 @@ static ASSETS: &[(&str, &[u8])] = assets![
     "lib/format.js",
     "lib/list.js",
     "lib/yaml.js",
+    "lib/sse.js",
+    "lib/build.js",
     "pages/signin.js",
     "pages/dashboard.js",
     "pages/approvals.js",
     "pages/runs.js",
     "pages/agents.js",
+    "pages/playground.js",
+    "pages/logs.js",
     "pages/deploy.js",
     "pages/tools.js",
     "pages/policies.js",
@@ -151,11 +157,13 @@ fn cookie(value: &str, max_age: i64, headers: &HeaderMap) -> HeaderValue {
 
 /// The session as the console sees it; the token stays in the cookie.
 fn view(session: &Session) -> Value {
-    caller_view(
+    let mut view = caller_view(
         &session.caller,
         &session.csrf_token,
         json!(session.expires_at),
-    )
+    );
+    view["idle_expires_at"] = json!(session.idle_expires_at);
+    view
 }
 
 fn caller_view(caller: &Caller, csrf_token: &str, expires_at: Value) -> Value {
@@ -166,7 +174,31 @@ fn caller_view(caller: &Caller, csrf_token: &str, expires_at: Value) -> Value {
         "role": match caller.role { Role::Admin => "admin", Role::Member => "member" },
         "csrf_token": csrf_token,
         "expires_at": expires_at,
+        "idle_expires_at": Value::Null,
+        "idle_timeout_minutes": session::IDLE_TIMEOUT_SECS / 60,
     })
+}
+
+/// `view` with the session's cookie set (until the session's lifetime ends).
+fn started(session: &Session, headers: &HeaderMap) -> Response {
+    let max_age =
+        (session.expires_at.millis() - runagents_domain::Timestamp::now().millis()) / 1000;
+    let mut response = Json(view(session)).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie(&session.token, max_age, headers));
+    private(response)
+}
+
+/// The error of a dead session, its cookie cleared.
+fn ended(error: Error, headers: &HeaderMap) -> Response {
+    let mut response = ApiError(error).into_response();
+    if session_cookie(headers).is_some() {
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, cookie("", 0, headers));
+    }
+    private(response)
 }
 
 fn private(mut response: Response) -> Response {
@@ -197,14 +229,30 @@ async fn sign_in(
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::invalid("api_key is required"))?;
     let session = state.engine.sign_in(key).await?;
-    let max_age =
-        (session.expires_at.millis() - runagents_domain::Timestamp::now().millis()) / 1000;
-    let mut response = Json(view(&session)).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        cookie(&session.token, max_age, &headers),
-    );
-    Ok(private(response))
+    Ok(started(&session, &headers))
+}
+
+/// Re-issues the live session as active now: a new cookie whose idle expiry starts again
+/// (never past the session's lifetime), the same CSRF token, which it needs. The console
+/// calls it while the person uses the page, so background polling alone never keeps a
+/// session alive.
+async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = session_cookie(&headers) else {
+        return ended(Error::Unauthenticated("not signed in".into()), &headers);
+    };
+    let csrf = headers
+        .get(session::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !state.engine.csrf_matches(token, csrf) {
+        return private(
+            ApiError(Error::Forbidden("missing or invalid CSRF token".into())).into_response(),
+        );
+    }
+    match state.engine.refresh_session(token).await {
+        Ok(session) => started(&session, &headers),
+        Err(error) => ended(error, &headers),
+    }
 }
 
 /// The current session; 401 (and the cookie cleared) when there is none or it has ended. In
@@ -221,15 +269,7 @@ async fn who_am_i(State(state): State<AppState>, headers: HeaderMap) -> Response
     };
     match result {
         Ok(view) => private(Json(view).into_response()),
-        Err(error) => {
-            let mut response = ApiError(error).into_response();
-            if session_cookie(&headers).is_some() {
-                response
-                    .headers_mut()
-                    .insert(header::SET_COOKIE, cookie("", 0, &headers));
-            }
-            private(response)
-        }
+        Err(error) => ended(error, &headers),
     }
 }
 
@@ -237,7 +277,7 @@ async fn who_am_i(State(state): State<AppState>, headers: HeaderMap) -> Response
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(token) = session_cookie(&headers) {
         let csrf = headers
-            .get(runagents_domain::session::CSRF_HEADER)
+            .get(session::CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if !state.engine.csrf_matches(token, csrf)

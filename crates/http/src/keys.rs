@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use runagents_domain::api_key::{self, HEADER, PREFIX};
+use runagents_domain::session;
 use runagents_engine::api_keys::IssuedKey;
 use runagents_store::ApiKeyRecord;
 use serde_json::{Value, json};
@@ -84,7 +85,10 @@ async fn auth_settings(
         "programmaticHeader": HEADER,
         "apiKeyPrefix": PREFIX,
         "apiKeyCount": count,
-        "sessionIdleTimeoutMinutes": 60,
+        // What console sessions do (`runagents_domain::session`): they end after this long
+        // without activity, and after `sessionLifetimeMinutes` in any case.
+        "sessionIdleTimeoutMinutes": session::IDLE_TIMEOUT_SECS / 60,
+        "sessionLifetimeMinutes": session::LIFETIME_SECS / 60,
         "minSessionIdleTimeoutMinutes": 5,
         "maxSessionIdleTimeoutMinutes": 1440,
         "oauthCallbackUrl": format!("{}/oauth/callback", state.engine.settings().operator_url),

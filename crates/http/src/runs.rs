@@ -85,6 +85,7 @@ async fn create(
 #[derive(Deserialize)]
 struct ListQuery {
     agent_id: Option<String>,
+    user_id: Option<String>,
     status: Option<String>,
     limit: Option<u32>,
 }
@@ -100,6 +101,7 @@ async fn list(
         .list_runs(
             &caller.workspace,
             query.agent_id,
+            query.user_id,
             query.status.as_deref(),
             query.limit,
         )

@@ -51,6 +51,8 @@ pub struct EventRecord {
 pub struct RunFilter {
     pub agent: Option<String>,
     pub conversation: Option<String>,
+    /// The end user the runs act for (`user_id`), exactly.
+    pub user: Option<String>,
     pub statuses: Vec<String>,
     /// At most this many, newest first.
     pub limit: u32,

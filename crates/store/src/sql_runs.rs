@@ -161,6 +161,9 @@ macro_rules! impl_run_store {
                 if let Some(conversation) = &filter.conversation {
                     builder.push(" AND conversation_id = ").push_bind(conversation);
                 }
+                if let Some(user) = &filter.user {
+                    builder.push(" AND user_id = ").push_bind(user);
+                }
                 if !filter.statuses.is_empty() {
                     builder.push(" AND status IN (");
                     let mut separated = builder.separated(", ");

@@ -42,12 +42,50 @@ async function request(method, url, body, contentType) {
       data = text;
     }
   }
-  if (!response.ok) {
-    const message = data && data.error ? data.error : `${response.status} ${response.statusText}`;
-    if (response.status === 401 && !url.startsWith("/console/session")) onSignedOut(message);
-    throw new ApiError(message, response.status);
-  }
+  if (!response.ok) throw failed(url, response, data);
   return data;
+}
+
+/** The error of a refused request; a 401 outside the session calls ends the session. */
+function failed(url, response, data) {
+  const message = data && data.error ? data.error : `${response.status} ${response.statusText}`;
+  if (response.status === 401 && !url.startsWith("/console/session")) onSignedOut(message);
+  const error = new ApiError(message, response.status);
+  error.runId = response.headers.get("X-Run-ID") || "";
+  return error;
+}
+
+/**
+ * POSTs JSON to `/api/v1{path}` and answers the open `text/event-stream` response (read it with
+ * `readFrames` from sse.js), or throws the API's error. `signal` aborts it.
+ */
+async function openStream(path, body, signal) {
+  const url = `/api/v1${path}`;
+  let response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: { Accept: "text/event-stream", "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+      signal,
+    });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(`The server could not be reached (${error.message}).`, 0);
+  }
+  if (!response.ok) {
+    const text = await response.text();
+    let data = null;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+    throw failed(url, response, data);
+  }
+  return response;
 }
 
 /** `/api/v1{path}` */
@@ -59,12 +97,15 @@ export const api = {
   del: (path) => request("DELETE", `/api/v1${path}`),
   /** A YAML document (policies accept `application/yaml`). */
   sendYaml: (method, path, text) => request(method, `/api/v1${path}`, text, "application/yaml"),
+  stream: openStream,
 };
 
 export const session = {
   current: () => request("GET", "/console/session"),
   signIn: (apiKey) => request("POST", "/console/session", { api_key: apiKey }),
   signOut: () => request("DELETE", "/console/session"),
+  /** Still here: the session's idle timeout starts again. */
+  refresh: () => request("POST", "/console/session/refresh"),
 };
 
 /** `encodeURIComponent` for a path segment. */

@@ -98,6 +98,7 @@ const statusKinds = {
   allow: "ok", deny: "bad", approval_required: "warn", no_policy: "muted",
   Active: "ok", "Near budget": "warn", "Budget reached": "bad", Uncapped: "muted",
   healthy: "ok", unhealthy: "bad", passed: "ok", failed: "bad", skipped: "muted", warning: "warn",
+  BUILDING: "info", SUCCEEDED: "ok",
 };
 export function statusBadge(status) {
   const label = String(status || "unknown").replace(/_/g, " ");

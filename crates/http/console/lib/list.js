@@ -127,7 +127,8 @@ export function listView(options) {
       state.narrowed = narrowed;
       // Filters whose choices come from the rows (users, agents seen) follow them.
       for (const [filter, select] of dynamic) {
-        const chosen = select.value;
+        // Before its first choices arrive, a dynamic filter holds its initial value in state.
+        const chosen = select.value || state.filters[filter.label] || "";
         const choices = filter.options(next);
         mount(select, h("option", { value: "" }, `All ${filter.label.toLowerCase()}`), choices.map(([value, label]) => h("option", { value }, label)));
         select.value = choices.some(([value]) => value === chosen) ? chosen : "";

@@ -1,12 +1,16 @@
-// Agents: the list, and an agent's page with tabs: overview, configuration (prompt, models,
-// budgets and usage), flow (each tool with its policy decision), runs, and the places where
-// the playground and logs will live once agents are hosted.
+// Agents: the list, and an agent's page with tabs: overview (with a Tier-2 agent's build and
+// a rebuild), configuration (prompt, models, budgets and usage), flow (each tool with its
+// policy decision), runs (of the current deployment apart from earlier ones), the playground
+// chat and the logs.
 
 import { api, seg } from "../lib/api.js";
 import { h, mount, pageHeader, empty, statusBadge, facts, badge, field, formError, confirmDialog, tabList, loading, errorBox } from "../lib/dom.js";
 import { when, usd, plural } from "../lib/format.js";
 import { listView } from "../lib/list.js";
+import { buildPanel } from "../lib/build.js";
 import { runColumns, runSearch } from "./runs.js";
+import { playgroundTab } from "./playground.js";
+import { logsTab } from "./logs.js";
 
 const TABS = [["overview", "Overview"], ["config", "Configuration"], ["flow", "Flow"], ["runs", "Runs"], ["playground", "Playground"], ["logs", "Logs"]];
 
@@ -43,12 +47,72 @@ export async function renderList(ctx) {
   ctx.poll(async () => view.update(await api.get("/agents")), 10000);
 }
 
-function overview(agent, ctx) {
+const hosted = (agent) => agent.spec.executionMode === "PYTHON_RUNTIME";
+
+/** What the agent's status says, kept up to date while a hosted agent is not running yet. */
+function liveStatus(agent, ctx, onChange) {
+  const node = h("span", { class: "agent-status" });
+  const draw = (status) => mount(node, statusBadge(status.phase), " ", h("span", { class: "muted" }, status.message));
+  draw(agent.status);
+  if (hosted(agent)) {
+    let last = JSON.stringify(agent.status);
+    ctx.poll(async () => {
+      const fresh = await api.get(`/agents/${seg(agent.name)}`);
+      const text = JSON.stringify(fresh.status);
+      if (text === last) return;
+      last = text;
+      agent.status = fresh.status;
+      draw(fresh.status);
+      onChange(fresh.status);
+    }, 3000);
+  }
+  return node;
+}
+
+function buildSection(agent, ctx) {
+  if (!hosted(agent)) return null;
+  if (!agent.status.buildId) {
+    return h("section", { class: "panel", "aria-labelledby": "build-none" }, h("h2", { id: "build-none" }, "Build"),
+      h("p", { class: "muted" }, agent.status.message || "No build: this server does not host agents."));
+  }
+  const error = h("div", {});
+  const rebuild = h("button", {
+    type: "button",
+    onclick: async () => {
+      rebuild.disabled = true;
+      error.replaceChildren();
+      try {
+        const build = await api.post("/builds", { agent_name: agent.name });
+        ctx.toast(`Rebuilding ${agent.name}`);
+        panel.follow(build.id);
+      } catch (failure) {
+        error.replaceChildren(formError(failure.message));
+      } finally {
+        rebuild.disabled = false;
+      }
+    },
+  }, "Rebuild");
+  const panel = buildPanel(ctx, agent.status.buildId, { actions: () => [rebuild, error] });
+  return panel.el;
+}
+
+function overview(agent, ctx, headerBadge) {
   const spec = agent.spec;
+  const banner = h("div", {});
+  const note = (status) => mount(banner, status.phase === "Pending"
+    ? h("div", { class: "banner info", role: "status" }, hosted(agent)
+      ? `Not running yet: ${status.message || "waiting for its build"}. Its configuration, policies and runs are live; it answers once its runtime runs.`
+      : `Not running yet (${status.message || "waiting"}).`)
+    : status.phase === "Failed" ? h("div", { class: "banner bad", role: "status" }, `Not running: ${status.message}`) : null);
+  note(agent.status);
+  const status = liveStatus(agent, ctx, (fresh) => {
+    note(fresh);
+    mount(headerBadge, statusBadge(fresh.phase));
+  });
   return h("div", {},
-    agent.status.phase === "Pending" ? h("div", { class: "banner info", role: "status" }, "Not running yet (", agent.status.message || "waiting for an agent host", "). Its configuration, policies and runs are live; running its code arrives with agent hosting.") : null,
+    banner,
     facts([
-      ["Status", [statusBadge(agent.status.phase), " ", h("span", { class: "muted" }, agent.status.message)]],
+      ["Status", status],
       ["Execution mode", spec.executionMode],
       ["Tier", String(spec.tier)],
       ["Model", agent.llm_config.model ? `${agent.llm_config.provider}/${agent.llm_config.model}` : "—"],
@@ -61,6 +125,10 @@ function overview(agent, ctx) {
       ["Deployed", when(agent.created_at)],
       ["Updated", when(agent.updated_at)],
     ]),
+    buildSection(agent, ctx),
+    h("div", { class: "actions" },
+      h("a", { class: "button primary", href: `#/agents/${seg(agent.name)}/playground` }, "Open the playground"),
+      h("a", { class: "button", href: `#/agents/${seg(agent.name)}/logs` }, "Logs")),
     h("div", { class: "actions danger-zone" },
       h("button", {
         type: "button", class: "danger",
@@ -162,7 +230,10 @@ function flowTab(agent, ctx, container) {
 }
 
 function runsTab(agent, ctx, container) {
-  const current = listView({ label: "Runs of the current deployment", columns: runColumns({ agent: false }), search: runSearch, sort: { key: "created_at", desc: true }, rowId: (r) => r.id, empty: () => h("p", { class: "muted" }, "No runs since the agent was last deployed or changed.") });
+  const current = listView({
+    label: "Runs of the current deployment", columns: runColumns({ agent: false }), search: runSearch, sort: { key: "created_at", desc: true }, rowId: (r) => r.id,
+    empty: () => h("p", { class: "muted" }, "No runs since the agent was last deployed or changed. ", h("a", { href: `#/agents/${seg(agent.name)}/playground` }, "Send it a message from the playground"), "."),
+  });
   const earlier = listView({ label: "Earlier runs", columns: runColumns({ agent: false }), search: runSearch, sort: { key: "created_at", desc: true }, rowId: (r) => r.id, empty: () => h("p", { class: "muted" }, "No earlier runs.") });
   const split = (runs) => {
     current.update(runs.filter((r) => r.created_at >= agent.updated_at));
@@ -178,10 +249,6 @@ function runsTab(agent, ctx, container) {
   });
 }
 
-function comingSoon(title, text) {
-  return empty(title, text, h("a", { class: "button", href: "#/runs" }, "Runs"));
-}
-
 export async function renderAgent(ctx) {
   const name = ctx.params.name;
   const tab = TABS.some(([id]) => id === ctx.params.tab) ? ctx.params.tab : "overview";
@@ -194,21 +261,17 @@ export async function renderAgent(ctx) {
     return;
   }
   const panel = h("div", { class: "tab-panel", role: "tabpanel", "aria-labelledby": `tab-${tab}`, tabindex: "0" });
+  const headerBadge = h("span", {}, statusBadge(agent.status.phase));
   mount(ctx.root,
-    pageHeader(agent.name, null, statusBadge(agent.status.phase)),
+    pageHeader(agent.name, null, headerBadge),
     tabList(TABS, tab, (id) => ctx.go(`#/agents/${seg(name)}${id === "overview" ? "" : `/${id}`}`)),
     panel);
   switch (tab) {
     case "config": await configTab(agent, ctx, panel); break;
     case "flow": await flowTab(agent, ctx, panel); break;
     case "runs": await runsTab(agent, ctx, panel); break;
-    case "playground":
-      panel.append(comingSoon("Playground arrives with agent hosting",
-        "Chatting with the agent here, with its tool calls shown inline and each session recorded as a run, needs the platform to host the agent's code. Until then, runs come from the API (POST /api/v1/runs) and the agent plane."));
-      break;
-    case "logs":
-      panel.append(comingSoon("Logs arrive with agent hosting", "The agent's own output will stream here once the platform runs its code. Its governed calls are already recorded in each run's timeline."));
-      break;
-    default: panel.append(overview(agent, ctx));
+    case "playground": playgroundTab(agent, ctx, panel); break;
+    case "logs": await logsTab(agent, ctx, panel); break;
+    default: panel.append(overview(agent, ctx, headerBadge));
   }
 }

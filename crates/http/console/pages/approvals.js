@@ -152,10 +152,9 @@ export async function renderApprovals(ctx) {
     refreshHistory();
   };
 
-  const apply = (pending, agents) => {
-    const live = new Set(agents.map((a) => a.name));
-    // Requests of deleted agents are stale and hidden from the queue.
-    requests = pending.filter((r) => !r.agent_id || live.has(r.agent_id));
+  const apply = (pending) => {
+    // The server leaves out stale requests (raised in runs of agents since deleted).
+    requests = pending;
     const ids = new Set(requests.map((r) => r.id));
     for (const [id, card] of cards) {
       if (!ids.has(id)) {
@@ -191,13 +190,22 @@ export async function renderApprovals(ctx) {
   }
 
   for (const control of [search, agentFilter, sort]) control.addEventListener("input", arrange);
-  const fetchQueue = () => Promise.all([api.get("/approvals/requests"), api.get("/agents")]);
-  await ctx.load(list, fetchQueue, ([pending, agents]) => apply(pending, agents));
+  const fetchQueue = () => api.get("/approvals/requests");
+  await ctx.load(list, fetchQueue, (pending) => {
+    apply(pending);
+    // From a link to one request (the playground's approval card): show it.
+    const wanted = ctx.query.get("request");
+    const card = wanted && cards.get(wanted);
+    if (card) {
+      card.classList.add("highlight");
+      card.scrollIntoView({ block: "center" });
+      card.querySelector("input[type=radio]")?.focus({ preventScroll: true });
+    } else if (wanted) {
+      summary.append(" The linked request is no longer pending: see the recent decisions below.");
+    }
+  });
   refreshHistory();
-  ctx.poll(async () => {
-    const [pending, agents] = await fetchQueue();
-    apply(pending, agents);
-  }, 4000);
+  ctx.poll(async () => apply(await fetchQueue()), 4000);
 }
 
 export async function renderConsents(ctx) {

@@ -4,6 +4,7 @@
 import { api } from "../lib/api.js";
 import { h, mount, pageHeader, statusBadge, badge } from "../lib/dom.js";
 import { when, usd, shortId, plural } from "../lib/format.js";
+import { deployHelloWorld } from "./deploy.js";
 
 async function fetchAll() {
   const [agents, running, requests, consents, spend, tools, providers, idps, policies, connectors] = await Promise.all([
@@ -18,12 +19,30 @@ async function fetchAll() {
     api.get("/policies"),
     api.get("/approval-connectors"),
   ]);
-  const live = new Set(agents.map((a) => a.name));
-  return {
-    agents, running, consents, spend, tools, providers, idps, policies, connectors,
-    // Requests of deleted agents are stale: nobody can act on their runs any more.
-    requests: requests.filter((r) => !r.agent_id || live.has(r.agent_id)),
-  };
+  // The server leaves out stale requests (of deleted agents' runs).
+  return { agents, running, requests, consents, spend, tools, providers, idps, policies, connectors };
+}
+
+/** "Deploy the hello-world agent": seeds the starter kit if needed, deploys, opens its playground. */
+function helloWorldButton(ctx, label, primary) {
+  const button = h("button", {
+    type: "button", class: primary ? "primary" : null, "data-action": "hello-world",
+    onclick: async () => {
+      button.disabled = true;
+      const text = button.textContent;
+      button.textContent = "Deploying…";
+      try {
+        const name = await deployHelloWorld();
+        ctx.toast(`${name} is deployed: say hello`);
+        ctx.go(`#/agents/${name}/playground`);
+      } catch (error) {
+        ctx.toast(error.message, "bad");
+        button.disabled = false;
+        button.textContent = text;
+      }
+    },
+  }, label);
+  return button;
 }
 
 function card(label, value, detail, href, kind) {
@@ -63,8 +82,8 @@ function gettingStarted(data, ctx, rerender) {
     {
       done: data.agents.length > 0,
       title: "Deploy the hello-world agent",
-      text: "An agent wired to the echo tool and the playground model, under your policy.",
-      action: h("a", { class: "button", href: "#/agents/new?template=hello-world" }, "Deploy hello world"),
+      text: "A Tier-1 agent the platform runs itself: the echo tool and the offline playground model, under the starter kit's policy. Adds the starter kit if it is missing, then opens its playground.",
+      action: helloWorldButton(ctx, "Deploy the hello-world agent", true),
     },
     {
       done: data.connectors.length > 0,
@@ -143,7 +162,7 @@ export async function render(ctx) {
         h("h2", {}, "Welcome to RunAgents"),
         h("p", {}, "Run agents whose every action on real systems goes through policy, human approval and consent."),
         h("div", { class: "actions" },
-          h("a", { class: "button primary", href: "#/agents/new?template=hello-world" }, "Deploy Hello World Agent"),
+          helloWorldButton(ctx, "Deploy Hello World Agent", true),
           h("a", { class: "button", href: "#/agents/new" }, "I have my own code"))) : null,
       h("div", { class: "stats" },
         card("Agents", `${healthy}/${data.agents.length}`, "healthy / total", "#/agents"),
@@ -152,7 +171,7 @@ export async function render(ctx) {
         card("Pending consents", String(data.consents.length), data.consents.length ? "waiting on users" : "none waiting", "#/consents", data.consents.length ? "warn" : null)),
       h("p", { class: "muted setup-counts" },
         `${plural(data.tools.length, "tool")} · ${plural(data.providers.length, "model provider")} · ${plural(data.idps.length, "identity provider")} · ${plural(data.policies.length, "policy", "policies")}`,
-        data.agents.some((a) => a.status && a.status.phase === "Pending") ? [" · ", badge("agents wait for hosting", "muted")] : null),
+        data.agents.some((a) => a.status && a.status.phase === "Pending") ? [" · ", badge("agents starting", "muted")] : null),
       gettingStarted(data, ctx, refresh),
       h("div", { class: "grid-2" }, approvalsPanel(data.requests), consentsPanel(data.consents)),
       spendPanel(data.spend));

@@ -1,19 +1,38 @@
 // Deploy an agent: source files, tools, a model and policies → POST /deploy, with a preview of
-// how the platform will run it and the server's validation errors shown as they come.
+// how the platform will run it and the server's validation errors shown as they come. A Tier-2
+// (Python) deploy then shows its build until it ends.
 
-import { api } from "../lib/api.js";
+import { api, seg } from "../lib/api.js";
 import { h, mount, pageHeader, field, formError, facts, uid, empty } from "../lib/dom.js";
+import { buildPanel } from "../lib/build.js";
 
-const HELLO = `"""Hello world: answers through the playground model and may call the echo tool."""
-from runagents import Agent
+const HELLO_PROMPT = "You are a friendly assistant. Use the echo tool when asked to echo something.";
 
-agent = Agent()
+/** The hello-world agent: Tier 1 (no code), the starter kit's echo tool, playground model and policy. */
+export const HELLO_WORLD = {
+  agent_name: "hello-world",
+  source_files: {},
+  required_tools: ["echo-tool"],
+  llm_configs: [{ provider: "playground", model: "playground" }],
+  policies: ["echo-tool-allow"],
+  system_prompt: HELLO_PROMPT,
+};
 
-
-def handler(request, context=None):
-    reply = agent.call_tool(name="echo-tool", path="/echo", payload={"message": request.get("message", "hello")})
-    return {"response": reply}
-`;
+/**
+ * Deploys the hello-world agent unless it exists, seeding the starter kit first (seeding keeps
+ * what already exists). Resolves with the agent's name.
+ */
+export async function deployHelloWorld() {
+  const existing = await api.get(`/agents/${seg(HELLO_WORLD.agent_name)}`).catch((error) => {
+    if (error.status === 404) return null;
+    throw error;
+  });
+  if (!existing) {
+    await api.post("/starter-kit");
+    await api.post("/deploy", HELLO_WORLD);
+  }
+  return HELLO_WORLD.agent_name;
+}
 
 function checkboxes(legend, names, chosen, emptyText) {
   const boxes = names.map((name) => {
@@ -32,7 +51,7 @@ export async function render(ctx) {
   mount(ctx.root, pageHeader("Deploy an agent", "Upload its code, choose what it may call and under which policies. Validation happens on the server; errors show here."), body);
   await ctx.load(body, () => Promise.all([api.get("/tools"), api.get("/model-providers"), api.get("/policies"), api.get("/identity-providers")]), ([tools, providers, policies, idps]) => {
     if (hello && !tools.some((t) => t.name === "echo-tool")) {
-      body.append(h("div", { class: "banner info" }, "The hello-world agent uses the starter kit's echo tool and playground model. ",
+      body.append(h("div", { class: "banner info" }, "The hello-world agent uses the starter kit's echo tool, playground model and echo-tool-allow policy. ",
         h("button", {
           type: "button", class: "link",
           onclick: async () => {
@@ -46,7 +65,7 @@ export async function render(ctx) {
           },
         }, "Add the starter kit first")));
     }
-    const files = new Map(hello ? [["agent.py", HELLO]] : []);
+    const files = new Map();
     const name = h("input", { type: "text", required: true, value: hello ? "hello-world" : "", autocomplete: "off", spellcheck: "false" });
     const fileInput = h("input", { type: "file", multiple: true });
     const fileList = h("ul", { class: "files", "aria-live": "polite" });
@@ -64,16 +83,16 @@ export async function render(ctx) {
       drawFiles();
     });
     drawFiles();
-    const prompt = h("textarea", { rows: "3", value: hello ? "You are a friendly assistant. Use the echo tool when asked to echo something." : "" });
-    const toolChecks = checkboxes("Tools", tools.map((t) => t.name), hello ? ["echo-tool"] : [], "No tools registered yet.");
-    const policyChecks = checkboxes("Policies", policies.map((p) => p.name), hello ? policies.filter((p) => p.name.includes("echo")).map((p) => p.name) : [], "No policies yet: every tool call of the agent will be denied.");
+    const prompt = h("textarea", { rows: "3", value: hello ? HELLO_PROMPT : "" });
+    const toolChecks = checkboxes("Tools", tools.map((t) => t.name), hello ? HELLO_WORLD.required_tools : [], "No tools registered yet.");
+    const policyChecks = checkboxes("Policies", policies.map((p) => p.name), hello ? HELLO_WORLD.policies : [], "No policies yet: every tool call of the agent will be denied.");
     const models = providers.flatMap((p) => (p.models || []).map((m) => [`${p.name}|${p.provider}|${m}`, `${p.name}: ${m}`]));
     const model = h("select", {}, h("option", { value: "" }, "No model"), models.map(([value, label]) => h("option", { value, selected: hello && label.endsWith(": playground") }, label)));
     const budget = h("input", { type: "number", min: "0", step: "0.01", inputmode: "decimal", placeholder: "no budget" });
     const idp = h("select", {}, h("option", { value: "" }, "None"), idps.map((p) => h("option", { value: p.name }, p.name)));
     const result = h("div", { "aria-live": "polite" });
     const deployButton = h("button", { type: "submit", class: "primary" }, "Deploy");
-    const dirty = () => name.value !== (hello ? "hello-world" : "") || files.size !== (hello ? 1 : 0);
+    const dirty = () => name.value !== (hello ? "hello-world" : "") || files.size !== 0;
     ctx.guard(() => dirty() && !deployButton.dataset.done);
 
     const request = () => {
@@ -114,7 +133,22 @@ export async function render(ctx) {
           const deployed = await api.post("/deploy", request());
           deployButton.dataset.done = "1";
           ctx.toast(`Deployed ${deployed.agent_name}: ${deployed.message || deployed.status}`);
-          ctx.go(`#/agents/${encodeURIComponent(deployed.agent_name)}`);
+          if (!deployed.build_id) {
+            ctx.go(`#/agents/${seg(deployed.agent_name)}`);
+            return;
+          }
+          // Tier 2: its environment builds now; stay and show it.
+          const agentHref = `#/agents/${seg(deployed.agent_name)}`;
+          const panel = buildPanel(ctx, deployed.build_id, {
+            actions: (build) => [
+              h("a", { class: "button", href: agentHref }, "Open the agent"),
+              build.status === "SUCCEEDED" ? h("a", { class: "button primary", href: `${agentHref}/playground` }, "Open the playground") : null,
+              h("a", { class: "button", href: `${agentHref}/logs` }, "Logs"),
+            ],
+          });
+          mount(result, h("div", { class: "banner ok", role: "status" }, `Deployed ${deployed.agent_name} (${deployed.execution_mode}). ${deployed.decision_reason || ""}`), panel.el);
+          deployButton.disabled = false;
+          panel.el.scrollIntoView({ block: "start" });
         } catch (error) {
           mount(result, formError(error.message));
           deployButton.disabled = false;

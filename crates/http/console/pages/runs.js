@@ -24,13 +24,16 @@ export function runSearch(run) {
 }
 
 export async function renderList(ctx) {
-  const query = { agent: ctx.query.get("agent") || "", status: ctx.query.get("status") || "" };
+  const query = { agent: ctx.query.get("agent") || "", status: ctx.query.get("status") || "", user: ctx.query.get("user") || "" };
   const agents = await api.get("/agents").catch(() => []);
   const body = h("div", {});
+  // Users seen in any answer so far, so the user filter keeps its choices once narrowed.
+  const users = new Set(query.user ? [query.user] : []);
   const fetchRuns = () => {
     const params = new URLSearchParams();
     if (query.agent) params.set("agent_id", query.agent);
     if (query.status) params.set("status", query.status);
+    if (query.user) params.set("user_id", query.user);
     return api.get(`/runs${params.toString() ? `?${params}` : ""}`);
   };
   const view = listView({
@@ -59,16 +62,23 @@ export async function renderList(ctx) {
         },
       },
       {
-        label: "Users",
-        options: (runs) => [...new Set(runs.map((r) => r.user_id).filter(Boolean))].sort().map((u) => [u, u]),
+        label: "Users", initial: query.user,
+        options: (runs) => {
+          for (const run of runs) if (run.user_id) users.add(run.user_id);
+          return [...users].sort().map((u) => [u, u]);
+        },
         match: (r, v) => r.user_id === v,
+        onchange: (v) => {
+          query.user = v;
+          refresh();
+        },
       },
     ],
     empty: () => empty("No runs yet",
-      "A run is one conversation turn of an agent with a user: its messages, tool calls, approvals and final answer. Runs are created by agents (and, soon, the playground) through the API.",
+      "A run is one conversation turn of an agent with a user: its messages, tool calls, approvals and final answer. Every invoke makes one: from an agent's playground, the API, the SDK or the CLI.",
       h("a", { class: "button", href: "#/agents" }, "Agents")),
   });
-  const update = (runs) => view.update(runs, { narrowed: Boolean(query.agent || query.status) });
+  const update = (runs) => view.update(runs, { narrowed: Boolean(query.agent || query.status || query.user) });
   async function refresh() {
     try {
       update(await fetchRuns());
@@ -95,6 +105,9 @@ const EVENT_TEXT = {
   TOOL_REQUEST: (d) => `${d.method || d.tool_method || ""} ${d.url || d.tool_url || d.tool || ""}`,
   TOOL_RESPONSE: (d) => `${d.tool || ""} answered ${d.status_code ?? ""}`,
   CONSENT_REQUIRED: (d) => `Waiting for the user's consent${d.tool ? ` to ${d.tool}` : ""}`,
+  INVOKE_REQUESTED: (d) => `Invoked${d.history && d.history.length ? `, with ${d.history.length} earlier messages of the conversation` : ""}`,
+  INVOKE_COMPLETED: (d) => `${d.model || "The model"} answered after ${d.tool_calls ?? 0} tool call${d.tool_calls === 1 ? "" : "s"}${d.duration_ms !== undefined ? ` in ${d.duration_ms} ms` : ""}`,
+  INVOKE_FAILED: (d) => d.error ? `The turn failed: ${d.error}` : "The turn failed",
   RESUMED: () => "Resumed",
   COMPLETED: (d) => d.final_answer ? `Completed: ${d.final_answer}` : "Completed",
   FAILED: (d) => d.error ? `Failed: ${d.error}` : "Failed",
@@ -128,7 +141,7 @@ function runHeader(run, ctx, pending) {
     facts([
       ["Status", statusBadge(run.status)],
       ["Agent", h("a", { href: `#/agents/${seg(run.agent)}` }, run.agent)],
-      ["User", run.user_id],
+      ["User", run.user_id ? h("a", { href: `#/runs?user=${encodeURIComponent(run.user_id)}`, title: `Runs of ${run.user_id}` }, run.user_id) : "—"],
       ["Conversation", run.conversation_id ? shortId(run.conversation_id, 13) : "—"],
       ["Started", when(run.created_at)],
       ["Updated", when(run.updated_at)],

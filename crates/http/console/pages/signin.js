@@ -40,5 +40,5 @@ export function render(message, submit) {
       h("h1", {}, "Sign in to the console"),
       message ? h("p", { class: "notice", role: "status" }, message) : null,
       form,
-      h("p", { class: "hint" }, "The key is exchanged for a session cookie that expires after 12 hours and ends when the key is revoked or rotated. The console never stores the key.")));
+      h("p", { class: "hint" }, "The key is exchanged for a session cookie that ends after 60 minutes without activity (12 hours at most) and when the key is revoked or rotated. The console never stores the key.")));
 }

@@ -571,3 +571,118 @@ async fn two_replicas_race_to_approve_and_resume_one_action() {
         .count();
     assert_eq!(resumed, 1);
 }
+
+#[tokio::test]
+async fn pending_requests_of_deleted_agents_are_stale_and_left_out_of_the_queue() {
+    let s = setup().await;
+    let api = s.server.client();
+    let (_, blocked) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 1})),
+    )
+    .await;
+    let stale_id = blocked["request_id"].as_str().unwrap().to_owned();
+    // Decided history of the same agent, and a request raised by hand outside any run.
+    let decided_run = new_run(&s, "bob").await;
+    let (_, other) = call(
+        "POST",
+        &charges(&s),
+        Some(&decided_run),
+        Some(json!({"amount": 2})),
+    )
+    .await;
+    let decided_id = other["request_id"].as_str().unwrap().to_owned();
+    let (status, _) = api
+        .post(
+            &format!("/approvals/requests/{decided_id}/reject"),
+            json!({"reason": "no"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, manual) = api
+        .post(
+            "/approvals/requests",
+            json!({"subject": "carol", "tool_id": "stripe", "agent_id": "billing"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{manual}");
+    let manual_id = manual["id"].as_str().unwrap().to_owned();
+
+    let ids = |list: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<&String>| {
+        v.sort();
+        v.into_iter().cloned().collect::<Vec<_>>()
+    };
+    let (_, pending) = api.get("/approvals/requests").await;
+    assert_eq!(ids(&pending), sorted(vec![&stale_id, &manual_id]));
+    assert!(
+        pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["stale"] == false),
+        "{pending}"
+    );
+
+    assert_eq!(api.send("DELETE", "/agents/billing", None).await.0, 200);
+    let (_, pending) = api.get("/approvals/requests").await;
+    assert_eq!(
+        ids(&pending),
+        sorted(vec![&manual_id]),
+        "the deleted agent's request is hidden"
+    );
+    let (_, all) = api.get("/approvals/requests?status=ALL").await;
+    assert_eq!(
+        ids(&all),
+        sorted(vec![&decided_id, &manual_id]),
+        "decided history stays"
+    );
+    let (_, with_stale) = api.get("/approvals/requests?include_stale=true").await;
+    assert_eq!(ids(&with_stale), sorted(vec![&stale_id, &manual_id]));
+    let marked = with_stale
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == stale_id.as_str())
+        .unwrap();
+    assert_eq!(marked["stale"], true);
+    // Still readable by id (the audit trail), and the same on the root alias.
+    assert_eq!(
+        api.get(&format!("/approvals/requests/{stale_id}")).await.0,
+        200
+    );
+    let root: Value = reqwest::Client::new()
+        .get(format!("{}/approvals/requests", s.server.url))
+        .header("X-RunAgents-API-Key", &s.server.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&root), sorted(vec![&manual_id]));
+
+    // An agent deployed again under the same name is a new agent: the old run's request
+    // stays stale.
+    let (status, _) = api
+        .post("/deploy", json!({"agent_name": "billing", "source_files": {}, "required_tools": ["stripe"], "policies": ["stripe-guarded"]}))
+        .await;
+    assert_eq!(status, 201);
+    let (_, pending) = api.get("/approvals/requests").await;
+    assert_eq!(ids(&pending), sorted(vec![&manual_id]));
+    assert_eq!(
+        api.get("/approvals/requests?include_stale=maybe").await.0,
+        400
+    );
+}

@@ -335,3 +335,114 @@ async fn dev_mode_needs_no_sign_in() {
         (Some("default"), Some("dev"))
     );
 }
+
+/// Seconds from now until an RFC 3339 time.
+fn seconds_until(at: &Value) -> i64 {
+    let at = runagents_domain::Timestamp::parse_rfc3339(at.as_str().unwrap()).unwrap();
+    (at.millis() - runagents_domain::Timestamp::now().millis()) / 1000
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_as_settings_say_and_activity_refreshes_them() {
+    let server = server().await;
+    let (_, settings) = server.client().get("/settings/auth").await;
+    let idle_minutes = settings["sessionIdleTimeoutMinutes"].as_i64().unwrap();
+    let lifetime_minutes = settings["sessionLifetimeMinutes"].as_i64().unwrap();
+    assert!(idle_minutes < lifetime_minutes, "{settings}");
+
+    let mut browser = Browser::new(&server);
+    let (_, _, session) = browser.sign_in(&server.admin_key).await;
+    assert_eq!(session["idle_timeout_minutes"].as_i64(), Some(idle_minutes));
+    // The idle expiry the session has is the one advertised, and the lifetime is a ceiling.
+    let idle_left = seconds_until(&session["idle_expires_at"]);
+    assert!(
+        (idle_minutes * 60 - 5..=idle_minutes * 60).contains(&idle_left),
+        "{session}"
+    );
+    let life_left = seconds_until(&session["expires_at"]);
+    assert!(
+        (lifetime_minutes * 60 - 5..=lifetime_minutes * 60).contains(&life_left),
+        "{session}"
+    );
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let first_cookie = browser.cookie.clone().unwrap();
+
+    // Refreshing is a mutation: it needs the CSRF token.
+    let (status, _, _) = browser
+        .send("POST", "/console/session/refresh", None, None)
+        .await;
+    assert_eq!(status, 403);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, headers, refreshed) = browser
+        .send("POST", "/console/session/refresh", None, Some(&csrf))
+        .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let set_cookie = headers["set-cookie"].to_str().unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Max-Age="] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    let second_cookie = browser.cookie.clone().unwrap();
+    assert_ne!(second_cookie, first_cookie, "a new token");
+    assert!(
+        refreshed["idle_expires_at"].as_str() > session["idle_expires_at"].as_str(),
+        "{refreshed} after {session}"
+    );
+    assert_eq!(
+        refreshed["expires_at"], session["expires_at"],
+        "the lifetime does not move"
+    );
+    assert_eq!(
+        refreshed["csrf_token"].as_str(),
+        Some(csrf.as_str()),
+        "the page keeps its CSRF token"
+    );
+    // The re-issued cookie works, for reads and for mutations with the same CSRF token.
+    let (status, _, body) = browser
+        .send(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({"name": "p1", "spec": {"policies": [{"permission": "allow", "resource": "*"}]}})),
+            Some(&csrf),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, _, again) = browser.send("GET", "/console/session", None, None).await;
+    assert_eq!(again["idle_expires_at"], refreshed["idle_expires_at"]);
+
+    // No session, no refresh; a dead one is cleared.
+    let mut stranger = Browser::new(&server);
+    let (status, _, _) = stranger
+        .send("POST", "/console/session/refresh", None, Some(&csrf))
+        .await;
+    assert_eq!(status, 401);
+    let (_, created) = server
+        .client()
+        .post("/auth/api-keys", json!({"name": "short"}))
+        .await;
+    let mut doomed = Browser::new(&server);
+    let (_, _, doomed_session) = doomed.sign_in(created["token"].as_str().unwrap()).await;
+    let id = created["key"]["id"].as_str().unwrap();
+    assert_eq!(
+        server
+            .client()
+            .delete(&format!("/auth/api-keys/{id}"))
+            .await
+            .0,
+        200
+    );
+    let (status, headers, _) = doomed
+        .send(
+            "POST",
+            "/console/session/refresh",
+            None,
+            doomed_session["csrf_token"].as_str(),
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert!(
+        headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+}

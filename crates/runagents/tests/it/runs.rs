@@ -97,6 +97,21 @@ async fn create_list_get_patch_and_events() {
     assert_eq!(billing.as_array().unwrap().len(), 1);
     let (_, all) = api.get("/runs").await;
     assert_eq!(all.as_array().unwrap().len(), 2);
+    let (status, alices) = api.get("/runs?user_id=alice%40example.com").await;
+    assert_eq!(status, 200);
+    let alices = alices.as_array().unwrap();
+    assert_eq!(
+        (alices.len(), alices[0]["id"].as_str()),
+        (1, Some(id.as_str()))
+    );
+    let (_, bobs) = api.get("/runs?user_id=bob&agent_id=billing").await;
+    assert_eq!(bobs.as_array().unwrap().len(), 0, "filters combine");
+    let (_, anyone) = api.get("/runs?user_id=").await;
+    assert_eq!(
+        anyone.as_array().unwrap().len(),
+        2,
+        "an empty user is no filter"
+    );
     let root = reqwest::Client::new()
         .get(format!("{}/runs?status=RUNNING", server.url))
         .header("X-RunAgents-API-Key", &server.admin_key)

@@ -172,10 +172,9 @@ pub async fn runs_list_by_agent_and_status_newest_first(store: &dyn Store) {
         .create_run(&run("a2", "default", "billing", "PAUSED_APPROVAL", 2), &[])
         .await
         .unwrap();
-    store
-        .create_run(&run("a3", "default", "support", "RUNNING", 3), &[])
-        .await
-        .unwrap();
+    let mut bobs = run("a3", "default", "support", "RUNNING", 3);
+    bobs.user_id = "bob".to_owned();
+    store.create_run(&bobs, &[]).await.unwrap();
     store
         .create_run(&run("a4", "other", "billing", "RUNNING", 4), &[])
         .await
@@ -228,6 +227,26 @@ pub async fn runs_list_by_agent_and_status_newest_first(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(ids(paused), ["a2"]);
+    let by_user = |user: &str| RunFilter {
+        user: Some(user.into()),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_runs("default", &by_user("bob")).await.unwrap()),
+        ["a3"]
+    );
+    assert_eq!(
+        ids(store.list_runs("default", &by_user("alice")).await.unwrap()),
+        ["a2", "a1"]
+    );
+    assert!(
+        store
+            .list_runs("default", &by_user("Bob"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let conversation = store
         .list_runs(
             "default",
