@@ -164,6 +164,14 @@ impl<'a> UnverifiedToken<'a> {
         })
     }
 
+    /// The `iss` the token claims, before any check: only for choosing which provider's keys
+    /// to verify it with (verification then requires that exact issuer).
+    pub fn claimed_issuer(&self) -> Option<String> {
+        let payload = URL_SAFE_NO_PAD.decode(self.payload).ok()?;
+        let claims: Value = serde_json::from_slice(&payload).ok()?;
+        claims.get("iss")?.as_str().map(str::to_owned)
+    }
+
     pub fn alg(&self) -> Algorithm {
         self.alg
     }

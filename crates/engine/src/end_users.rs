@@ -107,6 +107,33 @@ impl Engine {
         }
     }
 
+    /// The end user of a bearer token from any of the workspace's identity providers (the one
+    /// whose issuer the token names), for a person's own requests (their connections).
+    pub async fn verify_end_user_of_workspace(
+        &self,
+        workspace: &str,
+        token: Option<&str>,
+    ) -> Result<EndUser> {
+        let Some(raw) = token else {
+            return Err(Error::Unauthenticated(Rejection::Missing.to_string()));
+        };
+        let issuer = UnverifiedToken::parse(raw)
+            .map_err(|rejection| Error::Unauthenticated(rejection.to_string()))?
+            .claimed_issuer()
+            .unwrap_or_default();
+        let provider = self
+            .list_identity_providers(workspace)
+            .await?
+            .into_iter()
+            .find(|provider| provider.spec.identity_provider.issuer == issuer)
+            .ok_or_else(|| {
+                Error::Unauthenticated(format!(
+                    "no identity provider of this workspace issues tokens as {issuer:?}"
+                ))
+            })?;
+        self.verify_end_user(workspace, &provider, Some(raw)).await
+    }
+
     /// The end user of an invoke of an authenticated-mode agent, from its bearer token.
     /// Refusals are `Unauthenticated` with the reason.
     pub async fn verify_end_user(

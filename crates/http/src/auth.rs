@@ -340,3 +340,30 @@ mod tests {
         assert_eq!(session_cookie(&headers), Some("t2"));
     }
 }
+
+/// A person signed in with their identity provider's token, for their own requests.
+#[derive(Clone, Debug)]
+pub(crate) struct EndUserCaller {
+    pub(crate) workspace: String,
+    pub(crate) user_id: String,
+}
+
+/// The `/me/...` routes: an end-user bearer token from one of the workspace's identity
+/// providers (workspace from the URL, else `default`).
+pub(crate) async fn require_end_user(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let workspace = requested_workspace(&request).unwrap_or_else(|| DEFAULT_WORKSPACE.to_owned());
+    let token = end_user_token(request.headers());
+    let user = state
+        .engine
+        .verify_end_user_of_workspace(&workspace, token)
+        .await?;
+    request.extensions_mut().insert(EndUserCaller {
+        workspace,
+        user_id: user.user_id,
+    });
+    Ok(next.run(request).await)
+}

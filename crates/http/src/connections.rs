@@ -1,5 +1,5 @@
 //! `/oauth/connections`: the users' delegated OAuth connections (never their tokens), and
-//! revoking one.
+//! revoking one; `/me/connections`: a person's own, with their identity provider's token.
 
 use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get};
@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use runagents_engine::oauth::Connection;
 use serde_json::{Value, json};
 
-use crate::auth::CallerExt;
+use crate::auth::{CallerExt, EndUserCaller};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -31,6 +31,38 @@ fn view(connection: &Connection) -> Value {
         "created_at": connection.created_at,
         "updated_at": connection.updated_at,
     })
+}
+
+/// A person's own connections, behind `auth::require_end_user`.
+pub(crate) fn end_user_routes() -> Router<AppState> {
+    Router::new()
+        .route("/me/connections", get(my_connections))
+        .route("/me/connections/{tool}", delete(revoke_mine))
+}
+
+async fn my_connections(
+    State(state): State<AppState>,
+    axum::Extension(me): axum::Extension<EndUserCaller>,
+) -> Result<Json<Value>, ApiError> {
+    let connections = state
+        .engine
+        .list_connections(&me.workspace, Some(&me.user_id))
+        .await?;
+    Ok(Json(connections.iter().map(view).collect()))
+}
+
+async fn revoke_mine(
+    State(state): State<AppState>,
+    axum::Extension(me): axum::Extension<EndUserCaller>,
+    Path(tool): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .engine
+        .revoke_connection(&me.workspace, &tool, &me.user_id)
+        .await?;
+    Ok(Json(
+        json!({"status": "revoked", "tool": tool, "user_id": me.user_id}),
+    ))
 }
 
 async fn list(

@@ -86,7 +86,15 @@ pub fn operator_router(state: AppState) -> Router {
         state.clone(),
         auth::require_invoker,
     ));
-    let api = api_routes().route_layer(authenticated()).merge(invoke);
+    // A person's own resources, with their identity provider's token.
+    let mine = connections::end_user_routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_end_user,
+    ));
+    let api = api_routes()
+        .route_layer(authenticated())
+        .merge(invoke)
+        .merge(mine);
     // The documented root paths (`/runs`, ...) serve the caller's default workspace too, and
     // the OpenAI-style root `/v1/...` (what `runagents dev` and the runtime's default use).
     let root_aliases = runs::routes()

@@ -726,3 +726,69 @@ async fn open_mode_agents_keep_the_operator_key_and_the_requests_user() {
     // The key set was never needed.
     assert_eq!(jwks.hits(), 0);
 }
+
+#[tokio::test]
+async fn people_list_and_revoke_their_own_connections_with_their_token() {
+    let keys = Keys::new();
+    let jwks = Jwks::start(keys.first_set()).await;
+    let server = server().await;
+    let api = server.client();
+    provider(&api, "corp", &jwks.url).await;
+    let (oauth_provider, _fake) = crate::oauth::fake_provider().await;
+    crate::oauth::setup(&api, &oauth_provider).await;
+    for user in ["erin@example.com", "bob@example.com"] {
+        let (tool_url, run_id) = crate::oauth::agent_plane(&api, user).await;
+        crate::oauth::connect(&api, &tool_url, &run_id).await;
+    }
+    let token = keys.es256(&claims("erin@example.com"));
+    let (status, mine) = mine_with(&server, &token).await;
+    assert_eq!(status, 200, "{mine}");
+    let users: Vec<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["erin@example.com"], "only their own");
+
+    // No token, an API key, or a token of another issuer: 401.
+    let anonymous = reqwest::get(server.api("/me/connections")).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let keyed = reqwest::Client::new()
+        .get(server.api("/me/connections"))
+        .bearer_auth(&server.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed.status(), 401);
+    let foreign = keys.es256(&with(
+        claims("erin@example.com"),
+        "iss",
+        json!("https://elsewhere.example/"),
+    ));
+    assert_eq!(mine_with(&server, &foreign).await.0, 401);
+
+    let revoked = reqwest::Client::new()
+        .delete(server.api("/me/connections/gmail"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(mine_with(&server, &token).await.1, json!([]));
+    let (_, all) = api.get("/oauth/connections").await;
+    assert_eq!(
+        all[0]["user_id"], "bob@example.com",
+        "other people's connections stay"
+    );
+}
+
+async fn mine_with(server: &TestServer, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(server.api("/me/connections"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}

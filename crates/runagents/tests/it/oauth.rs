@@ -38,7 +38,7 @@ struct Provider {
 }
 
 #[derive(Clone, Default)]
-struct Fake(Arc<Mutex<Provider>>);
+pub(crate) struct Fake(Arc<Mutex<Provider>>);
 
 impl Fake {
     fn with<T>(&self, f: impl FnOnce(&mut Provider) -> T) -> T {
@@ -165,7 +165,7 @@ async fn api(State(fake): State<Fake>, headers: HeaderMap) -> Response {
     })
 }
 
-async fn fake_provider() -> (String, Fake) {
+pub(crate) async fn fake_provider() -> (String, Fake) {
     let fake = Fake::default();
     fake.with(|p| p.code_expires_in = 3600);
     let app = axum::Router::new()
@@ -182,7 +182,7 @@ async fn fake_provider() -> (String, Fake) {
 
 /// The `gmail` OAuth2 tool, policies (reads allowed, sends need approval), and a Tier-1
 /// agent on the playground model bound to them.
-async fn setup(api: &ApiClient, provider: &str) {
+pub(crate) async fn setup(api: &ApiClient, provider: &str) {
     api.send("POST", "/starter-kit", None).await;
     let (status, body) = api
         .post("/tools", json!({"name": "gmail", "spec": {
@@ -390,7 +390,7 @@ async fn consent_then_approval_resume_the_same_run_and_the_call_carries_the_user
 }
 
 /// An agent credential and a run for `user`, to call the tool on the agent plane directly.
-async fn agent_plane(api: &ApiClient, user: &str) -> (String, String) {
+pub(crate) async fn agent_plane(api: &ApiClient, user: &str) -> (String, String) {
     let (_, credential) = api.send("POST", "/agents/mailer/credentials", None).await;
     let (_, run) = api
         .post("/runs", json!({"agent_id": "mailer", "user_id": user}))
@@ -404,7 +404,7 @@ async fn agent_plane(api: &ApiClient, user: &str) -> (String, String) {
     )
 }
 
-async fn connect(api: &ApiClient, tool_url: &str, run_id: &str) {
+pub(crate) async fn connect(api: &ApiClient, tool_url: &str, run_id: &str) {
     let refused = reqwest::Client::new()
         .get(format!("{tool_url}/me"))
         .header("X-Run-ID", run_id)
