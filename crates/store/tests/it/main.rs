@@ -75,6 +75,7 @@ conformance!(
     secrets_are_sealed_kept_and_deleted_with_their_document,
     concurrent_upserts_all_land,
     api_key_lifecycle,
+    api_key_owner_and_groups_round_trip,
     workspace_with_first_key_is_atomic,
     settings_round_trip,
     activity_newest_first_with_limit,
@@ -83,6 +84,8 @@ conformance!(
     failed_attempts_back_off_then_fail,
     decisions_skip_pending_deliveries_and_follow_up_delivered_ones,
     decision_links_are_single_use,
+    deliveries_are_found_by_their_service_key,
+    an_expired_window_follows_up_every_delivered_connector_once,
     spend_reserve_settle_release,
     concurrent_reservations_never_overshoot,
 );
