@@ -191,14 +191,43 @@ async fn once_blocks_dedupes_replays_exactly_once_and_serves_the_result() {
         (403, Some("APPROVAL_REQUIRED"))
     );
     assert_ne!(other["request_id"], request_id.as_str());
-    // A decided request cannot be decided again.
+    // The same decision again (a double click) answers the decided request and records
+    // nothing; a different one cannot replace it.
+    let (status, again) = api
+        .post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({"scope": "once", "reason": "clicked twice"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (
+            again["approver_id"].as_str(),
+            again["reason"].as_str(),
+            again["channel"].as_str()
+        ),
+        (Some("bootstrap-admin"), Some("looks right"), Some("api"))
+    );
+    let approvals = event_types(&s, &s.run_id)
+        .await
+        .into_iter()
+        .filter(|t| t == "APPROVED")
+        .count();
+    assert_eq!(approvals, 1, "one decision");
     let (status, body) = api
         .post(
             &format!("/approvals/requests/{request_id}/approve"),
-            json!({}),
+            json!({"scope": "run"}),
         )
         .await;
     assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("is already approved by bootstrap-admin"),
+        "{body}"
+    );
     assert_eq!(
         api.post(
             &format!("/approvals/requests/{request_id}/reject"),
@@ -542,13 +571,10 @@ async fn two_replicas_race_to_approve_and_resume_one_action() {
     let request_id = blocked["request_id"].as_str().unwrap().to_owned();
     let path = format!("/approvals/requests/{request_id}/approve");
     let (one, two) = tokio::join!(a.post(&path, json!({})), b.post(&path, json!({})));
-    let mut statuses = [one.0, two.0];
-    statuses.sort();
-    assert_eq!(
-        statuses,
-        [200, 409],
-        "exactly one approval wins: {one:?} {two:?}"
-    );
+    // The same decision twice is one decision: both answer the approved request.
+    assert_eq!((one.0, two.0), (200, 200), "{one:?} {two:?}");
+    assert_eq!(one.1["status"], "APPROVED");
+    assert_eq!(two.1["status"], "APPROVED");
     for _ in 0..200 {
         if a.get(&format!("/runs/{run_id}")).await.1["status"] == "RUNNING" {
             break;
@@ -563,11 +589,13 @@ async fn two_replicas_race_to_approve_and_resume_one_action() {
         .count();
     assert_eq!(writes, 1, "one execution across both replicas");
     let (_, events) = b.get(&format!("/runs/{run_id}/events")).await;
-    let resumed = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == "RESUMED")
-        .count();
-    assert_eq!(resumed, 1);
+    let count = |kind: &str| {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .count()
+    };
+    assert_eq!((count("RESUMED"), count("APPROVED")), (1, 1));
 }

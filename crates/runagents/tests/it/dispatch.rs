@@ -334,8 +334,8 @@ async fn release_notes_scenario_approved_from_slack() {
     );
     wait_run(&s, &s.run_id, "RUNNING").await;
     assert_eq!(charges_seen(&s), 1, "the write reached the upstream once");
-    // The same press again: the request is decided already.
-    assert_eq!(post_slack(&s, &press).await, 409);
+    // The same press again (a double click, a Slack retry): one decision.
+    assert_eq!(post_slack(&s, &press).await, 200);
 
     let updated = slack.wait_for("/chat.update", 1).await;
     assert_eq!(updated[0].body["ts"], "1700000000.000100");
@@ -355,6 +355,13 @@ async fn release_notes_scenario_approved_from_slack() {
     assert_eq!(received["approver_id"], "slack:U123ALICE");
     assert_eq!(received["request_id"], request_id.as_str());
     assert_eq!(received["decision"], "approved");
+    let decisions = activity(&s)
+        .await
+        .into_iter()
+        .filter(|e| e["event"] == "decision_received")
+        .count();
+    assert_eq!(decisions, 1, "the second press recorded nothing");
+    assert_eq!(decided["channel"], "slack");
     assert!(!s.server.output().contains("slack-signing"));
 }
 
@@ -466,9 +473,13 @@ async fn webhook_receiver_approves_through_a_signed_single_use_link() {
     );
     wait_run(&s, &s.run_id, "RUNNING").await;
     assert_eq!(charges_seen(&s), 1);
-    // Single use: the same link, and the reject link of a decided request, are refused.
+    assert_eq!(decided["channel"], "webhook");
+    // The same link again (a retried callback) answers the decided request; the reject link
+    // of a decided request is refused.
     let again = client.post(&approve).json(&json!({})).send().await.unwrap();
-    assert_eq!(again.status().as_u16(), 409);
+    assert_eq!(again.status().as_u16(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["approver_id"], "bob@example.com");
     let reject = body["links"]["reject"].as_str().unwrap();
     assert_eq!(
         client.post(reject).send().await.unwrap().status().as_u16(),
