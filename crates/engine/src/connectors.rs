@@ -10,11 +10,13 @@
 mod probe;
 
 use runagents_domain::approver::may_grant;
+use runagents_domain::connector::ConnectorType;
 use runagents_domain::connector::{
     Activity, Check, ConnectorSpec, DEFAULTS_SETTING, Defaults, Fields, HeaderValue,
     SLACK_SIGNING_SECRET, SlackSecurityMode, Target, TestReport, check_headers, header,
     resolve_headers,
 };
+use runagents_domain::dispatch::JIRA_WEBHOOK_SECRET;
 use runagents_domain::{Invalid, Secret, Timestamp, from_json};
 use runagents_store::{ActivityRecord, Document, Kind, Write};
 use serde_json::{Value, json};
@@ -443,6 +445,14 @@ impl Engine {
             credentials_check.message.push_str(
                 "; compat mode: requests are not signature-verified (add X-Slack-Signing-Secret)",
             );
+        }
+        if let Ok(headers) = &credentials
+            && target.kind == ConnectorType::Jira
+            && header(headers, JIRA_WEBHOOK_SECRET).is_none_or(|s| s.expose().is_empty())
+        {
+            credentials_check.message.push_str(&format!(
+                "; without {JIRA_WEBHOOK_SECRET}, Jira transitions are not heard (decision links still work)"
+            ));
         }
         let mut checks = vec![Check::config(Ok(())), credentials_check];
         checks.push(match &credentials {
