@@ -537,10 +537,14 @@ fn settled(request: RequestRecord, decision: &Decision) -> Result<Decided> {
     } else {
         format!(" by {approver}")
     };
+    let what = if request.status == "EXPIRED" {
+        format!("was approved{by} and its window has ended")
+    } else {
+        format!("is already {}{by}", request.status.to_ascii_lowercase())
+    };
     Err(Error::Conflict(format!(
-        "request {} is already {}{by}; a different decision cannot replace it",
-        request.id,
-        request.status.to_ascii_lowercase()
+        "request {} {what}; a different decision cannot replace it",
+        request.id
     )))
 }
 
