@@ -187,7 +187,7 @@ describe("the operator console", () => {
   test("deploys the hello-world agent and shows each tool's policy decision", async () => {
     await open("/agents/new?template=hello-world");
     assert.equal(await page.getByLabel("Name").inputValue(), "hello-world");
-    assert.equal(await page.getByRole("checkbox", { name: "echo-tool" }).isChecked(), true);
+    assert.equal(await page.getByRole("checkbox", { name: "echo-tool", exact: true }).isChecked(), true);
     assert.equal(await page.getByRole("checkbox", { name: "echo-guarded" }).isChecked(), true);
     // The server's validation speaks for itself.
     await page.getByLabel("Name").fill("Hello World");
