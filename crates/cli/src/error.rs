@@ -83,6 +83,12 @@ impl Error {
             Error::Api { status: 401, .. } => Some(
                 "set an API key with `runagents config set api-key <key>` or RUNAGENTS_API_KEY",
             ),
+            Error::Api {
+                status: 403,
+                message,
+            } if message.contains("may decide this request") => Some(
+                "the request's approval rule names its approver groups; decide it with a key that holds them",
+            ),
             Error::Api { status: 403, .. } => {
                 Some("this key may not do that; use a key of the workspace's admin")
             }

@@ -58,12 +58,16 @@ pub fn looks_like_token(text: &str) -> bool {
     text.len() == PREFIX.len() + 43 && text.starts_with(PREFIX)
 }
 
-/// `{name, expiresInDays?, role?}` for a new key.
+/// `{name, expiresInDays?, role?, subject?, groups?}` for a new key.
 #[derive(Debug, PartialEq)]
 pub struct NewKey {
     pub name: String,
     pub expires_in_days: Option<i64>,
     pub admin: bool,
+    /// Who the key's owner is, recorded as the approver of their decisions; the name if absent.
+    pub subject: String,
+    /// The approver groups the owner holds (see `approver`).
+    pub groups: Vec<String>,
 }
 
 pub fn parse_new_key(body: &Value) -> Result<NewKey, Invalid> {
@@ -89,10 +93,20 @@ pub fn parse_new_key(body: &Value) -> Result<NewKey, Invalid> {
             )));
         }
     };
+    let subject = match doc.get("subject") {
+        None | Some(Value::Null) => name.clone(),
+        Some(subject) => crate::approver::parse_subject("subject", subject)?,
+    };
+    let groups = match doc.get("groups") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(groups) => crate::approver::parse_groups("groups", groups)?,
+    };
     Ok(NewKey {
         name,
         expires_in_days: expires_in_days(body)?,
         admin,
+        subject,
+        groups,
     })
 }
 
@@ -147,8 +161,20 @@ mod tests {
             NewKey {
                 name: "ci".into(),
                 expires_in_days: Some(30),
-                admin: false
+                admin: false,
+                subject: "ci".into(),
+                groups: Vec::new(),
             }
+        );
+        let owned =
+            parse_new_key(&json!({"name": "ann-laptop", "subject": " ann@example.com ", "groups": ["finance", "sre"]}))
+                .unwrap();
+        assert_eq!(
+            (owned.subject.as_str(), owned.groups),
+            (
+                "ann@example.com",
+                vec!["finance".to_owned(), "sre".to_owned()]
+            )
         );
         assert!(
             parse_new_key(&json!({"name": "ci", "role": "admin"}))
@@ -162,6 +188,9 @@ mod tests {
             json!({"name": "x", "expiresInDays": 0}),
             json!({"name": "x", "expiresInDays": "7"}),
             json!({"name": "x", "role": "root"}),
+            json!({"name": "x", "subject": ""}),
+            json!({"name": "x", "groups": "finance"}),
+            json!({"name": "x", "groups": [""]}),
         ] {
             assert!(parse_new_key(&bad).is_err(), "{bad}");
         }

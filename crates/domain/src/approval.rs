@@ -80,6 +80,28 @@ pub fn parse_decision(body: &Value) -> Result<ApprovalDecision, Invalid> {
     })
 }
 
+/// A decision on an access request: approve with a scope, or reject with a reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Approve(ApprovalDecision),
+    Reject(String),
+}
+
+/// Whether `decision` asks again for what a decided request already says (a double click, a
+/// retried delivery): the same verdict and scope, and the same window when one is given. The
+/// approver and the reason do not matter; an expired approval repeats nothing.
+/// `window_secs` is the request's recorded window, if it has one.
+pub fn repeats(status: &str, scope: &str, window_secs: Option<i64>, decision: &Decision) -> bool {
+    match (status, decision) {
+        ("APPROVED", Decision::Approve(wanted)) => {
+            wanted.scope.as_str() == scope
+                && (wanted.duration.is_none() || wanted.duration == window_secs)
+        }
+        ("REJECTED", Decision::Reject(_)) => true,
+        _ => false,
+    }
+}
+
 /// SHA-256 over method, URL and body, hex: what an approval of a single action is bound to.
 pub fn payload_hash(method: &str, url: &str, body: &[u8]) -> String {
     let mut data = Vec::with_capacity(method.len() + url.len() + body.len() + 2);
@@ -134,6 +156,58 @@ mod tests {
         ] {
             assert!(parse_decision(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_repeated_decision_is_recognised_and_a_different_one_is_not() {
+        let approve = |scope, duration| {
+            Decision::Approve(ApprovalDecision {
+                scope,
+                duration,
+                reason: "again".into(),
+            })
+        };
+        let reject = Decision::Reject(String::new());
+        assert!(repeats(
+            "APPROVED",
+            "once",
+            None,
+            &approve(Scope::Once, None)
+        ));
+        assert!(repeats(
+            "APPROVED",
+            "agent_user_ttl",
+            Some(14_400),
+            &approve(Scope::AgentUserTtl, None)
+        ));
+        assert!(repeats(
+            "APPROVED",
+            "agent_user_ttl",
+            Some(14_400),
+            &approve(Scope::AgentUserTtl, Some(14_400))
+        ));
+        assert!(!repeats(
+            "APPROVED",
+            "agent_user_ttl",
+            Some(14_400),
+            &approve(Scope::AgentUserTtl, Some(3_600))
+        ));
+        assert!(!repeats(
+            "APPROVED",
+            "once",
+            None,
+            &approve(Scope::Run, None)
+        ));
+        assert!(!repeats("APPROVED", "once", None, &reject));
+        assert!(repeats("REJECTED", "", None, &reject));
+        assert!(!repeats("REJECTED", "", None, &approve(Scope::Once, None)));
+        assert!(!repeats(
+            "EXPIRED",
+            "agent_user_ttl",
+            Some(60),
+            &approve(Scope::AgentUserTtl, None)
+        ));
+        assert!(!repeats("PENDING", "", None, &reject));
     }
 
     #[test]

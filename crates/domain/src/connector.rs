@@ -6,9 +6,12 @@
 //! part of a `ConnectorSpec`; clients see it only as `MASK`, and sending `MASK` back means "keep
 //! the stored value", so a GET → PATCH round trip never destroys a credential.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::approver::{Approver, parse_approver};
 use crate::{Invalid, Secret};
 
 mod report;
@@ -33,6 +36,8 @@ const MAX_NAME_CHARS: usize = 128;
 const MAX_ENDPOINT_CHARS: usize = 2048;
 const MAX_HEADERS: usize = 32;
 const MAX_HEADER_NAME_CHARS: usize = 128;
+const MAX_MAPPED_APPROVERS: usize = 500;
+const MAX_TRANSITIONS: usize = 32;
 /// Set by the HTTP client from the request itself; configuring them would corrupt the request.
 const RESERVED_HEADERS: [&str; 4] = ["host", "content-length", "transfer-encoding", "connection"];
 
@@ -125,6 +130,13 @@ pub struct Fields {
     pub enabled: Option<bool>,
     pub timeout_seconds: Option<i64>,
     pub slack_security_mode: Option<String>,
+    /// Slack user id or Jira account id → the approver that person is.
+    pub approver_map: Option<BTreeMap<String, Approver>>,
+    /// Who holds a decision link this connector carried.
+    pub link_approver: Option<Approver>,
+    /// Jira statuses that approve (scope once) and that reject.
+    pub approve_transitions: Option<Vec<String>>,
+    pub reject_transitions: Option<Vec<String>>,
 }
 
 impl Fields {
@@ -151,6 +163,14 @@ impl Fields {
                     );
                 }
                 "timeout_seconds" => fields.timeout_seconds = Some(whole_seconds(&key, &value)?),
+                "approver_map" => fields.approver_map = Some(approver_map(&value)?),
+                "link_approver" => fields.link_approver = Some(parse_approver(&key, &value)?),
+                "approve_transitions" => {
+                    fields.approve_transitions = Some(transitions(&key, &value)?)
+                }
+                "reject_transitions" => {
+                    fields.reject_transitions = Some(transitions(&key, &value)?)
+                }
                 _ => {}
             }
         }
@@ -179,6 +199,66 @@ fn whole_seconds(field: &str, value: &Value) -> Result<i64, Invalid> {
         .as_i64()
         .or_else(|| number.as_u64().map(|_| i64::MAX))
         .ok_or_else(|| Invalid(format!("{field} must be a whole number of seconds")))
+}
+
+/// `{service user id: {subject?, groups?}}`.
+fn approver_map(value: &Value) -> Result<BTreeMap<String, Approver>, Invalid> {
+    let Value::Object(map) = value else {
+        return Err(Invalid::new(
+            "approver_map must be an object of user ids (Slack user id, Jira account id) to {subject, groups}",
+        ));
+    };
+    if map.len() > MAX_MAPPED_APPROVERS {
+        return Err(Invalid(format!(
+            "approver_map may name at most {MAX_MAPPED_APPROVERS} users"
+        )));
+    }
+    map.iter()
+        .map(|(user, approver)| {
+            let id = user.trim();
+            if id.is_empty()
+                || id.len() > 128
+                || id.contains(|c: char| c.is_whitespace() || c.is_control())
+            {
+                return Err(Invalid(format!(
+                    "approver_map: {user:?} is not a user id (1 to 128 characters, no spaces)"
+                )));
+            }
+            Ok((
+                id.to_owned(),
+                parse_approver(&format!("approver_map.{id}"), approver)?,
+            ))
+        })
+        .collect()
+}
+
+/// A list of Jira status names.
+fn transitions(field: &str, value: &Value) -> Result<Vec<String>, Invalid> {
+    let Value::Array(items) = value else {
+        return Err(Invalid(format!(
+            "{field} must be a list of Jira status names"
+        )));
+    };
+    if items.len() > MAX_TRANSITIONS {
+        return Err(Invalid(format!(
+            "{field} may name at most {MAX_TRANSITIONS} statuses"
+        )));
+    }
+    items
+        .iter()
+        .map(|item| match item {
+            Value::String(name)
+                if !name.trim().is_empty()
+                    && name.trim().chars().count() <= 255
+                    && !name.chars().any(char::is_control) =>
+            {
+                Ok(name.trim().to_owned())
+            }
+            _ => Err(Invalid(format!(
+                "{field} must contain status names (1 to 255 characters)"
+            ))),
+        })
+        .collect()
 }
 
 fn headers(value: Value) -> Result<Vec<(String, HeaderValue)>, Invalid> {
@@ -442,6 +522,92 @@ pub struct ConnectorSpec {
     pub timeout_seconds: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_security_mode: Option<SlackSecurityMode>,
+    /// Slack and Jira: who a person deciding there is, by their Slack user id or Jira account
+    /// id. Anyone not listed decides as `slack:<id>` / `jira:<id>` with no groups.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approver_map: BTreeMap<String, Approver>,
+    /// Connectors that carry decision links: who holds them. Without it, `link:<name>` with
+    /// no groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_approver: Option<Approver>,
+    /// Jira: statuses that approve (scope once) and reject; empty means the defaults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approve_transitions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reject_transitions: Vec<String>,
+}
+
+impl ConnectorType {
+    /// Whoever decides through this type is a person the service names (Slack, Jira).
+    pub fn names_its_users(self) -> bool {
+        matches!(self, ConnectorType::Slack | ConnectorType::Jira)
+    }
+
+    /// This type carries signed decision links (every type but Slack, which has buttons).
+    pub fn carries_links(self) -> bool {
+        self != ConnectorType::Slack
+    }
+}
+
+/// The approver settings of a connector.
+struct DecisionSettings {
+    approver_map: BTreeMap<String, Approver>,
+    link_approver: Option<Approver>,
+    approve_transitions: Vec<String>,
+    reject_transitions: Vec<String>,
+}
+
+/// The approver settings of a connector, checked against its type.
+fn decision_settings(kind: ConnectorType, fields: &Fields) -> Result<DecisionSettings, Invalid> {
+    let approver_map = fields.approver_map.clone().unwrap_or_default();
+    let link_approver = fields
+        .link_approver
+        .clone()
+        .filter(|approver| *approver != Approver::default());
+    let approve = fields.approve_transitions.clone().unwrap_or_default();
+    let reject = fields.reject_transitions.clone().unwrap_or_default();
+    let applies_to = |set: bool, applies: bool, what: &str, types: &str| {
+        if set && !applies {
+            Err(Invalid(format!(
+                "{what} applies only to {types} connectors, not {}",
+                kind.as_str()
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    applies_to(
+        !approver_map.is_empty(),
+        kind.names_its_users(),
+        "approver_map",
+        "slack and jira",
+    )?;
+    applies_to(
+        link_approver.is_some(),
+        kind.carries_links(),
+        "link_approver",
+        "webhook, teams, jira and pagerduty",
+    )?;
+    applies_to(
+        !approve.is_empty() || !reject.is_empty(),
+        kind == ConnectorType::Jira,
+        "approve_transitions and reject_transitions",
+        "jira",
+    )?;
+    if let Some(both) = approve
+        .iter()
+        .find(|a| reject.iter().any(|r| r.eq_ignore_ascii_case(a)))
+    {
+        return Err(Invalid(format!(
+            "status {both:?} is in both approve_transitions and reject_transitions"
+        )));
+    }
+    Ok(DecisionSettings {
+        approver_map,
+        link_approver,
+        approve_transitions: approve,
+        reject_transitions: reject,
+    })
 }
 
 impl ConnectorSpec {
@@ -460,6 +626,7 @@ impl ConnectorSpec {
             fields.slack_security_mode.as_deref(),
         )?;
         target.check_credentials(headers)?;
+        let decisions = decision_settings(target.kind, fields)?;
         Ok(ConnectorSpec {
             name,
             kind: target.kind,
@@ -468,7 +635,78 @@ impl ConnectorSpec {
             enabled: fields.enabled.unwrap_or(true),
             timeout_seconds: target.timeout_seconds,
             slack_security_mode: target.slack_security_mode,
+            approver_map: decisions.approver_map,
+            link_approver: decisions.link_approver,
+            approve_transitions: decisions.approve_transitions,
+            reject_transitions: decisions.reject_transitions,
         })
+    }
+
+    /// Every group this connector gives to someone deciding through it.
+    pub fn granted_groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> = self
+            .approver_map
+            .values()
+            .chain(self.link_approver.iter())
+            .flat_map(|approver| approver.groups.iter().cloned())
+            .collect();
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+
+    /// Who `user` (a Slack user id or Jira account id) is: mapped, or `<type>:<user>` with no
+    /// groups.
+    pub fn approver_for(&self, user: &str) -> Approver {
+        let default_subject = format!("{}:{user}", self.kind.as_str());
+        match self.approver_map.get(user) {
+            Some(mapped) => Approver {
+                subject: if mapped.subject.is_empty() {
+                    default_subject
+                } else {
+                    mapped.subject.clone()
+                },
+                groups: mapped.groups.clone(),
+            },
+            None => Approver {
+                subject: default_subject,
+                groups: Vec::new(),
+            },
+        }
+    }
+
+    /// Who holds a decision link this connector carried.
+    pub fn link_holder(&self) -> Approver {
+        let configured = self.link_approver.clone().unwrap_or_default();
+        Approver {
+            subject: if configured.subject.is_empty() {
+                format!("link:{}", self.name)
+            } else {
+                configured.subject
+            },
+            groups: configured.groups,
+        }
+    }
+
+    /// The Jira statuses that approve and reject, the defaults where none are configured.
+    pub fn transitions(&self) -> (Vec<String>, Vec<String>) {
+        let or_default = |names: &[String], default: &[&str]| {
+            if names.is_empty() {
+                default.iter().map(|n| (*n).to_owned()).collect()
+            } else {
+                names.to_vec()
+            }
+        };
+        (
+            or_default(
+                &self.approve_transitions,
+                &crate::dispatch::DEFAULT_APPROVE_TRANSITIONS,
+            ),
+            or_default(
+                &self.reject_transitions,
+                &crate::dispatch::DEFAULT_REJECT_TRANSITIONS,
+            ),
+        )
     }
 
     /// This connector with a PATCH applied; `headers` is the resolved header set to keep.
@@ -484,7 +722,24 @@ impl ConnectorSpec {
                 .filter(|_| still_slack)
                 .map(|mode| mode.as_str().to_owned())
         });
+        let target_kind = ConnectorType::parse(&kind).ok();
+        // Approver settings, like the Slack mode, stay only where the new type has a use for them.
+        let keep = |applies: fn(ConnectorType) -> bool| target_kind.is_some_and(applies);
         let merged = Fields {
+            approver_map: patch.approver_map.clone().or_else(|| {
+                keep(ConnectorType::names_its_users).then(|| self.approver_map.clone())
+            }),
+            link_approver: patch.link_approver.clone().or_else(|| {
+                self.link_approver
+                    .clone()
+                    .filter(|_| keep(ConnectorType::carries_links))
+            }),
+            approve_transitions: patch.approve_transitions.clone().or_else(|| {
+                keep(|k| k == ConnectorType::Jira).then(|| self.approve_transitions.clone())
+            }),
+            reject_transitions: patch.reject_transitions.clone().or_else(|| {
+                keep(|k| k == ConnectorType::Jira).then(|| self.reject_transitions.clone())
+            }),
             name: patch.name.clone().or_else(|| Some(self.name.clone())),
             kind: Some(kind),
             endpoint: patch

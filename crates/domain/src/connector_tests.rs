@@ -430,3 +430,129 @@ fn report_is_healthy_unless_a_check_failed() {
     );
     assert_eq!(value["checks"][1]["duration_ms"], 3);
 }
+
+fn jira() -> Value {
+    json!({"name": "ops-jira", "type": "jira", "endpoint": "https://acme.atlassian.net",
+           "headers": {"Authorization": "Basic x", "X-Jira-Project": "OPS"}})
+}
+
+#[test]
+fn approver_settings_map_people_and_link_holders() {
+    let mut body = slack();
+    body["approver_map"] = json!({"U123ALICE": {"subject": "alice@example.com", "groups": ["finance"]},
+                                  "U456BOB": {"groups": ["sre"]}});
+    let (spec, _) = create(body).unwrap();
+    let alice = spec.approver_for("U123ALICE");
+    assert_eq!(
+        (alice.subject.as_str(), alice.groups),
+        ("alice@example.com", vec!["finance".to_owned()])
+    );
+    assert_eq!(
+        spec.approver_for("U456BOB").subject,
+        "slack:U456BOB",
+        "mapped without a subject"
+    );
+    let stranger = spec.approver_for("U999");
+    assert_eq!(
+        (stranger.subject.as_str(), stranger.groups.len()),
+        ("slack:U999", 0)
+    );
+    assert_eq!(spec.granted_groups(), ["finance", "sre"]);
+    let back: ConnectorSpec = serde_json::from_value(serde_json::to_value(&spec).unwrap()).unwrap();
+    assert_eq!(back, spec);
+
+    let (hook, _) = create(json!({"name": "hook", "endpoint": "https://x.example/h",
+        "link_approver": {"subject": "release-bot", "groups": ["release"]}}))
+    .unwrap();
+    assert_eq!(hook.link_holder().subject, "release-bot");
+    assert_eq!(hook.granted_groups(), ["release"]);
+    let (plain, _) =
+        create(json!({"name": "hook", "endpoint": "https://x.example/h", "link_approver": {}}))
+            .unwrap();
+    assert_eq!(plain.link_approver, None, "an empty identity is none");
+    let holder = plain.link_holder();
+    assert_eq!(
+        (holder.subject.as_str(), holder.groups.len()),
+        ("link:hook", 0)
+    );
+    // Stored connectors from before these settings read with none of them.
+    let old: ConnectorSpec = serde_json::from_value(json!({"name": "hook", "type": "webhook",
+        "endpoint": "https://x.example/h", "enabled": true, "timeout_seconds": 10}))
+    .unwrap();
+    assert!(old.approver_map.is_empty() && old.link_approver.is_none());
+}
+
+#[test]
+fn approver_settings_apply_only_where_the_type_uses_them() {
+    let mut slack_links = slack();
+    slack_links["link_approver"] = json!({"groups": ["x"]});
+    assert!(create_err(slack_links).contains("link_approver applies only"));
+    assert!(
+        create_err(
+            json!({"name": "h", "endpoint": "https://x.example/h", "approver_map": {"U1": {}}})
+        )
+        .contains("approver_map applies only to slack and jira")
+    );
+    let mut slack_transitions = slack();
+    slack_transitions["approve_transitions"] = json!(["Done"]);
+    assert!(create_err(slack_transitions).contains("applies only to jira"));
+    let mut both = jira();
+    both["approve_transitions"] = json!(["Done"]);
+    both["reject_transitions"] = json!(["done"]);
+    assert!(create_err(both).contains("in both"));
+    for (key, bad) in [
+        ("approver_map", json!(["U1"])),
+        ("approver_map", json!({"U 1": {}})),
+        ("approver_map", json!({"U1": {"groups": "finance"}})),
+        ("approve_transitions", json!("Done")),
+        ("approve_transitions", json!([""])),
+        ("link_approver", json!({"subject": ""})),
+    ] {
+        let mut body = jira();
+        body[key] = bad.clone();
+        assert!(Fields::parse(body).is_err(), "{key}: {bad}");
+    }
+}
+
+#[test]
+fn jira_transitions_default_and_patch_keeps_or_drops_settings() {
+    let (spec, headers) = create(jira()).unwrap();
+    assert_eq!(
+        spec.transitions(),
+        (vec!["Approved".to_owned()], vec!["Rejected".to_owned()])
+    );
+    let configured = spec
+        .patched(
+            &fields(json!({"approve_transitions": ["Approved", "Done"], "reject_transitions": ["Won't Do"],
+                "approver_map": {"5b10ac8d": {"subject": "ann", "groups": ["finance"]}}})),
+            &headers,
+        )
+        .unwrap();
+    assert_eq!(configured.transitions().0, ["Approved", "Done"]);
+    let renamed = configured
+        .patched(&fields(json!({"name": "jira-2"})), &headers)
+        .unwrap();
+    assert_eq!(
+        renamed.approver_map, configured.approver_map,
+        "kept by a patch that leaves them out"
+    );
+    assert_eq!(renamed.reject_transitions, ["Won't Do"]);
+    let cleared = renamed
+        .patched(&fields(json!({"approver_map": {}})), &headers)
+        .unwrap();
+    assert!(cleared.approver_map.is_empty());
+    // Becoming a webhook drops what only Jira uses; the link holder stays.
+    let mut linked = configured;
+    linked.link_approver = Some(crate::approver::Approver {
+        subject: "bot".into(),
+        groups: vec![],
+    });
+    let webhook = linked
+        .patched(
+            &fields(json!({"type": "webhook", "endpoint": "https://x.example/h"})),
+            &[],
+        )
+        .unwrap();
+    assert!(webhook.approver_map.is_empty() && webhook.approve_transitions.is_empty());
+    assert_eq!(webhook.link_holder().subject, "bot");
+}

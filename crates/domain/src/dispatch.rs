@@ -22,6 +22,13 @@ pub const WEBHOOK_SIGNATURE_HEADER: &str = "X-RunAgents-Signature";
 pub const WEBHOOK_SECRET_HEADER: &str = "X-Webhook-Secret";
 /// A Slack connector's legacy verification token (compat mode without a signing secret).
 pub const SLACK_VERIFICATION_TOKEN: &str = "X-Slack-Verification-Token";
+/// The connector header holding the secret Jira signs its webhooks with; never sent.
+pub const JIRA_WEBHOOK_SECRET: &str = "X-Jira-Webhook-Secret";
+/// Where Jira Cloud puts its webhook signature: `sha256=<hex hmac-sha256(secret, body)>`.
+pub const JIRA_SIGNATURE_HEADER: &str = "X-Hub-Signature";
+/// Jira transitions that approve (scope once) or reject when a connector names none.
+pub const DEFAULT_APPROVE_TRANSITIONS: [&str; 1] = ["Approved"];
+pub const DEFAULT_REJECT_TRANSITIONS: [&str; 1] = ["Rejected"];
 /// How long a decision link stays usable.
 pub const LINK_TTL_SECS: i64 = 24 * 3600;
 
@@ -192,6 +199,89 @@ pub fn verify_slack_signature(
         Ok(())
     } else {
         Err(Invalid::new("X-Slack-Signature does not match"))
+    }
+}
+
+/// Jira Cloud's webhook signature over a body (what a Jira admin webhook with a secret sends).
+pub fn jira_signature(secret: &str, body: &[u8]) -> String {
+    format!("sha256={}", hmac_hex(secret.as_bytes(), body))
+}
+
+/// Verifies `X-Hub-Signature`. Jira signs no timestamp, so there is no replay window: a
+/// replayed transition can only repeat a decision, which changes nothing.
+pub fn verify_jira_signature(secret: &str, header: &str, body: &[u8]) -> Result<(), Invalid> {
+    let Some(hex_sig) = header.trim().strip_prefix("sha256=") else {
+        return Err(Invalid::new("X-Hub-Signature is missing or not sha256"));
+    };
+    if verify_hex(secret.as_bytes(), body, hex_sig) {
+        Ok(())
+    } else {
+        Err(Invalid::new("X-Hub-Signature does not match"))
+    }
+}
+
+/// A status change of a Jira issue, read from a `jira:issue_updated` webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JiraTransition {
+    pub issue_key: String,
+    /// The status the issue moved to, as Jira names it (`changelog.items[].toString`).
+    pub to_status: String,
+    /// Who moved it: `user.accountId` (Cloud), else `user.name` or `user.key` (Data Center).
+    pub user: String,
+}
+
+/// The status change in a Jira webhook, if it is one: other events and field changes are
+/// `None`. The issue key must look like one (`PROJ-123`), since it is looked up.
+pub fn jira_transition(payload: &serde_json::Value) -> Option<JiraTransition> {
+    if payload["webhookEvent"].as_str() != Some("jira:issue_updated") {
+        return None;
+    }
+    let issue_key = payload["issue"]["key"].as_str()?;
+    let (project, number) = issue_key.split_once('-')?;
+    let well_formed = project.starts_with(|c: char| c.is_ascii_uppercase())
+        && project
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit());
+    if !well_formed || issue_key.len() > 64 {
+        return None;
+    }
+    let to_status = payload["changelog"]["items"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|item| item["field"].as_str() == Some("status"))?["toString"]
+        .as_str()?
+        .trim()
+        .to_owned();
+    let user = &payload["user"];
+    let user = ["accountId", "name", "key"]
+        .into_iter()
+        .find_map(|key| user[key].as_str().filter(|id| !id.is_empty()))
+        .unwrap_or_default()
+        .to_owned();
+    Some(JiraTransition {
+        issue_key: issue_key.to_owned(),
+        to_status,
+        user,
+    })
+}
+
+/// What moving an issue to `status` decides, by the connector's transition names (compared
+/// ignoring case); `None` for any other status.
+pub fn transition_verdict(status: &str, approve: &[String], reject: &[String]) -> Option<Verdict> {
+    let named = |names: &[String]| {
+        names
+            .iter()
+            .any(|n| n.trim().eq_ignore_ascii_case(status.trim()))
+    };
+    if named(reject) {
+        Some(Verdict::Reject)
+    } else if named(approve) {
+        Some(Verdict::Approve)
+    } else {
+        None
     }
 }
 

@@ -11,6 +11,10 @@ fn spec(name: &str, enabled: bool) -> ConnectorSpec {
         enabled,
         timeout_seconds: 10,
         slack_security_mode: None,
+        approver_map: Default::default(),
+        link_approver: None,
+        approve_transitions: Vec::new(),
+        reject_transitions: Vec::new(),
     }
 }
 
@@ -138,4 +142,74 @@ fn choices_round_trip() {
     }
     assert_eq!(Choice::Reject.verdict(), Verdict::Reject);
     assert_eq!(Choice::ApproveWindow.scope().unwrap().1, Some(14_400));
+}
+
+#[test]
+fn jira_signatures_are_websub_sha256_over_the_body() {
+    let body = br#"{"webhookEvent":"jira:issue_updated"}"#;
+    let signature = jira_signature("jira-secret", body);
+    assert!(signature.starts_with("sha256=") && signature.len() == 7 + 64);
+    assert!(verify_jira_signature("jira-secret", &signature, body).is_ok());
+    assert!(verify_jira_signature("other", &signature, body).is_err());
+    assert!(verify_jira_signature("jira-secret", &signature, b"{}").is_err());
+    assert!(verify_jira_signature("jira-secret", "", body).is_err());
+    let bare = signature.trim_start_matches("sha256=");
+    assert!(verify_jira_signature("jira-secret", bare, body).is_err());
+}
+
+fn issue_updated(key: &str, items: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"timestamp": 1_760_000_000_000_i64, "webhookEvent": "jira:issue_updated",
+        "issue_event_type_name": "issue_generic", "user": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Ann"},
+        "issue": {"id": "10001", "key": key, "fields": {"status": {"name": "Approved"}}},
+        "changelog": {"id": "10100", "items": items}})
+}
+
+#[test]
+fn jira_transitions_are_read_from_the_status_change() {
+    let payload = issue_updated(
+        "OPS-12",
+        serde_json::json!([{"field": "assignee", "toString": "Ann"},
+            {"field": "status", "fieldtype": "jira", "from": "10000", "fromString": "To Do", "to": "10002", "toString": "Approved"}]),
+    );
+    assert_eq!(
+        jira_transition(&payload),
+        Some(JiraTransition {
+            issue_key: "OPS-12".into(),
+            to_status: "Approved".into(),
+            user: "5b10ac8d82e05b22cc7d4ef5".into(),
+        })
+    );
+    let no_status = issue_updated(
+        "OPS-12",
+        serde_json::json!([{"field": "summary", "toString": "x"}]),
+    );
+    assert_eq!(jira_transition(&no_status), None);
+    let mut created = payload.clone();
+    created["webhookEvent"] = "comment_created".into();
+    assert_eq!(jira_transition(&created), None);
+    for bad_key in ["ops-12", "OPS-", "OPS-1%", "-12", "OPS"] {
+        let bad = issue_updated(
+            bad_key,
+            serde_json::json!([{"field": "status", "toString": "Approved"}]),
+        );
+        assert_eq!(jira_transition(&bad), None, "{bad_key}");
+    }
+    let mut server = payload;
+    server["user"] = serde_json::json!({"name": "ann", "key": "JIRAUSER10000"});
+    assert_eq!(jira_transition(&server).unwrap().user, "ann");
+}
+
+#[test]
+fn transition_names_decide_ignoring_case() {
+    let approve = vec!["Approved".to_owned(), "Done".to_owned()];
+    let reject = vec!["Rejected".to_owned(), "Won't Do".to_owned()];
+    assert_eq!(
+        transition_verdict("done", &approve, &reject),
+        Some(Verdict::Approve)
+    );
+    assert_eq!(
+        transition_verdict("WON'T DO", &approve, &reject),
+        Some(Verdict::Reject)
+    );
+    assert_eq!(transition_verdict("In Progress", &approve, &reject), None);
 }

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod api_key;
 pub mod approval;
+pub mod approver;
 pub mod connector;
 pub mod decision;
 pub mod dispatch;

@@ -185,6 +185,17 @@ impl PolicySpec {
                 crate::duration::parse_seconds(&approval.default_duration)
                     .map_err(|error| Invalid(format!("{field}.defaultDuration: {error}")))?;
             }
+            approval.approvers.groups = approval
+                .approvers
+                .groups
+                .iter()
+                .map(|group| group.trim().to_owned())
+                .collect();
+            if approval.approvers.groups.iter().any(String::is_empty) {
+                return Err(Invalid(format!(
+                    "{field}.approvers.groups must not contain empty names"
+                )));
+            }
             if approval
                 .delivery
                 .connectors
@@ -272,6 +283,10 @@ mod tests {
             (
                 json!({"name": "p", "spec": {"approvals": [{"delivery": {"mode": "sometimes"}}]}}),
                 "unknown variant",
+            ),
+            (
+                json!({"name": "p", "spec": {"approvals": [{"approvers": {"groups": ["finance", " "]}}]}}),
+                "approvers.groups must not contain empty names",
             ),
             (json!({"name": "p"}), "spec is required"),
             (json!({"spec": {}}), "name is required"),

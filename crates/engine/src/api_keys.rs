@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ring::rand::{SecureRandom, SystemRandom};
 use runagents_domain::api_key::{self, NewKey};
+use runagents_domain::approver::{Approver, Channel, may_grant};
 use runagents_domain::{ResourceName, Timestamp};
 use runagents_store::{ApiKeyRecord, Rotation};
 
@@ -37,8 +38,25 @@ pub struct Caller {
     pub role: Role,
     /// The key's id; empty in `--dev` mode.
     pub key_id: String,
-    /// The key's name, recorded as who approved or rejected; "dev" in `--dev` mode.
+    /// The key's name; "dev" in `--dev` mode.
     pub key_name: String,
+    /// Who the caller is, recorded as who approved or rejected: the key's owner (its name
+    /// unless set otherwise), "dev" in `--dev` mode, or the person a connector names.
+    pub subject: String,
+    /// The approver groups the caller holds.
+    pub groups: Vec<String>,
+    /// How the request came: `Api` for a key, `Console` for a session, or a connector's.
+    pub channel: Channel,
+}
+
+impl Caller {
+    /// The caller as an approver.
+    pub fn approver(&self) -> Approver {
+        Approver {
+            subject: self.subject.clone(),
+            groups: self.groups.clone(),
+        }
+    }
 }
 
 /// A key with its token, returned once by create and rotate.
@@ -115,6 +133,9 @@ impl Engine {
             role: Role::Admin,
             key_id: String::new(),
             key_name: "dev".to_owned(),
+            subject: "dev".to_owned(),
+            groups: Vec::new(),
+            channel: Channel::Api,
         })
     }
 
@@ -202,10 +223,14 @@ impl Engine {
         let token = random_token()?;
         let key = self.new_record(
             BOOTSTRAP_WORKSPACE,
-            "bootstrap-admin",
-            Role::Admin,
+            &NewKey {
+                name: "bootstrap-admin".into(),
+                expires_in_days: None,
+                admin: true,
+                subject: "bootstrap-admin".into(),
+                groups: Vec::new(),
+            },
             &token,
-            None,
         );
         match self
             .store
@@ -218,26 +243,22 @@ impl Engine {
         }
     }
 
-    fn new_record(
-        &self,
-        workspace: &str,
-        name: &str,
-        role: Role,
-        token: &str,
-        expires_in_days: Option<i64>,
-    ) -> ApiKeyRecord {
+    fn new_record(&self, workspace: &str, new: &NewKey, token: &str) -> ApiKeyRecord {
         let now = Timestamp::now();
+        let role = if new.admin { Role::Admin } else { Role::Member };
         ApiKeyRecord {
             id: key_id(),
             workspace: workspace.to_owned(),
-            name: name.to_owned(),
+            name: new.name.clone(),
             role: role.as_str().to_owned(),
             hash: api_key::hash(token),
             last4: api_key::last4(token),
             created_at: now,
-            expires_at: expiry(now, expires_in_days),
+            expires_at: expiry(now, new.expires_in_days),
             last_used_at: None,
             revoked_at: None,
+            subject: new.subject.clone(),
+            groups: new.groups.clone(),
         }
     }
 
@@ -245,21 +266,18 @@ impl Engine {
         Ok(self.store.list_api_keys(&caller.workspace).await?)
     }
 
+    /// A new key. Approver groups are authority: a member may give a key only groups it holds
+    /// itself; an admin any.
     pub async fn create_api_key(&self, caller: &Caller, new: NewKey) -> Result<IssuedKey> {
         if new.admin && caller.role != Role::Admin {
             return Err(Error::Forbidden(
                 "only an admin key can create admin keys".into(),
             ));
         }
+        may_grant(&new.groups, &caller.groups, caller.role == Role::Admin)
+            .map_err(|refusal| Error::Forbidden(refusal.0))?;
         let token = random_token()?;
-        let role = if new.admin { Role::Admin } else { Role::Member };
-        let key = self.new_record(
-            &caller.workspace,
-            &new.name,
-            role,
-            &token,
-            new.expires_in_days,
-        );
+        let key = self.new_record(&caller.workspace, &new, &token);
         self.store
             .ensure_workspace(&caller.workspace, key.created_at)
             .await?;
@@ -328,12 +346,17 @@ impl Engine {
         require_admin(caller)?;
         let name = ResourceName::parse(name)?;
         let token = random_token()?;
+        let admin = format!("{name}-admin");
         let key = self.new_record(
             name.as_str(),
-            &format!("{name}-admin"),
-            Role::Admin,
+            &NewKey {
+                name: admin.clone(),
+                expires_in_days: None,
+                admin: true,
+                subject: admin,
+                groups: Vec::new(),
+            },
             &token,
-            None,
         );
         self.store
             .create_workspace_with_key(name.as_str(), &key)
@@ -369,11 +392,19 @@ pub(crate) fn caller_of(key: ApiKeyRecord, requested: Option<&str>) -> Result<Ca
     } else {
         Role::Member
     };
+    let subject = if key.subject.is_empty() {
+        key.name.clone()
+    } else {
+        key.subject
+    };
     Ok(Caller {
         workspace: key.workspace,
         role,
         key_id: key.id,
         key_name: key.name,
+        subject,
+        groups: key.groups,
+        channel: Channel::Api,
     })
 }
 

@@ -4,9 +4,16 @@
 //! its SHA-256 payload hash) together with its request and the run's pause, in one store
 //! transaction; approving writes the grant and the resume job in the same transaction as the
 //! decision, so an approval can never be lost between the two.
+//!
+//! Every decision, from the API, the console or a connector, goes through `decide_request`:
+//! the request's approval rule decides who may (`approvers`, else any operator), a decision
+//! that repeats the recorded one changes nothing and answers the decided request, a different
+//! one is a conflict; the approver, channel and reason are recorded on the request and in its
+//! APPROVED / REJECTED event.
 
-use runagents_domain::approval::{ApprovalDecision, Scope};
-use runagents_domain::policy::ApprovalRule;
+use runagents_domain::approval::{ApprovalDecision, Decision, Scope, repeats};
+use runagents_domain::approver::may_decide;
+use runagents_domain::policy::{ApprovalRule, Approvers};
 use runagents_domain::tool::ToolSpec;
 use runagents_domain::{Timestamp, duration};
 use runagents_store::{
@@ -193,13 +200,23 @@ impl Engine {
             .ok_or_else(|| not_found("access request", id))
     }
 
+    /// Approval windows that ended: their requests become EXPIRED and the connectors that
+    /// delivered them hear of it (a PagerDuty incident is resolved again, a webhook gets
+    /// `approval.expired`), through the outbox.
+    pub(crate) async fn expire_windows(&self) -> Result<()> {
+        if self.store.expire_requests(Timestamp::now()).await? > 0 {
+            self.wake_dispatch();
+        }
+        Ok(())
+    }
+
     /// Requests in creation order; `status` None means PENDING, "ALL" means every status.
     pub async fn list_access_requests(
         &self,
         ws: &str,
         status: Option<&str>,
     ) -> Result<Vec<RequestRecord>> {
-        self.store.expire_requests(Timestamp::now()).await?;
+        self.expire_windows().await?;
         let statuses = match status.map(|s| s.trim().to_ascii_uppercase()) {
             None => vec!["PENDING".to_owned()],
             Some(all) if all == "ALL" || all.is_empty() => Vec::new(),
@@ -218,15 +235,106 @@ impl Engine {
     }
 
     /// Approves a PENDING request with a scope; records the grant and, when there is a blocked
-    /// action, the job that replays it.
+    /// action, the job that replays it. Approving again alike answers the approved request.
     pub async fn approve_request(
         &self,
         caller: &Caller,
         id: &str,
         decision: ApprovalDecision,
     ) -> Result<RequestRecord> {
+        Ok(self
+            .decide_request(caller, id, Decision::Approve(decision))
+            .await?
+            .request)
+    }
+
+    /// Rejects a PENDING request: the blocked call never runs and its run fails. Rejecting
+    /// again answers the rejected request.
+    pub async fn reject_request(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: String,
+    ) -> Result<RequestRecord> {
+        Ok(self
+            .decide_request(caller, id, Decision::Reject(reason))
+            .await?
+            .request)
+    }
+
+    /// The one decision path: authority, then the decision once.
+    pub(crate) async fn decide_request(
+        &self,
+        caller: &Caller,
+        id: &str,
+        decision: Decision,
+    ) -> Result<Decided> {
         let ws = caller.workspace.as_str();
         let request = self.get_access_request(ws, id).await?;
+        self.check_authority(caller, &request)?;
+        if request.status != "PENDING" {
+            return settled(request, &decision);
+        }
+        let decided = match &decision {
+            Decision::Approve(approval) => self.approval(caller, &request, approval).await?,
+            Decision::Reject(reason) => rejection(caller, &request, reason),
+        };
+        match self.decide(ws, id, &decided).await {
+            Ok(stored) => {
+                if decided.job.is_some() {
+                    self.resume_signal.notify_waiters();
+                }
+                self.wake_dispatch();
+                Ok(Decided {
+                    request: stored,
+                    applied: true,
+                })
+            }
+            // Decided concurrently (a double click on two replicas): the same decision is fine.
+            Err(Error::Conflict(message)) => match self.store.get_request(ws, id).await? {
+                Some(now) if now.status != "PENDING" => settled(now, &decision),
+                _ => Err(Error::Conflict(message)),
+            },
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Whether the caller may decide the request, by the approvers of the rule that routed it.
+    /// In `--dev` mode the local operator has no identity and may decide anything; decisions
+    /// through connectors are checked there too.
+    pub(crate) fn check_authority(&self, caller: &Caller, request: &RequestRecord) -> Result<()> {
+        if self.settings.dev && caller.channel.is_operator() {
+            return Ok(());
+        }
+        let routing = &request.body["routing"];
+        let approvers: Approvers = match routing.get("approvers") {
+            None | Some(Value::Null) => Approvers::default(),
+            Some(stored) => serde_json::from_value(stored.clone()).map_err(|_| {
+                Error::Forbidden(format!(
+                    "the approver rule of request {} cannot be read; nobody may decide it",
+                    request.id
+                ))
+            })?,
+        };
+        may_decide(&approvers, &caller.approver()).map_err(|refusal| {
+            let rule = routing["rule"].as_str().unwrap_or_default();
+            let policy = request.body["policy"].as_str().unwrap_or_default();
+            Error::Forbidden(if rule.is_empty() || policy.is_empty() {
+                refusal.0
+            } else {
+                format!("{refusal} (approval rule {rule:?} of policy {policy:?})")
+            })
+        })
+    }
+
+    /// What approving writes: the grant, the replay job, the APPROVED event.
+    async fn approval(
+        &self,
+        caller: &Caller,
+        request: &RequestRecord,
+        decision: &ApprovalDecision,
+    ) -> Result<RequestDecision> {
+        let ws = caller.workspace.as_str();
         let action = self.store.get_action(ws, &request.action_id).await?;
         let now = Timestamp::now();
         let window = match decision.scope {
@@ -279,10 +387,12 @@ impl Engine {
                 created_at: now,
             });
         let duration_text = window.map(format_duration).unwrap_or_default();
+        let channel = caller.channel.as_str();
         let approved = event(
             "APPROVED",
-            &caller.key_name,
-            json!({"approver_id": caller.key_name, "scope": decision.scope.as_str(), "duration": duration_text, "reason": decision.reason, "request_id": request.id, "action_id": request.action_id, "tool": text("tool_id")}),
+            &caller.subject,
+            json!({"approver_id": caller.subject, "channel": channel, "scope": decision.scope.as_str(), "duration": duration_text,
+                   "reason": decision.reason, "request_id": request.id, "action_id": request.action_id, "tool": text("tool_id")}),
         );
         let run = (!request.run_id.is_empty()).then(|| RunChange {
             run_id: request.run_id.clone(),
@@ -291,60 +401,17 @@ impl Engine {
             blocked_action_id: None,
             events: vec![approved],
         });
-        let decided = RequestDecision {
+        Ok(RequestDecision {
             status: "APPROVED".into(),
-            fields: json!({"scope": decision.scope.as_str(), "duration": duration_text, "approver_id": caller.key_name, "reason": decision.reason}),
+            fields: json!({"scope": decision.scope.as_str(), "duration": duration_text, "approver_id": caller.subject,
+                           "channel": channel, "reason": decision.reason}),
             expires_at,
             action_status: "APPROVED".into(),
             grant: Some(grant),
             job,
             run,
             at: now,
-        };
-        let stored = self.decide(ws, id, &decided).await?;
-        self.resume_signal.notify_waiters();
-        self.wake_dispatch();
-        Ok(stored)
-    }
-
-    /// Rejects a PENDING request: the blocked call never runs and its run fails.
-    pub async fn reject_request(
-        &self,
-        caller: &Caller,
-        id: &str,
-        reason: String,
-    ) -> Result<RequestRecord> {
-        let ws = caller.workspace.as_str();
-        let request = self.get_access_request(ws, id).await?;
-        let now = Timestamp::now();
-        let data = json!({"approver_id": caller.key_name, "reason": reason, "request_id": request.id, "action_id": request.action_id, "tool": request.body["tool_id"]});
-        let run = (!request.run_id.is_empty()).then(|| RunChange {
-            run_id: request.run_id.clone(),
-            from: vec!["RUNNING".into(), "PAUSED_APPROVAL".into()],
-            to: "FAILED".into(),
-            blocked_action_id: None,
-            events: vec![
-                event("REJECTED", &caller.key_name, data),
-                event(
-                    "FAILED",
-                    "platform",
-                    json!({"error": "approval rejected", "reason": reason}),
-                ),
-            ],
-        });
-        let decided = RequestDecision {
-            status: "REJECTED".into(),
-            fields: json!({"approver_id": caller.key_name, "reason": reason}),
-            expires_at: None,
-            action_status: "FAILED".into(),
-            grant: None,
-            job: None,
-            run,
-            at: now,
-        };
-        let stored = self.decide(ws, id, &decided).await?;
-        self.wake_dispatch();
-        Ok(stored)
+        })
     }
 
     async fn decide(
@@ -443,6 +510,72 @@ impl Engine {
                 runagents_store::Blocked::Existing(request) => (request, false),
             },
         )
+    }
+}
+
+/// A decision as applied: the request as it now stands, and whether this call changed it
+/// (false when it repeated the recorded decision).
+pub(crate) struct Decided {
+    pub request: RequestRecord,
+    pub applied: bool,
+}
+
+/// A request someone already decided: the same decision again is answered with it, changing
+/// nothing; any other is a conflict naming what was decided.
+fn settled(request: RequestRecord, decision: &Decision) -> Result<Decided> {
+    let text = |key: &str| request.body[key].as_str().unwrap_or_default().to_owned();
+    let window = duration::parse_seconds(&text("duration")).ok();
+    if repeats(&request.status, &text("scope"), window, decision) {
+        return Ok(Decided {
+            request,
+            applied: false,
+        });
+    }
+    let approver = text("approver_id");
+    let by = if approver.is_empty() {
+        String::new()
+    } else {
+        format!(" by {approver}")
+    };
+    let what = if request.status == "EXPIRED" {
+        format!("was approved{by} and its window has ended")
+    } else {
+        format!("is already {}{by}", request.status.to_ascii_lowercase())
+    };
+    Err(Error::Conflict(format!(
+        "request {} {what}; a different decision cannot replace it",
+        request.id
+    )))
+}
+
+/// What rejecting writes: the REJECTED and FAILED events; the action fails.
+fn rejection(caller: &Caller, request: &RequestRecord, reason: &str) -> RequestDecision {
+    let channel = caller.channel.as_str();
+    let data = json!({"approver_id": caller.subject, "channel": channel, "reason": reason, "request_id": request.id,
+                      "action_id": request.action_id, "tool": request.body["tool_id"]});
+    let run = (!request.run_id.is_empty()).then(|| RunChange {
+        run_id: request.run_id.clone(),
+        from: vec!["RUNNING".into(), "PAUSED_APPROVAL".into()],
+        to: "FAILED".into(),
+        blocked_action_id: None,
+        events: vec![
+            event("REJECTED", &caller.subject, data),
+            event(
+                "FAILED",
+                "platform",
+                json!({"error": "approval rejected", "reason": reason}),
+            ),
+        ],
+    });
+    RequestDecision {
+        status: "REJECTED".into(),
+        fields: json!({"approver_id": caller.subject, "channel": channel, "reason": reason}),
+        expires_at: None,
+        action_status: "FAILED".into(),
+        grant: None,
+        job: None,
+        run,
+        at: Timestamp::now(),
     }
 }
 

@@ -9,16 +9,19 @@
 
 mod probe;
 
+use runagents_domain::approver::may_grant;
+use runagents_domain::connector::ConnectorType;
 use runagents_domain::connector::{
     Activity, Check, ConnectorSpec, DEFAULTS_SETTING, Defaults, Fields, HeaderValue,
     SLACK_SIGNING_SECRET, SlackSecurityMode, Target, TestReport, check_headers, header,
     resolve_headers,
 };
+use runagents_domain::dispatch::JIRA_WEBHOOK_SECRET;
 use runagents_domain::{Invalid, Secret, Timestamp, from_json};
 use runagents_store::{ActivityRecord, Document, Kind, Write};
 use serde_json::{Value, json};
 
-use crate::{Engine, Error, Result, not_found};
+use crate::{Caller, Engine, Error, Result, Role, not_found};
 
 const WHAT: &str = "approval connector";
 
@@ -111,12 +114,33 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn create_connector(&self, workspace: &str, mut fields: Fields) -> Result<Connector> {
+    /// Approver groups a connector gives are authority: a member may give only groups it
+    /// holds itself (those already given stay); an admin any.
+    fn check_granted(
+        caller: &Caller,
+        before: Option<&ConnectorSpec>,
+        after: &ConnectorSpec,
+    ) -> Result<()> {
+        let kept = before
+            .map(ConnectorSpec::granted_groups)
+            .unwrap_or_default();
+        let added: Vec<String> = after
+            .granted_groups()
+            .into_iter()
+            .filter(|group| !kept.contains(group))
+            .collect();
+        may_grant(&added, &caller.groups, caller.role == Role::Admin)
+            .map_err(|refusal| Error::Forbidden(refusal.0))
+    }
+
+    pub async fn create_connector(&self, caller: &Caller, mut fields: Fields) -> Result<Connector> {
+        let workspace = caller.workspace.as_str();
         let sent = fields.headers.take().unwrap_or_default();
         check_headers(&sent)?;
         let headers = resolve_headers(sent, &[])?;
         let defaults = self.connector_defaults(workspace).await?;
         let spec = ConnectorSpec::new(&fields, &headers, defaults.default_timeout_seconds)?;
+        Self::check_granted(caller, None, &spec)?;
         self.ensure_unique_name(workspace, &spec.name, "").await?;
         let now = Timestamp::now();
         let document = Document {
@@ -153,10 +177,11 @@ impl Engine {
     /// keep the stored value of that header.
     pub async fn update_connector(
         &self,
-        workspace: &str,
+        caller: &Caller,
         id: &str,
         mut patch: Fields,
     ) -> Result<Connector> {
+        let workspace = caller.workspace.as_str();
         let current = self.get_connector(workspace, id).await?;
         let stored = self.connector_headers(workspace, &current).await?;
         let headers = match patch.headers.take() {
@@ -167,6 +192,7 @@ impl Engine {
             None => stored.clone(),
         };
         let spec = current.spec.patched(&patch, &headers)?;
+        Self::check_granted(caller, Some(&current.spec), &spec)?;
         if spec.name != current.spec.name {
             self.ensure_unique_name(workspace, &spec.name, id).await?;
         }
@@ -420,6 +446,14 @@ impl Engine {
                 "; compat mode: requests are not signature-verified (add X-Slack-Signing-Secret)",
             );
         }
+        if let Ok(headers) = &credentials
+            && target.kind == ConnectorType::Jira
+            && header(headers, JIRA_WEBHOOK_SECRET).is_none_or(|s| s.expose().is_empty())
+        {
+            credentials_check.message.push_str(&format!(
+                "; without {JIRA_WEBHOOK_SECRET}, Jira transitions are not heard (decision links still work)"
+            ));
+        }
         let mut checks = vec![Check::config(Ok(())), credentials_check];
         checks.push(match &credentials {
             Ok(headers) => self.connectivity(&target, headers).await,
@@ -484,6 +518,16 @@ fn changed_fields(before: &ConnectorSpec, after: &ConnectorSpec) -> Vec<&'static
         (
             "slack_security_mode",
             before.slack_security_mode != after.slack_security_mode,
+        ),
+        ("approver_map", before.approver_map != after.approver_map),
+        ("link_approver", before.link_approver != after.link_approver),
+        (
+            "approve_transitions",
+            before.approve_transitions != after.approve_transitions,
+        ),
+        (
+            "reject_transitions",
+            before.reject_transitions != after.reject_transitions,
         ),
     ]
     .into_iter()

@@ -1,24 +1,28 @@
 //! Approval delivery: routing a new access request to its connectors through the store's
 //! outbox, the worker that drains it (webhook, Slack, Teams, Jira, PagerDuty), and decisions
-//! that come back from a connector (Slack interactivity, signed decision links).
+//! that come back from a connector (Slack interactivity, signed decision links, Jira
+//! transitions).
 //!
 //! Invariants: nothing here runs on the egress path — `block` only writes outbox rows, in the
 //! request's own transaction. Rows are claimed with a lease, each attempt is bounded by the
 //! connector's `timeout_seconds`, failures are retried with backoff and every attempt lands in
 //! the activity log. A request is never dropped: whatever the connectors do, it stays PENDING
 //! in the console queue until someone decides it. Every decision goes through
-//! `approve_request` / `reject_request`.
+//! `decide_request`, as the approver the connector names: a Slack user or Jira account by the
+//! connector's `approver_map`, a link holder as the connector's `link_approver`.
 
 mod wire;
 
 use std::time::{Duration, Instant};
 
-use runagents_domain::approval::ApprovalDecision;
+use runagents_domain::approval::{ApprovalDecision, Decision, Scope};
+use runagents_domain::approver::{Approver, Channel};
 use runagents_domain::connector::{
     Activity, ConnectorType, SLACK_SIGNING_SECRET, SlackSecurityMode, header,
 };
 use runagents_domain::dispatch::{
-    Choice, DecisionLink, LINK_TTL_SECS, SLACK_VERIFICATION_TOKEN, route, verify_slack_signature,
+    Choice, DecisionLink, JIRA_WEBHOOK_SECRET, LINK_TTL_SECS, SLACK_VERIFICATION_TOKEN, Verdict,
+    jira_transition, route, transition_verdict, verify_jira_signature, verify_slack_signature,
 };
 use runagents_domain::policy::Delivery;
 use runagents_domain::{Secret, Timestamp};
@@ -27,6 +31,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::api_keys::Role;
+use crate::approvals::Decided;
 use crate::connectors::Connector;
 use crate::{Caller, Engine, Error, Result};
 
@@ -80,6 +85,85 @@ pub(crate) struct Attempt<'a> {
     pub connector: &'a Connector,
     pub headers: &'a [(String, Secret)],
     pub timeout: Duration,
+}
+
+/// What a Slack button press came to.
+#[derive(Debug)]
+pub enum Pressed {
+    /// Decided now, or already decided the same way (a double click, a retry).
+    Decided(RequestRecord),
+    /// Not applied: the presser may not decide the request, or it was decided otherwise.
+    /// Said to the presser alone (an ephemeral message); nothing changed.
+    Refused(String),
+}
+
+/// What a Jira webhook came to; Jira only needs a 2xx, the rest is for people reading logs.
+#[derive(Debug)]
+pub struct JiraAnswer {
+    /// `approved`, `rejected`, `already_decided`, `conflict` or `ignored`.
+    pub result: &'static str,
+    pub request_id: String,
+    pub message: String,
+}
+
+impl JiraAnswer {
+    fn ignored(message: impl Into<String>) -> Self {
+        JiraAnswer {
+            result: "ignored",
+            request_id: String::new(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The caller a connector decision acts as.
+fn connector_caller(ws: &str, approver: Approver, channel: Channel) -> Caller {
+    Caller {
+        workspace: ws.to_owned(),
+        role: Role::Member,
+        key_id: String::new(),
+        key_name: approver.subject.clone(),
+        subject: approver.subject,
+        groups: approver.groups,
+        channel,
+    }
+}
+
+/// The decision a connector choice makes; `reason` goes with it.
+fn choice_decision(choice: Choice, reason: String) -> Decision {
+    match choice.scope() {
+        Some((scope, duration)) => Decision::Approve(ApprovalDecision {
+            scope,
+            duration,
+            reason,
+        }),
+        None => Decision::Reject(reason),
+    }
+}
+
+/// "Approve once", "Approve for 4h", "Reject": what a decision asked for, for the activity log.
+fn decision_label(decision: &Decision) -> String {
+    match decision {
+        Decision::Approve(approval) => match (approval.scope, approval.duration) {
+            (Scope::Once, _) => "Approve once".into(),
+            (Scope::Run, _) => "Approve for this run".into(),
+            (Scope::AgentUserTtl, Some(seconds)) => {
+                format!("Approve for {}", crate::approvals::format_duration(seconds))
+            }
+            (Scope::AgentUserTtl, None) => "Approve for a window".into(),
+        },
+        Decision::Reject(_) => "Reject".into(),
+    }
+}
+
+/// The channel of a decision link, by the type of the connector that carried it.
+fn link_channel(connector: Option<&Connector>) -> Channel {
+    match connector.map(|c| c.spec.kind) {
+        Some(ConnectorType::Webhook) => Channel::Webhook,
+        Some(ConnectorType::Teams) => Channel::Teams,
+        Some(ConnectorType::Jira) => Channel::Jira,
+        Some(ConnectorType::Slack | ConnectorType::Pagerduty) | None => Channel::Link,
+    }
 }
 
 fn backoff_ms(attempts: i64) -> i64 {
@@ -185,8 +269,16 @@ impl Engine {
         };
         match outcome {
             Ok(delivered) => {
+                // A service whose callbacks name the delivery by its own key (a Jira issue key,
+                // the only `key` among the references) finds it by that key.
+                let external_key = delivered.external_ref["key"].as_str().unwrap_or_default();
                 self.store
-                    .complete_dispatch(&row.id, &delivered.external_ref, Timestamp::now())
+                    .complete_dispatch(
+                        &row.id,
+                        &delivered.external_ref,
+                        external_key,
+                        Timestamp::now(),
+                    )
                     .await?;
                 if !delivered.silent {
                     let activity = Activity {
@@ -354,8 +446,11 @@ impl Engine {
         Ok((link, request))
     }
 
-    /// Decides with a decision link: valid, unexpired, unused, and its request still PENDING.
-    /// `approver` is who the receiver says decided; the link's connector otherwise.
+    /// Decides with a decision link: valid, unexpired, and unused while its request is
+    /// PENDING. The holder decides as the carrying connector's `link_approver` (by default
+    /// `link:<connector>` with no groups); `approver`, if the receiver names one, is recorded as
+    /// the subject, but authority stays the connector's. Using the link again for a request it
+    /// already decided answers the decided request.
     pub async fn decide_by_link(
         &self,
         token: &str,
@@ -363,59 +458,76 @@ impl Engine {
         reason: String,
     ) -> Result<RequestRecord> {
         let (link, request) = self.read_decision_link(token).await?;
-        if request.status != "PENDING" {
-            return Err(Error::Conflict(format!(
-                "request {} is already {}",
-                request.id, request.status
-            )));
-        }
-        if !self
-            .store
-            .use_decision_link(
-                &link.workspace,
-                &link.id,
-                &link.request_id,
-                Timestamp::now(),
+        let connector = self
+            .get_connector(&link.workspace, &link.connector_id)
+            .await
+            .ok();
+        let holder = connector.as_ref().map_or_else(
+            || Approver {
+                subject: format!("link:{}", link.connector_id),
+                groups: Vec::new(),
+            },
+            |c| c.spec.link_holder(),
+        );
+        let named = approver
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty() && a.chars().count() <= 200 && !a.contains(char::is_control));
+        let caller = connector_caller(
+            &link.workspace,
+            Approver {
+                subject: named.unwrap_or(holder.subject),
+                groups: holder.groups,
+            },
+            link_channel(connector.as_ref()),
+        );
+        let decision = choice_decision(link.choice()?, reason);
+        let source = "a signed decision link".to_owned();
+        // Authority first, so a refused holder does not use the link up.
+        if let Err(refused) = self.check_authority(&caller, &request) {
+            self.record_refusal(
+                &caller,
+                &request.id,
+                connector.as_ref(),
+                &decision,
+                &refused,
+                &source,
             )
-            .await?
+            .await;
+            return Err(refused);
+        }
+        if request.status == "PENDING"
+            && !self
+                .store
+                .use_decision_link(
+                    &link.workspace,
+                    &link.id,
+                    &link.request_id,
+                    Timestamp::now(),
+                )
+                .await?
         {
             return Err(Error::Conflict(
                 "this decision link was already used".into(),
             ));
         }
-        let connector = self
-            .get_connector(&link.workspace, &link.connector_id)
-            .await
-            .ok();
-        let via = connector
-            .as_ref()
-            .map_or(link.connector_id.clone(), |c| c.spec.name.clone());
-        let approver = approver
-            .map(|a| a.trim().to_owned())
-            .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| format!("link:{via}"));
-        self.decide_from_connector(
-            &link.workspace,
-            &link.request_id,
-            link.choice()?,
-            &approver,
-            reason,
-            connector.as_ref(),
-            "a signed decision link".into(),
-        )
-        .await
+        Ok(self
+            .decide_from_connector(&caller, &request.id, decision, connector.as_ref(), source)
+            .await?
+            .request)
     }
 
     /// A Slack interactivity request (a button press): verified with the connector's signing
     /// secret (required in strict mode); in compat mode without one, the legacy verification
     /// token is checked if configured, otherwise the request is accepted unverified, which the
-    /// connector test reports.
+    /// connector test reports. An unverifiable press is an error; a verified press by someone
+    /// who may not decide, or against a decision already made otherwise, is `Refused` and
+    /// also said to the presser through the payload's `response_url`.
     pub async fn slack_interaction(
         &self,
         timestamp: Option<&str>,
         signature: Option<&str>,
         body: &[u8],
-    ) -> Result<RequestRecord> {
+    ) -> Result<Pressed> {
         let forbidden = |message: &str| Error::Forbidden(message.to_owned());
         let payload = url::form_urlencoded::parse(body)
             .find(|(key, _)| key == "payload")
@@ -470,65 +582,225 @@ impl Engine {
             .filter(|id| !id.is_empty())
             .ok_or_else(|| Error::Invalid("payload has no user".into()))?;
         let channel = payload["channel"]["id"].as_str().unwrap_or_default();
-        self.decide_from_connector(
+        let caller = connector_caller(
             &row.workspace,
-            &row.request_id,
-            choice,
-            &format!("slack:{user}"),
-            String::new(),
-            Some(&connector),
-            format!("Slack channel {channel}"),
-        )
-        .await
+            connector.spec.approver_for(user),
+            Channel::Slack,
+        );
+        let decided = self
+            .decide_from_connector(
+                &caller,
+                &row.request_id,
+                choice_decision(choice, String::new()),
+                Some(&connector),
+                format!("Slack channel {channel}"),
+            )
+            .await;
+        let refusal = match decided {
+            Ok(decided) => return Ok(Pressed::Decided(decided.request)),
+            Err(Error::Forbidden(message)) => format!("You can't decide this request: {message}."),
+            Err(Error::Conflict(message)) => format!("Nothing changed: {message}."),
+            Err(error) => return Err(error),
+        };
+        if let Some(url) = payload["response_url"].as_str() {
+            self.slack_respond(url, &refusal, &connector);
+        }
+        Ok(Pressed::Refused(refusal))
+    }
+
+    /// Tells the presser alone (`response_type: ephemeral`), through Slack's `response_url`.
+    /// Only a Slack hooks URL (or one on the configured Slack API's host, for a proxy or a test
+    /// double) is called: in compat mode the payload may be unverified.
+    fn slack_respond(&self, url: &str, text: &str, connector: &Connector) {
+        let origin = |raw: &str| {
+            url::Url::parse(raw).ok().map(|u| {
+                (
+                    u.scheme().to_owned(),
+                    u.host_str().map(str::to_owned),
+                    u.port(),
+                )
+            })
+        };
+        let allowed = url.starts_with("https://hooks.slack.com/")
+            || origin(url).is_some_and(|o| Some(o) == origin(&self.settings.slack_api_url));
+        if !allowed {
+            tracing::warn!(connector = %connector.id, "Slack response_url is not a Slack hooks URL; not answered");
+            return;
+        }
+        let request = self
+            .http
+            .post(url)
+            .timeout(Duration::from_secs(connector.spec.timeout_seconds.into()))
+            .json(&serde_json::json!({"response_type": "ephemeral", "replace_original": false, "text": text}));
+        let connector = connector.id.clone();
+        // The presser's notice only; shutting down without it loses nothing recorded.
+        tokio::spawn(async move {
+            if let Err(error) = request.send().await {
+                tracing::warn!(%connector, error = %crate::tools::describe_request_error(&error), "could not answer a refused Slack press");
+            }
+        });
+    }
+
+    /// A Jira webhook (`jira:issue_updated`) on `/integrations/jira/{workspace}/{connector}`,
+    /// signed by Jira with the connector's `X-Jira-Webhook-Secret` (`X-Hub-Signature`, as a
+    /// Jira admin webhook with a secret sends it; there is no unsigned mode). An issue of ours
+    /// moved to one of the connector's approve transitions approves the request once; to a
+    /// reject transition, rejects it; as whoever moved it, by the connector's `approver_map`.
+    /// Anything else is ignored. A conflict is answered 200 (Jira retries 409): the issue got
+    /// a comment when the request was decided elsewhere.
+    pub async fn jira_webhook(
+        &self,
+        ws: &str,
+        connector_id: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<JiraAnswer> {
+        let unknown = || Error::Forbidden("unknown Jira connector".into());
+        let connector = match self.get_connector(ws, connector_id).await {
+            Ok(connector) if connector.spec.kind == ConnectorType::Jira => connector,
+            Ok(_) | Err(Error::NotFound(_) | Error::Invalid(_)) => return Err(unknown()),
+            Err(error) => return Err(error),
+        };
+        let headers = self.connector_headers(ws, &connector).await?;
+        let secret = header(&headers, JIRA_WEBHOOK_SECRET)
+            .filter(|s| !s.expose().is_empty())
+            .ok_or_else(|| {
+                Error::Forbidden(format!(
+                    "this connector has no {JIRA_WEBHOOK_SECRET}; set one and give it to the Jira webhook as its secret"
+                ))
+            })?;
+        verify_jira_signature(secret.expose(), signature.unwrap_or_default(), body)
+            .map_err(|invalid| Error::Forbidden(invalid.0))?;
+        let payload: Value =
+            serde_json::from_slice(body).map_err(|_| Error::Invalid("body is not JSON".into()))?;
+        let Some(transition) = jira_transition(&payload) else {
+            return Ok(JiraAnswer::ignored("not an issue status change"));
+        };
+        let (approve, reject) = connector.spec.transitions();
+        let Some(verdict) = transition_verdict(&transition.to_status, &approve, &reject) else {
+            return Ok(JiraAnswer::ignored(format!(
+                "status {:?} neither approves nor rejects",
+                transition.to_status
+            )));
+        };
+        let Some(row) = self
+            .store
+            .find_delivery(ws, &connector.id, &transition.issue_key)
+            .await?
+        else {
+            return Ok(JiraAnswer::ignored(format!(
+                "issue {} is not an approval request of this connector",
+                transition.issue_key
+            )));
+        };
+        let user = if transition.user.is_empty() {
+            "unknown"
+        } else {
+            transition.user.as_str()
+        };
+        let caller = connector_caller(ws, connector.spec.approver_for(user), Channel::Jira);
+        let reason = format!(
+            "{} moved to {} in Jira",
+            transition.issue_key, transition.to_status
+        );
+        let decision = match verdict {
+            Verdict::Approve => Decision::Approve(ApprovalDecision {
+                scope: Scope::Once,
+                duration: None,
+                reason,
+            }),
+            Verdict::Reject => Decision::Reject(reason),
+        };
+        let source = format!("Jira issue {}", transition.issue_key);
+        match self
+            .decide_from_connector(&caller, &row.request_id, decision, Some(&connector), source)
+            .await
+        {
+            Ok(decided) => Ok(JiraAnswer {
+                result: match (decided.applied, decided.request.status.as_str()) {
+                    (false, _) => "already_decided",
+                    (true, "REJECTED") => "rejected",
+                    (true, _) => "approved",
+                },
+                request_id: decided.request.id,
+                message: String::new(),
+            }),
+            Err(Error::Conflict(message)) => Ok(JiraAnswer {
+                result: "conflict",
+                request_id: row.request_id,
+                message,
+            }),
+            Err(error) => Err(error),
+        }
     }
 
     /// Applies a decision that came through a connector, through the one decision path, and
-    /// logs it as `decision_received`.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call per decision source, all named"
-    )]
+    /// logs it as `decision_received` (once: a repeated decision logs nothing) or, when the
+    /// approver may not decide, as `decision_refused`.
     async fn decide_from_connector(
         &self,
-        ws: &str,
+        caller: &Caller,
         request_id: &str,
-        choice: Choice,
-        approver: &str,
-        reason: String,
+        decision: Decision,
         connector: Option<&Connector>,
         source: String,
-    ) -> Result<RequestRecord> {
-        let caller = Caller {
-            workspace: ws.to_owned(),
-            role: Role::Member,
-            key_id: String::new(),
-            key_name: approver.to_owned(),
-        };
-        let decided = match choice.scope() {
-            Some((scope, duration)) => {
-                let decision = ApprovalDecision {
-                    scope,
-                    duration,
-                    reason,
-                };
-                self.approve_request(&caller, request_id, decision).await?
+    ) -> Result<Decided> {
+        let label = decision_label(&decision);
+        let decided = match self
+            .decide_request(caller, request_id, decision.clone())
+            .await
+        {
+            Ok(decided) => decided,
+            Err(refused @ Error::Forbidden(_)) => {
+                self.record_refusal(caller, request_id, connector, &decision, &refused, &source)
+                    .await;
+                return Err(refused);
             }
-            None => self.reject_request(&caller, request_id, reason).await?,
+            Err(error) => return Err(error),
         };
+        if decided.applied {
+            let request = &decided.request;
+            let activity = Activity {
+                event: "decision_received".into(),
+                connector_id: connector.map(|c| c.id.clone()).unwrap_or_default(),
+                connector_name: connector.map(|c| c.spec.name.clone()).unwrap_or_default(),
+                request_id: request_id.to_owned(),
+                action_id: request.action_id.clone(),
+                run_id: request.run_id.clone(),
+                decision: request.status.to_ascii_lowercase(),
+                approver_id: caller.subject.clone(),
+                message: format!("{label} by {} from {source}", caller.subject),
+                ..Activity::default()
+            };
+            self.record(&caller.workspace, activity).await;
+        }
+        Ok(decided)
+    }
+
+    /// Logs a refused connector decision; the request is untouched.
+    async fn record_refusal(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        connector: Option<&Connector>,
+        decision: &Decision,
+        refused: &Error,
+        source: &str,
+    ) {
         let activity = Activity {
-            event: "decision_received".into(),
+            event: "decision_refused".into(),
             connector_id: connector.map(|c| c.id.clone()).unwrap_or_default(),
             connector_name: connector.map(|c| c.spec.name.clone()).unwrap_or_default(),
             request_id: request_id.to_owned(),
-            action_id: decided.action_id.clone(),
-            run_id: decided.run_id.clone(),
-            decision: decided.status.to_ascii_lowercase(),
-            approver_id: approver.to_owned(),
-            message: format!("{} by {approver} from {source}", choice.label()),
+            approver_id: caller.subject.clone(),
+            message: format!(
+                "{} by {} from {source} refused: {refused}",
+                decision_label(decision),
+                caller.subject
+            ),
             ..Activity::default()
         };
-        self.record(ws, activity).await;
-        Ok(decided)
+        self.record(&caller.workspace, activity).await;
     }
 }
 

@@ -37,7 +37,7 @@ impl Engine {
     pub async fn run_resume_worker(self, worker: String, stop: CancellationToken) {
         loop {
             let notified = self.resume_signal.notified();
-            if let Err(error) = self.store.expire_requests(Timestamp::now()).await {
+            if let Err(error) = self.expire_windows().await {
                 tracing::warn!(%error, "could not expire approval windows");
             }
             loop {

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
+use runagents_domain::approver::Channel;
 use runagents_domain::session::{self, SessionClaims};
 use runagents_domain::{Timestamp, api_key};
 use runagents_store::ApiKeyRecord;
@@ -61,6 +62,10 @@ impl Engine {
             (caller_of(key, None)?, fingerprint)
         };
         let now = Timestamp::now();
+        let caller = Caller {
+            channel: Channel::Console,
+            ..caller
+        };
         let claims = SessionClaims {
             key_id: caller.key_id.clone(),
             workspace: caller.workspace.clone(),
@@ -114,6 +119,11 @@ impl Engine {
                 ));
             }
             caller_of(key, requested)?
+        };
+        // A session acts as its key, through the console.
+        let caller = Caller {
+            channel: Channel::Console,
+            ..caller
         };
         Ok(Session {
             token: token.to_owned(),

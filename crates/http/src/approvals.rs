@@ -1,5 +1,7 @@
 //! Access requests: `/approvals/requests` and `/governance/requests` (the same API), list,
-//! create, get, approve with a scope, reject.
+//! create, get, approve with a scope, reject. Deciding needs the approver groups of the
+//! request's approval rule (403 otherwise); deciding again alike answers the decided request,
+//! deciding otherwise is 409.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -43,6 +45,7 @@ pub(crate) fn view(request: &RequestRecord) -> Value {
         "duration": text("duration"),
         "scope": text("scope"),
         "approver_id": text("approver_id"),
+        "channel": text("channel"),
         "reason": text("reason"),
         "message": text("message"),
         "action_id": request.action_id,

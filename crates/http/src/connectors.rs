@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use runagents_domain::connector::{
-    Defaults, Fields, MASK, MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS, activity_limit,
+    ConnectorType, Defaults, Fields, MASK, MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS, activity_limit,
 };
 use runagents_engine::connectors::{ActivityEntry, Connector};
 use serde_json::{Map, Value, json};
@@ -39,15 +39,17 @@ pub(crate) fn routes() -> Router<AppState> {
         })
 }
 
-/// Every header value shows as `MASK`; `slack_security_mode` is `""` for other types.
-pub(crate) fn view(connector: &Connector) -> Value {
+/// Every header value shows as `MASK`; `slack_security_mode` is `""` for other types. The
+/// approver settings show for the types that use them; a Jira connector also shows the URL its
+/// transition webhook posts to.
+pub(crate) fn view(connector: &Connector, workspace: &str, operator_url: &str) -> Value {
     let spec = &connector.spec;
     let headers: Map<String, Value> = spec
         .header_names
         .iter()
         .map(|name| (name.clone(), json!(MASK)))
         .collect();
-    json!({
+    let mut view = json!({
         "id": connector.id,
         "name": spec.name,
         "type": spec.kind,
@@ -58,7 +60,30 @@ pub(crate) fn view(connector: &Connector) -> Value {
         "slack_security_mode": spec.slack_security_mode.map_or("", |mode| mode.as_str()),
         "created_at": connector.created_at,
         "updated_at": connector.updated_at,
-    })
+    });
+    let fields = view.as_object_mut();
+    if let Some(fields) = fields {
+        if spec.kind.names_its_users() {
+            fields.insert("approver_map".into(), json!(spec.approver_map));
+        }
+        if spec.kind.carries_links() {
+            fields.insert("link_approver".into(), json!(spec.link_approver));
+        }
+        if spec.kind == ConnectorType::Jira {
+            let (approve, reject) = spec.transitions();
+            fields.insert("approve_transitions".into(), json!(approve));
+            fields.insert("reject_transitions".into(), json!(reject));
+            // Where the Jira admin webhook (with the connector's X-Jira-Webhook-Secret) posts.
+            fields.insert(
+                "webhook_url".into(),
+                json!(format!(
+                    "{operator_url}/integrations/jira/{}/{}",
+                    workspace, connector.id
+                )),
+            );
+        }
+    }
+    view
 }
 
 fn defaults_view(defaults: &Defaults) -> Value {
@@ -83,7 +108,13 @@ fn activity_view(entry: &ActivityEntry) -> Value {
 
 async fn list(State(state): State<AppState>, caller: CallerExt) -> Result<Json<Value>, ApiError> {
     let connectors = state.engine.list_connectors(&caller.workspace).await?;
-    Ok(Json(connectors.iter().map(view).collect()))
+    let url = &state.engine.settings().operator_url;
+    Ok(Json(
+        connectors
+            .iter()
+            .map(|c| view(c, &caller.workspace, url))
+            .collect(),
+    ))
 }
 
 async fn read(
@@ -92,7 +123,11 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let connector = state.engine.get_connector(&caller.workspace, &id).await?;
-    Ok(Json(view(&connector)))
+    Ok(Json(view(
+        &connector,
+        &caller.workspace,
+        &state.engine.settings().operator_url,
+    )))
 }
 
 async fn create(
@@ -101,11 +136,15 @@ async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields = Fields::parse(body)?;
-    let connector = state
-        .engine
-        .create_connector(&caller.workspace, fields)
-        .await?;
-    Ok((StatusCode::CREATED, Json(view(&connector))))
+    let connector = state.engine.create_connector(&caller, fields).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(view(
+            &connector,
+            &caller.workspace,
+            &state.engine.settings().operator_url,
+        )),
+    ))
 }
 
 async fn update(
@@ -115,11 +154,12 @@ async fn update(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let patch = Fields::parse(body)?;
-    let connector = state
-        .engine
-        .update_connector(&caller.workspace, &id, patch)
-        .await?;
-    Ok(Json(view(&connector)))
+    let connector = state.engine.update_connector(&caller, &id, patch).await?;
+    Ok(Json(view(
+        &connector,
+        &caller.workspace,
+        &state.engine.settings().operator_url,
+    )))
 }
 
 async fn delete(

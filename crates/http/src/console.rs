@@ -171,6 +171,8 @@ fn caller_view(caller: &Caller, csrf_token: &str, expires_at: Value) -> Value {
         "workspace": caller.workspace,
         "key_name": caller.key_name,
         "key_id": caller.key_id,
+        "subject": caller.subject,
+        "groups": caller.groups,
         "role": match caller.role { Role::Admin => "admin", Role::Member => "member" },
         "csrf_token": csrf_token,
         "expires_at": expires_at,

@@ -1,5 +1,6 @@
 //! Unauthenticated routes that connectors call back: Slack interactivity (verified by Slack's
-//! request signature) and signed decision links (`GET` shows a confirmation page, so a link
+//! request signature), Jira transition webhooks (verified by Jira's `X-Hub-Signature` with the
+//! connector's secret) and signed decision links (`GET` shows a confirmation page, so a link
 //! scanner opening it decides nothing; `POST` decides).
 
 use axum::body::Bytes;
@@ -8,6 +9,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use runagents_domain::dispatch::JIRA_SIGNATURE_HEADER;
+use runagents_engine::Error;
+use runagents_engine::dispatch::Pressed;
 use serde_json::{Value, json};
 
 use crate::{ApiError, AppState};
@@ -20,6 +24,10 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/approvals/decide/{token}", get(confirm).post(decide))
         .route("/oauth/callback", get(oauth_callback))
+        .route(
+            "/integrations/jira/{workspace}/{connector}",
+            post(jira_webhook),
+        )
 }
 
 #[derive(serde::Deserialize)]
@@ -88,13 +96,17 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-/// Slack wants a quick 200; the message is updated through the outbox afterwards.
+/// Slack wants a quick 200; the message is updated through the outbox afterwards. A press
+/// Slack signed but that may not decide (not an approver, decided otherwise) is acknowledged
+/// with 200 too, carrying the ephemeral message for the presser (also posted to the payload's
+/// `response_url`): Slack shows a generic failure for any other status and drops the body.
+/// Unverified presses get 403.
 async fn slack_interactivity(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    state
+) -> Result<Response, ApiError> {
+    let pressed = state
         .engine
         .slack_interaction(
             header_text(&headers, "x-slack-request-timestamp"),
@@ -102,7 +114,40 @@ async fn slack_interactivity(
             &body,
         )
         .await?;
-    Ok(StatusCode::OK)
+    Ok(match pressed {
+        Pressed::Decided(_) => StatusCode::OK.into_response(),
+        Pressed::Refused(text) => Json(json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": text,
+        }))
+        .into_response(),
+    })
+}
+
+/// A Jira admin webhook (`jira:issue_updated`): a transition of one of our issues decides its
+/// request. 200 with what it came to (Jira retries other statuses, 409 included), 403 when
+/// the signature or the approver is refused.
+async fn jira_webhook(
+    State(state): State<AppState>,
+    Path((workspace, connector)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let answer = state
+        .engine
+        .jira_webhook(
+            &workspace,
+            &connector,
+            header_text(&headers, JIRA_SIGNATURE_HEADER),
+            &body,
+        )
+        .await?;
+    Ok(Json(json!({
+        "result": answer.result,
+        "request_id": answer.request_id,
+        "message": answer.message,
+    })))
 }
 
 fn escape(text: &str) -> String {
@@ -185,6 +230,18 @@ async fn decide(
             ),
         )
         .into_response()),
-        (Err(error), _) => Err(ApiError(error)),
+        (Err(error), true) => {
+            let message = match &error {
+                Error::Store(_) => "internal error; see the server log".to_owned(),
+                other => escape(&other.to_string()),
+            };
+            let status = ApiError(error).into_response().status();
+            Ok((
+                status,
+                page("Decision not recorded", &format!("<p>{message}</p>")),
+            )
+                .into_response())
+        }
+        (Err(error), false) => Err(ApiError(error)),
     }
 }

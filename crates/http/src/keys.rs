@@ -1,4 +1,5 @@
-//! `/auth/api-keys` (list, create, revoke, rotate), `/settings/auth`, and `/workspaces`.
+//! `/auth/api-keys` (list, create, revoke, rotate), `/settings/auth`, and `/workspaces`. A key
+//! shows its owner's `subject` and approver `groups`, set when it is created.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -34,6 +35,8 @@ fn view(key: &ApiKeyRecord) -> Value {
         "createdAt": key.created_at,
         "lastUsedAt": key.last_used_at,
         "expiresAt": key.expires_at,
+        "subject": if key.subject.is_empty() { &key.name } else { &key.subject },
+        "groups": key.groups,
     })
 }
 

@@ -107,10 +107,12 @@ async fn export(State(state): State<AppState>, caller: CallerExt) -> Json<Value>
     );
     add(
         "approval_connectors",
-        engine
-            .list_connectors(ws)
-            .await
-            .map(|all| all.iter().map(crate::connectors::view).collect()),
+        engine.list_connectors(ws).await.map(|all| {
+            let url = &engine.settings().operator_url;
+            all.iter()
+                .map(|c| crate::connectors::view(c, ws, url))
+                .collect()
+        }),
     );
     // Approvals and deploy drafts have no records on this server yet.
     add("approvals", Ok(Vec::new()));

@@ -154,7 +154,8 @@ pub trait ApprovalStore: Send + Sync {
         tool: &str,
         now: Timestamp,
     ) -> Result<Vec<GrantRecord>>;
-    /// APPROVED requests whose window ended become EXPIRED; returns how many.
+    /// APPROVED requests whose window ended become EXPIRED, each with a follow-up for every
+    /// connector that delivered it, in one transaction; returns how many expired.
     async fn expire_requests(&self, now: Timestamp) -> Result<u64>;
 
     /// Claims the oldest ready job for `lease_ms`; `None` when there is nothing to do.

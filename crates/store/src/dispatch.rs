@@ -4,7 +4,8 @@
 //! and follow-up rows in the one that decides it, so no delivery is lost to a crash; a row is
 //! claimed with a lease in one statement (safe across replicas). In `first_success` mode a row
 //! waits while an earlier row of the same request is untried or in flight, and the first
-//! success skips the rest. A decision link id can be used once.
+//! success skips the rest. An approval window that expires gets follow-ups like a decision,
+//! in the transaction that expires it. A decision link id can be used once.
 
 use async_trait::async_trait;
 use runagents_domain::Timestamp;
@@ -46,13 +47,15 @@ pub trait DispatchStore: Send + Sync {
         now: Timestamp,
         lease_ms: i64,
     ) -> Result<Option<DispatchRecord>>;
-    /// Marks a row delivered with its external reference. A `first_success` delivery skips the
-    /// request's other pending deliveries; a delivery that lands after the request was decided
-    /// gets its follow-up.
+    /// Marks a row delivered with its external reference and, if the service has one, its own
+    /// key for the delivery (a Jira issue key; `find_delivery` looks it up). A `first_success`
+    /// delivery skips the request's other pending deliveries; a delivery that lands after the
+    /// request was decided gets its follow-up.
     async fn complete_dispatch(
         &self,
         id: &str,
         external_ref: &serde_json::Value,
+        external_key: &str,
         at: Timestamp,
     ) -> Result<()>;
     /// Gives a row back after a failed attempt: retried at `retry_at`, or `failed` for good.
@@ -70,6 +73,14 @@ pub trait DispatchStore: Send + Sync {
         workspace: &str,
         request_id: &str,
     ) -> Result<Vec<DispatchRecord>>;
+    /// The delivery a connector's service knows as `external_key` (the latest, should the
+    /// service reuse keys); `None` for an empty key.
+    async fn find_delivery(
+        &self,
+        workspace: &str,
+        connector_id: &str,
+        external_key: &str,
+    ) -> Result<Option<DispatchRecord>>;
     /// Records the use of a decision link; false if it was used before.
     async fn use_decision_link(
         &self,

@@ -131,6 +131,10 @@ pub struct ApiKeyRecord {
     pub expires_at: Option<Timestamp>,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// The owner, recorded as the approver of their decisions.
+    pub subject: String,
+    /// The approver groups the owner holds.
+    pub groups: Vec<String>,
 }
 
 /// A new secret for an existing key, written by rotation.

@@ -4,8 +4,7 @@
 
 /// Columns of `documents` in the order `DocumentRow` reads them.
 pub(crate) const DOCUMENT_COLUMNS: &str = "key, body, version, created_at, updated_at";
-pub(crate) const API_KEY_COLUMNS: &str =
-    "id, workspace, name, role, hash, last4, created_at, expires_at, last_used_at, revoked_at";
+pub(crate) const API_KEY_COLUMNS: &str = "id, workspace, name, role, hash, last4, created_at, expires_at, last_used_at, revoked_at, subject, approver_groups";
 
 pub(crate) type DocumentRow = (String, String, i64, i64, i64);
 pub(crate) type ApiKeyRow = (
@@ -19,6 +18,8 @@ pub(crate) type ApiKeyRow = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    String,
+    String,
 );
 
 pub(crate) fn document(row: DocumentRow) -> crate::Result<crate::Document> {
@@ -36,8 +37,22 @@ pub(crate) fn document(row: DocumentRow) -> crate::Result<crate::Document> {
 
 pub(crate) fn api_key(row: ApiKeyRow) -> crate::ApiKeyRecord {
     use runagents_domain::Timestamp;
-    let (id, workspace, name, role, hash, last4, created_at, expires_at, last_used_at, revoked_at) =
-        row;
+    let (
+        id,
+        workspace,
+        name,
+        role,
+        hash,
+        last4,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at,
+        subject,
+        groups,
+    ) = row;
+    // Unreadable groups grant nothing (fail closed); they are only ever written as a JSON list.
+    let groups = serde_json::from_str(&groups).unwrap_or_default();
     crate::ApiKeyRecord {
         id,
         workspace,
@@ -49,6 +64,8 @@ pub(crate) fn api_key(row: ApiKeyRow) -> crate::ApiKeyRecord {
         expires_at: expires_at.map(Timestamp),
         last_used_at: last_used_at.map(Timestamp),
         revoked_at: revoked_at.map(Timestamp),
+        subject,
+        groups,
     }
 }
 
@@ -519,8 +536,8 @@ macro_rules! impl_store {
             E: sqlx::Executor<'e, Database = Backend>,
         {
             sqlx::query(
-                "INSERT INTO api_keys (id, workspace, name, role, hash, last4, created_at, expires_at, last_used_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO api_keys (id, workspace, name, role, hash, last4, created_at, expires_at, last_used_at, revoked_at, subject, approver_groups) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(&key.id)
             .bind(&key.workspace)
@@ -532,6 +549,8 @@ macro_rules! impl_store {
             .bind(key.expires_at.map(|at| at.millis()))
             .bind(key.last_used_at.map(|at| at.millis()))
             .bind(key.revoked_at.map(|at| at.millis()))
+            .bind(&key.subject)
+            .bind(serde_json::Value::from(key.groups.clone()).to_string())
             .execute(executor)
             .await?;
             Ok(())

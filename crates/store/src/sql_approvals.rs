@@ -385,13 +385,19 @@ macro_rules! impl_approval_store {
             }
 
             async fn expire_requests(&self, now: runagents_domain::Timestamp) -> $crate::Result<u64> {
-                let done = sqlx::query(
-                    "UPDATE access_requests SET status = 'EXPIRED', updated_at = $1 WHERE status = 'APPROVED' AND expires_at IS NOT NULL AND expires_at <= $1",
+                let mut tx = self.pool.begin().await?;
+                let expired: Vec<(String, String)> = sqlx::query_as(
+                    "UPDATE access_requests SET status = 'EXPIRED', updated_at = $1 \
+                     WHERE status = 'APPROVED' AND expires_at IS NOT NULL AND expires_at <= $1 RETURNING workspace, id",
                 )
                 .bind(now.millis())
-                .execute(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
-                Ok(done.rows_affected())
+                for (workspace, id) in &expired {
+                    Self::followups_on_expiry(&mut tx, workspace, id, now.millis()).await?;
+                }
+                tx.commit().await?;
+                Ok(expired.len() as u64)
             }
 
             async fn claim_resume_job(&self, worker: &str, now: runagents_domain::Timestamp, lease_ms: i64) -> $crate::Result<Option<$crate::ResumeJob>> {

@@ -10,6 +10,11 @@ pub(crate) const FOLLOWUPS_FROM: &str = "INSERT INTO dispatches (id, workspace, 
      SELECT d.id || '-f', d.workspace, d.request_id, d.connector_id, 'followup', 'all', d.position, 'pending', 0, $1, 0, '', d.external_ref, '', $1, $1 \
      FROM dispatches d WHERE d.purpose = 'deliver' AND ";
 
+/// The same for an approval window that expired (`<id>-x`, once each).
+pub(crate) const EXPIRY_FOLLOWUPS_FROM: &str = "INSERT INTO dispatches (id, workspace, request_id, connector_id, purpose, mode, position, state, attempts, next_attempt_at, locked_until, locked_by, external_ref, last_error, created_at, updated_at) \
+     SELECT d.id || '-x', d.workspace, d.request_id, d.connector_id, 'followup', 'all', d.position, 'pending', 0, $1, 0, '', d.external_ref, '', $1, $1 \
+     FROM dispatches d WHERE d.purpose = 'deliver' AND ";
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct DispatchRow {
     id: String,
@@ -123,6 +128,20 @@ macro_rules! impl_dispatch_store {
                 .await?;
                 Ok(())
             }
+
+            /// On expiry: every delivered row of the request gets an expiry follow-up.
+            async fn followups_on_expiry(tx: &mut sqlx::Transaction<'_, Backend>, workspace: &str, request_id: &str, at: i64) -> $crate::Result<()> {
+                sqlx::query(&format!(
+                    "{}d.workspace = $2 AND d.request_id = $3 AND d.state = 'delivered' ON CONFLICT (id) DO NOTHING",
+                    $crate::sql_dispatch::EXPIRY_FOLLOWUPS_FROM
+                ))
+                .bind(at)
+                .bind(workspace)
+                .bind(request_id)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
         }
 
         #[async_trait::async_trait]
@@ -143,10 +162,10 @@ macro_rules! impl_dispatch_store {
                 row.map($crate::sql_dispatch::dispatch).transpose()
             }
 
-            async fn complete_dispatch(&self, id: &str, external_ref: &serde_json::Value, at: runagents_domain::Timestamp) -> $crate::Result<()> {
+            async fn complete_dispatch(&self, id: &str, external_ref: &serde_json::Value, external_key: &str, at: runagents_domain::Timestamp) -> $crate::Result<()> {
                 let mut tx = self.pool.begin().await?;
                 let sql = format!(
-                    "UPDATE dispatches SET state = 'delivered', locked_until = 0, locked_by = '', last_error = '', external_ref = $2, updated_at = $3 \
+                    "UPDATE dispatches SET state = 'delivered', locked_until = 0, locked_by = '', last_error = '', external_ref = $2, external_key = $4, updated_at = $3 \
                      WHERE id = $1 RETURNING {}",
                     $crate::sql_dispatch::DISPATCH_COLUMNS
                 );
@@ -154,6 +173,7 @@ macro_rules! impl_dispatch_store {
                     .bind(id)
                     .bind($crate::sql_dispatch::external_ref_text(external_ref))
                     .bind(at.millis())
+                    .bind(external_key)
                     .fetch_optional(&mut *tx)
                     .await?;
                 let row = row.map($crate::sql_dispatch::dispatch).transpose()?.ok_or($crate::Error::NotFound)?;
@@ -214,6 +234,20 @@ macro_rules! impl_dispatch_store {
                 );
                 let rows: Vec<$crate::sql_dispatch::DispatchRow> = sqlx::query_as(&sql).bind(workspace).bind(request_id).fetch_all(&self.pool).await?;
                 rows.into_iter().map($crate::sql_dispatch::dispatch).collect()
+            }
+
+            async fn find_delivery(&self, workspace: &str, connector_id: &str, external_key: &str) -> $crate::Result<Option<$crate::DispatchRecord>> {
+                if external_key.is_empty() {
+                    return Ok(None);
+                }
+                let sql = format!(
+                    "SELECT {} FROM dispatches WHERE connector_id = $1 AND external_key = $2 AND workspace = $3 AND purpose = 'deliver' \
+                     ORDER BY created_at DESC, id LIMIT 1",
+                    $crate::sql_dispatch::DISPATCH_COLUMNS
+                );
+                let row: Option<$crate::sql_dispatch::DispatchRow> =
+                    sqlx::query_as(&sql).bind(connector_id).bind(external_key).bind(workspace).fetch_optional(&self.pool).await?;
+                row.map($crate::sql_dispatch::dispatch).transpose()
             }
 
             async fn use_decision_link(&self, workspace: &str, link_id: &str, request_id: &str, at: runagents_domain::Timestamp) -> $crate::Result<bool> {

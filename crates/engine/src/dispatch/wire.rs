@@ -7,8 +7,8 @@
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use runagents_domain::connector::{PAGERDUTY_ROUTING_KEYS, SLACK_BOT_TOKEN, header};
 use runagents_domain::dispatch::{
-    Choice, SLACK_VERIFICATION_TOKEN, WEBHOOK_SECRET_HEADER, WEBHOOK_SIGNATURE_HEADER,
-    webhook_signature,
+    Choice, JIRA_WEBHOOK_SECRET, SLACK_VERIFICATION_TOKEN, WEBHOOK_SECRET_HEADER,
+    WEBHOOK_SIGNATURE_HEADER, webhook_signature,
 };
 use runagents_domain::{Secret, Timestamp};
 use runagents_store::RequestRecord;
@@ -24,7 +24,7 @@ pub const JIRA_ISSUE_TYPE: &str = "X-Jira-Issue-Type";
 const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 /// Headers configuration keeps for us rather than for the receiver.
-const NOT_SENT: [&str; 8] = [
+const NOT_SENT: [&str; 9] = [
     WEBHOOK_SECRET_HEADER,
     SLACK_BOT_TOKEN,
     runagents_domain::connector::SLACK_SIGNING_SECRET,
@@ -33,6 +33,7 @@ const NOT_SENT: [&str; 8] = [
     PAGERDUTY_ROUTING_KEYS[1],
     JIRA_PROJECT,
     JIRA_ISSUE_TYPE,
+    JIRA_WEBHOOK_SECRET,
 ];
 
 fn wire_headers(headers: &[(String, Secret)]) -> Result<HeaderMap, Failure> {
@@ -56,7 +57,8 @@ fn text(request: &RequestRecord, key: &str) -> String {
     request.body[key].as_str().unwrap_or_default().to_owned()
 }
 
-/// "Approved for this run by <approver>" and the like, from the decided request.
+/// "Approved for this run by <approver> (slack)" and the like, from the decided request; an
+/// approval whose window has ended says so first.
 fn decided_text(request: &RequestRecord, mention: impl Fn(&str) -> String) -> String {
     let approver = mention(&text(request, "approver_id"));
     let what = match (request.status.as_str(), text(request, "scope").as_str()) {
@@ -66,11 +68,22 @@ fn decided_text(request: &RequestRecord, mention: impl Fn(&str) -> String) -> St
         (_, "agent_user_ttl") => format!("Approved for {}", text(request, "duration")),
         (status, _) => status.to_ascii_lowercase(),
     };
-    let reason = text(request, "reason");
-    if reason.is_empty() {
-        format!("{what} by {approver}")
+    let channel = text(request, "channel");
+    let via = if channel.is_empty() {
+        String::new()
     } else {
-        format!("{what} by {approver}: {reason}")
+        format!(" ({channel})")
+    };
+    let reason = text(request, "reason");
+    let decided = if reason.is_empty() {
+        format!("{what} by {approver}{via}")
+    } else {
+        format!("{what} by {approver}{via}: {reason}")
+    };
+    if request.status == "EXPIRED" {
+        format!("The approval window has ended. {decided}")
+    } else {
+        decided
     }
 }
 
@@ -173,10 +186,16 @@ impl Engine {
                 "decision".into(),
                 json!(request.status.to_ascii_lowercase()),
             );
-            for key in ["scope", "duration", "approver_id", "reason"] {
+            for key in ["scope", "duration", "approver_id", "channel", "reason"] {
                 described.insert(key.into(), json!(text(request, key)));
             }
-            json!({"type": "approval.decided", "delivery_id": attempt.row.id, "request": described})
+            // A decision, or (later) the end of an approval's window.
+            let kind = if request.status == "EXPIRED" {
+                "approval.expired"
+            } else {
+                "approval.decided"
+            };
+            json!({"type": kind, "delivery_id": attempt.row.id, "request": described})
         } else {
             let (links, expires) = self.decision_links(request, &attempt.connector.id);
             let links: serde_json::Map<String, Value> = links
@@ -364,8 +383,8 @@ impl Engine {
         })
     }
 
-    /// PagerDuty Events API v2: `trigger` with the routing key, `resolve` once decided, both
-    /// under the request's dedup key.
+    /// PagerDuty Events API v2: `trigger` with the routing key, `resolve` once decided and
+    /// again when an approval's window ends, all under the request's dedup key.
     pub(super) async fn send_pagerduty(
         &self,
         attempt: &Attempt<'_>,

@@ -181,6 +181,7 @@ export async function renderApprovals(ctx) {
           h("div", {}, statusBadge(r.status), " ", h("strong", {}, `${r.tool_method} ${r.tool}`), " ", h("span", { class: "muted" }, `${r.agent} · ${r.subject || "no user"}`)),
           h("div", { class: "row-end" },
             r.approver_id ? h("span", {}, `by ${r.approver_id}`) : null,
+            r.channel ? h("span", { class: "muted" }, `via ${r.channel}`) : null,
             r.scope ? h("span", { class: "muted" }, r.scope === "agent_user_ttl" ? `window ${r.duration}` : r.scope) : null,
             when(r.updated_at),
             r.run_id ? h("a", { href: `#/runs/${seg(r.run_id)}` }, "Run") : null)))));

@@ -1,5 +1,6 @@
 // API keys: list, create (the token is shown once), revoke, rotate. Revoking the key this
-// browser signed in with signs it out on its next request.
+// browser signed in with signs it out on its next request. A key names its owner (subject) and
+// the approver groups they hold, which decide who may decide a request routed to those groups.
 
 import { api, seg } from "../lib/api.js";
 import { h, mount, pageHeader, empty, statusBadge, field, formError, confirmDialog, dialog, copy, badge } from "../lib/dom.js";
@@ -28,6 +29,8 @@ function createForm(ctx, done) {
   return dialog("New API key", (close) => {
     const name = h("input", { type: "text", required: true, maxlength: "100", autocomplete: "off", placeholder: "ci" });
     const days = h("input", { type: "number", min: "1", max: "3650", placeholder: "never expires" });
+    const subject = h("input", { type: "text", maxlength: "200", autocomplete: "off", placeholder: "the key's name" });
+    const groups = h("input", { type: "text", autocomplete: "off", placeholder: "none" });
     const adminId = "key-admin";
     const admin = h("input", { type: "checkbox", id: adminId, disabled: ctx.session.role !== "admin" });
     const error = h("div", {});
@@ -39,6 +42,9 @@ function createForm(ctx, done) {
         const body = { name: name.value.trim() };
         if (days.value) body.expiresInDays = Number(days.value);
         if (admin.checked) body.role = "admin";
+        if (subject.value.trim()) body.subject = subject.value.trim();
+        const named = groups.value.split(",").map((g) => g.trim()).filter(Boolean);
+        if (named.length) body.groups = named;
         try {
           const issued = await api.post("/auth/api-keys", body);
           close(issued);
@@ -51,6 +57,8 @@ function createForm(ctx, done) {
     },
     field("Name", name, "What uses it, e.g. ci or alice-laptop."),
     field("Expires in (days)", days, "1 to 3650; empty for no expiry."),
+    field("Owner", subject, "Who uses it, recorded as the approver of their decisions, e.g. alice@example.com."),
+    field("Approver groups", groups, "Comma-separated, e.g. finance, sre. Only an admin can give groups it does not hold."),
     h("div", { class: "check-item" }, admin, h("label", { for: adminId }, "Admin (may create workspaces and admin keys)")),
     error,
     h("div", { class: "actions" }, h("button", { type: "button", onclick: () => close() }, "Cancel"), h("button", { type: "submit", class: "primary" }, "Create key")));
@@ -66,6 +74,7 @@ export async function render(ctx) {
     columns: [
       { key: "name", label: "Name", render: (k) => [k.name, k.id === mine ? [" ", badge("this session", "info")] : null] },
       { key: "role", label: "Role" },
+      { key: "subject", label: "Owner", render: (k) => [k.subject, ...(k.groups || []).map((g) => [" ", badge(g, "info")])] },
       { key: "last4", label: "Key", render: (k) => h("code", {}, `${k.prefix}…${k.last4}`) },
       { key: "status", label: "Status", value: keyStatus, render: (k) => statusBadge(keyStatus(k)) },
       { key: "createdAt", label: "Created", render: (k) => when(k.createdAt) },
@@ -103,7 +112,7 @@ export async function render(ctx) {
           }, "Revoke")),
       },
     ],
-    search: (k) => [k.name, k.role, k.last4, k.id].join(" "),
+    search: (k) => [k.name, k.role, k.last4, k.id, k.subject, ...(k.groups || [])].join(" "),
     filters: [{ label: "Roles", options: [["admin", "admin"], ["member", "member"]], match: (k, v) => k.role === v }],
     sort: { key: "createdAt", desc: true },
     rowId: (k) => k.name,

@@ -1,5 +1,6 @@
 //! The governed write path end to end: reads allowed, writes need approval; each approval
-//! scope; dedupe; rejection; window expiry; and a crash between approval and replay.
+//! scope; dedupe; rejection; window expiry; a crash between approval and replay; and who may
+//! decide (the approver groups of the routing rule) from the API and the console.
 
 use std::time::Duration;
 
@@ -191,14 +192,43 @@ async fn once_blocks_dedupes_replays_exactly_once_and_serves_the_result() {
         (403, Some("APPROVAL_REQUIRED"))
     );
     assert_ne!(other["request_id"], request_id.as_str());
-    // A decided request cannot be decided again.
+    // The same decision again (a double click) answers the decided request and records
+    // nothing; a different one cannot replace it.
+    let (status, again) = api
+        .post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({"scope": "once", "reason": "clicked twice"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (
+            again["approver_id"].as_str(),
+            again["reason"].as_str(),
+            again["channel"].as_str()
+        ),
+        (Some("bootstrap-admin"), Some("looks right"), Some("api"))
+    );
+    let approvals = event_types(&s, &s.run_id)
+        .await
+        .into_iter()
+        .filter(|t| t == "APPROVED")
+        .count();
+    assert_eq!(approvals, 1, "one decision");
     let (status, body) = api
         .post(
             &format!("/approvals/requests/{request_id}/approve"),
-            json!({}),
+            json!({"scope": "run"}),
         )
         .await;
     assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("is already approved by bootstrap-admin"),
+        "{body}"
+    );
     assert_eq!(
         api.post(
             &format!("/approvals/requests/{request_id}/reject"),
@@ -542,13 +572,10 @@ async fn two_replicas_race_to_approve_and_resume_one_action() {
     let request_id = blocked["request_id"].as_str().unwrap().to_owned();
     let path = format!("/approvals/requests/{request_id}/approve");
     let (one, two) = tokio::join!(a.post(&path, json!({})), b.post(&path, json!({})));
-    let mut statuses = [one.0, two.0];
-    statuses.sort();
-    assert_eq!(
-        statuses,
-        [200, 409],
-        "exactly one approval wins: {one:?} {two:?}"
-    );
+    // The same decision twice is one decision: both answer the approved request.
+    assert_eq!((one.0, two.0), (200, 200), "{one:?} {two:?}");
+    assert_eq!(one.1["status"], "APPROVED");
+    assert_eq!(two.1["status"], "APPROVED");
     for _ in 0..200 {
         if a.get(&format!("/runs/{run_id}")).await.1["status"] == "RUNNING" {
             break;
@@ -563,13 +590,293 @@ async fn two_replicas_race_to_approve_and_resume_one_action() {
         .count();
     assert_eq!(writes, 1, "one execution across both replicas");
     let (_, events) = b.get(&format!("/runs/{run_id}/events")).await;
-    let resumed = events
+    let count = |kind: &str| {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .count()
+    };
+    assert_eq!((count("RESUMED"), count("APPROVED")), (1, 1));
+}
+
+/// The release policy with an approval rule that only `finance` may decide.
+pub(crate) async fn finance_rule(s: &Setup, matching: &str) {
+    let (status, body) = s.server.client().put("/policies/stripe-guarded", json!({"spec": {"policies": [
+            {"permission": "allow", "operations": ["GET"], "resource": format!("{}/*", s.upstream_url)},
+            {"permission": "approval_required", "operations": ["POST"], "resource": format!("{}/*", s.upstream_url)}],
+        "approvals": [{"name": "charges", "operations": ["POST"],
+            "approvers": {"groups": ["finance", "treasury"], "match": matching}}]}})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// An API key of the workspace for `subject` holding `groups` (made by the admin).
+pub(crate) async fn key_for(s: &Setup, name: &str, subject: &str, groups: &[&str]) -> String {
+    let (status, issued) = s
+        .server
+        .client()
+        .post(
+            "/auth/api-keys",
+            json!({"name": name, "subject": subject, "groups": groups}),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    assert_eq!(issued["key"]["subject"], subject);
+    assert_eq!(issued["key"]["groups"], json!(groups));
+    issued["token"].as_str().unwrap().to_owned()
+}
+
+async fn blocked(s: &Setup, run_id: &str, amount: u64) -> String {
+    let (status, body) = call(
+        "POST",
+        &charges(s),
+        Some(run_id),
+        Some(json!({"amount": amount})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("APPROVAL_REQUIRED")),
+        "{body}"
+    );
+    body["request_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn only_the_rules_approver_groups_decide_from_the_api_and_the_console() {
+    let s = setup().await;
+    finance_rule(&s, "any").await;
+    let admin = s.server.client();
+    let bob_key = key_for(&s, "bob-laptop", "bob@example.com", &["sre"]).await;
+    let ann_key = key_for(&s, "ann-laptop", "ann@example.com", &["finance"]).await;
+    let bob = admin.with_key(&bob_key);
+    let ann = admin.with_key(&ann_key);
+    // Keys list their owners; the default owner is the key's name.
+    let (_, keys) = admin.get("/auth/api-keys").await;
+    let subjects: Vec<(&str, &Value)> = keys
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["type"] == "RESUMED")
+        .map(|k| (k["subject"].as_str().unwrap(), &k["groups"]))
+        .collect();
+    assert!(
+        subjects.contains(&("bootstrap-admin", &json!([]))),
+        "{keys}"
+    );
+    assert!(
+        subjects.contains(&("ann@example.com", &json!(["finance"]))),
+        "{keys}"
+    );
+    // Groups are authority: a member gives only groups it holds.
+    let (status, body) = bob
+        .post(
+            "/auth/api-keys",
+            json!({"name": "bob-2", "groups": ["finance"]}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("\"finance\""),
+        "{body}"
+    );
+    let (status, body) = bob
+        .post(
+            "/auth/api-keys",
+            json!({"name": "bob-2", "groups": ["sre"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = bob
+        .post(
+            "/approval-connectors",
+            json!({"name": "sneaky", "endpoint": "https://x.example/h",
+            "link_approver": {"subject": "bot", "groups": ["treasury"]}}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+
+    let request_id = blocked(&s, &s.run_id, 100).await;
+    let (_, pending) = admin
+        .get(&format!("/approvals/requests/{request_id}"))
+        .await;
+    assert_eq!(
+        pending["routing"]["approvers"]["groups"],
+        json!(["finance", "treasury"])
+    );
+    // Outside the groups: 403 naming them, from approve and reject, and nothing changes.
+    for (who, client) in [("bob@example.com", &bob), ("bootstrap-admin", &admin)] {
+        let (status, body) = client
+            .post(
+                &format!("/approvals/requests/{request_id}/approve"),
+                json!({"scope": "once"}),
+            )
+            .await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(
+            body["error"],
+            format!(
+                "only approvers in any of the groups \"finance\", \"treasury\" may decide this request; {who} is in none of them (approval rule \"charges\" of policy \"stripe-guarded\")"
+            ),
+        );
+        let (status, _) = client
+            .post(
+                &format!("/approvals/requests/{request_id}/reject"),
+                json!({"reason": "no"}),
+            )
+            .await;
+        assert_eq!(status, 403);
+    }
+    // The run's own approve endpoint is the same decision path.
+    let (_, request) = admin
+        .get(&format!("/approvals/requests/{request_id}"))
+        .await;
+    let (status, _) = bob
+        .post(
+            &format!(
+                "/runs/{}/actions/{}/approve",
+                s.run_id,
+                request["action_id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (_, still) = admin
+        .get(&format!("/approvals/requests/{request_id}"))
+        .await;
+    assert_eq!(
+        (still["status"].as_str(), still["approver_id"].as_str()),
+        (Some("PENDING"), Some(""))
+    );
+    assert!(
+        !event_types(&s, &s.run_id)
+            .await
+            .iter()
+            .any(|t| t == "APPROVED" || t == "REJECTED")
+    );
+    assert_eq!(
+        admin.get(&format!("/runs/{}", s.run_id)).await.1["status"],
+        "PAUSED_APPROVAL"
+    );
+
+    // In the group: decided, recorded with who, how and why.
+    let (status, approved) = ann
+        .post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({"scope": "once", "reason": "budgeted"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(
+        (
+            approved["approver_id"].as_str(),
+            approved["channel"].as_str(),
+            approved["reason"].as_str()
+        ),
+        (Some("ann@example.com"), Some("api"), Some("budgeted"))
+    );
+    wait_for_status(&s, &s.run_id, "RUNNING").await;
+    let (_, events) = admin.get(&format!("/runs/{}/events", s.run_id)).await;
+    let event = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "APPROVED")
+        .unwrap()
+        .clone();
+    let data = &event["data"];
+    assert_eq!(event["actor"], "ann@example.com", "{event}");
+    assert_eq!(data["approver_id"], "ann@example.com", "{event}");
+    assert_eq!(data["channel"], "api", "{event}");
+    assert_eq!(data["reason"], "budgeted", "{event}");
+
+    // The console acts as the signed-in key: refused for bob, recorded as `console` for ann.
+    let run_id = new_run(&s, "carol@example.com").await;
+    let second = blocked(&s, &run_id, 200).await;
+    let mut browser = crate::console::Browser::new(&s.server);
+    let (_, _, session) = browser.sign_in(&bob_key).await;
+    assert_eq!(
+        (session["subject"].as_str(), &session["groups"]),
+        (Some("bob@example.com"), &json!(["sre"]))
+    );
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/approvals/requests/{second}/reject");
+    let (status, _, body) = browser
+        .send("POST", &path, Some(json!({"reason": "no"})), Some(&csrf))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("bob@example.com is in none of them"),
+        "{body}"
+    );
+    let mut browser = crate::console::Browser::new(&s.server);
+    let (_, _, session) = browser.sign_in(&ann_key).await;
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let (status, _, rejected) = browser
+        .send(
+            "POST",
+            &path,
+            Some(json!({"reason": "not this month"})),
+            Some(&csrf),
+        )
+        .await;
+    assert_eq!(status, 200, "{rejected}");
+    assert_eq!(
+        (
+            rejected["status"].as_str(),
+            rejected["approver_id"].as_str(),
+            rejected["channel"].as_str()
+        ),
+        (Some("REJECTED"), Some("ann@example.com"), Some("console"))
+    );
+    // Rejecting again is the same decision: 200, still one REJECTED event.
+    let (status, _, again) = browser
+        .send("POST", &path, Some(json!({})), Some(&csrf))
+        .await;
+    assert_eq!(
+        (status, again["reason"].as_str()),
+        (200, Some("not this month"))
+    );
+    let rejections = event_types(&s, &run_id)
+        .await
+        .into_iter()
+        .filter(|t| t == "REJECTED")
         .count();
-    assert_eq!(resumed, 1);
+    assert_eq!(rejections, 1);
+}
+
+#[tokio::test]
+async fn match_all_needs_every_group() {
+    let s = setup().await;
+    finance_rule(&s, "all").await;
+    let ann = s
+        .server
+        .client()
+        .with_key(&key_for(&s, "ann", "ann@example.com", &["finance"]).await);
+    let both = s
+        .server
+        .client()
+        .with_key(&key_for(&s, "cfo", "cfo@example.com", &["treasury", "finance"]).await);
+    let request_id = blocked(&s, &s.run_id, 100).await;
+    let path = format!("/approvals/requests/{request_id}/approve");
+    let (status, body) = ann.post(&path, json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("ann@example.com is not in \"treasury\""),
+        "{body}"
+    );
+    let (status, body) = both.post(&path, json!({})).await;
+    assert_eq!(
+        (status, body["approver_id"].as_str()),
+        (200, Some("cfo@example.com"))
+    );
 }
 
 #[tokio::test]

@@ -280,6 +280,45 @@ async fn errors_have_exit_codes_and_hints() {
 }
 
 #[tokio::test]
+async fn approving_outside_the_approver_groups_names_them_with_a_hint() {
+    let s = crate::egress::setup().await;
+    crate::approvals::finance_rule(&s, "any").await;
+    let bob = crate::approvals::key_for(&s, "bob", "bob@example.com", &["sre"]).await;
+    let ann = crate::approvals::key_for(&s, "ann", "ann@example.com", &["finance"]).await;
+    let (status, blocked) = crate::egress::call(
+        "POST",
+        &format!("{}/v1/charges", s.tool_url),
+        Some(&s.run_id),
+        Some(json!({"amount": 1})),
+    )
+    .await;
+    assert_eq!(status, 403, "{blocked}");
+    let id = blocked["request_id"].as_str().unwrap();
+    let refused = Shell::with_key(&s.server, &bob)
+        .run(&["approvals", "approve", id, "--scope", "once"])
+        .failed(
+            1,
+            "bob@example.com is in none of them (approval rule \"charges\" of policy \"stripe-guarded\") (HTTP 403)",
+        );
+    assert!(
+        refused
+            .stderr
+            .contains("hint: the request's approval rule names its approver groups"),
+        "{refused:?}"
+    );
+    let approved = Shell::with_key(&s.server, &ann)
+        .run(&["approvals", "approve", id, "--scope", "once", "-o", "json"])
+        .json();
+    assert_eq!(
+        (
+            approved["approver_id"].as_str(),
+            approved["channel"].as_str()
+        ),
+        (Some("ann@example.com"), Some("api"))
+    );
+}
+
+#[tokio::test]
 async fn workspace_flag_and_env_select_the_workspace() {
     let server = server().await;
     let (status, team) = server

@@ -8,14 +8,14 @@ use serde_json::{Value, json};
 use crate::server;
 
 /// A browser-like client that speaks to the console: cookie in, CSRF token by hand.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     cookie: Option<String>,
 }
 
 impl Browser {
-    fn new(server: &TestServer) -> Self {
+    pub(crate) fn new(server: &TestServer) -> Self {
         Browser {
             http: reqwest::Client::new(),
             base: server.url.clone(),
@@ -23,7 +23,7 @@ impl Browser {
         }
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &mut self,
         method: &str,
         path: &str,
@@ -54,7 +54,7 @@ impl Browser {
         (status, headers, body)
     }
 
-    async fn sign_in(&mut self, key: &str) -> (u16, HeaderMap, Value) {
+    pub(crate) async fn sign_in(&mut self, key: &str) -> (u16, HeaderMap, Value) {
         self.send(
             "POST",
             "/console/session",

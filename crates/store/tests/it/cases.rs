@@ -322,7 +322,51 @@ fn key(id: &str, workspace: &str, hash: &str) -> ApiKeyRecord {
         expires_at: Some(Timestamp(99)),
         last_used_at: None,
         revoked_at: None,
+        subject: format!("{id}-name"),
+        groups: Vec::new(),
     }
+}
+
+pub async fn api_key_owner_and_groups_round_trip(store: &dyn Store) {
+    store
+        .ensure_workspace("default", Timestamp(1))
+        .await
+        .unwrap();
+    let owned = ApiKeyRecord {
+        subject: "ann@example.com".into(),
+        groups: vec!["finance".into(), "on-call: sre".into()],
+        ..key("k1", "default", "h1")
+    };
+    store.insert_api_key(&owned).await.unwrap();
+    store
+        .insert_api_key(&key("k2", "default", "h2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.api_key_by_hash("h1").await.unwrap(),
+        Some(owned.clone())
+    );
+    let listed = store.list_api_keys("default").await.unwrap();
+    let k2 = listed.iter().find(|k| k.id == "k2").unwrap();
+    assert_eq!((k2.subject.as_str(), k2.groups.len()), ("k2-name", 0));
+    // Rotation replaces the secret, never the owner.
+    let rotated = store
+        .rotate_api_key(
+            "default",
+            "k1",
+            &Rotation {
+                hash: "h1b".into(),
+                last4: "wxyz".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (rotated.subject, rotated.groups),
+        (owned.subject, owned.groups)
+    );
 }
 
 pub async fn api_key_lifecycle(store: &dyn Store) {

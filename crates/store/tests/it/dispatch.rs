@@ -123,7 +123,7 @@ pub async fn first_success_tries_in_order_and_skips_the_rest(store: &dyn Store) 
         .unwrap();
     assert_eq!(second.id, "b", "a failed once: fail over to b");
     store
-        .complete_dispatch("b", &json!({"ts": "1.2"}), Timestamp(13))
+        .complete_dispatch("b", &json!({"ts": "1.2"}), "", Timestamp(13))
         .await
         .unwrap();
     let stored = store.list_dispatches("default", "q1").await.unwrap();
@@ -205,7 +205,12 @@ pub async fn decisions_skip_pending_deliveries_and_follow_up_delivered_ones(stor
         .unwrap()
         .unwrap();
     store
-        .complete_dispatch(&a.id, &json!({"channel": "C1", "ts": "9.9"}), Timestamp(11))
+        .complete_dispatch(
+            &a.id,
+            &json!({"channel": "C1", "ts": "9.9"}),
+            "",
+            Timestamp(11),
+        )
         .await
         .unwrap();
     let in_flight = store
@@ -230,7 +235,7 @@ pub async fn decisions_skip_pending_deliveries_and_follow_up_delivered_ones(stor
         .unwrap();
     // b lands after the decision: it gets its follow-up too.
     store
-        .complete_dispatch("b", &json!({"ts": "1"}), Timestamp(14))
+        .complete_dispatch("b", &json!({"ts": "1"}), "", Timestamp(14))
         .await
         .unwrap();
     let stored = store.list_dispatches("default", "q1").await.unwrap();
@@ -307,4 +312,176 @@ async fn pending_dispatches_survive_reopening_the_database() {
         .unwrap()
         .unwrap();
     assert_eq!((claimed.id.as_str(), claimed.attempts), ("a", 2));
+}
+
+pub async fn deliveries_are_found_by_their_service_key(store: &dyn Store) {
+    raise(
+        store,
+        "q1",
+        &[row("a", "q1", 0, "all"), row("b", "q1", 1, "all")],
+    )
+    .await;
+    raise(store, "q2", &[row("c", "q2", 0, "all")]).await;
+    for _ in 0..3 {
+        let claimed = store
+            .claim_dispatch("w", Timestamp(10), 1000)
+            .await
+            .unwrap()
+            .unwrap();
+        let key = match claimed.id.as_str() {
+            "a" => "OPS-1",
+            "c" => "OPS-2",
+            _ => "",
+        };
+        store
+            .complete_dispatch(&claimed.id, &json!({"key": key}), key, Timestamp(11))
+            .await
+            .unwrap();
+    }
+    let found = store
+        .find_delivery("default", "ac_a", "OPS-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id.as_str(), found.request_id.as_str()), ("a", "q1"));
+    assert_eq!(
+        store
+            .find_delivery("default", "ac_c", "OPS-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .request_id,
+        "q2"
+    );
+    // The key belongs to its connector and workspace; an empty key finds nothing.
+    assert_eq!(
+        store
+            .find_delivery("default", "ac_c", "OPS-1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_delivery("other", "ac_a", "OPS-1").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_delivery("default", "ac_b", "").await.unwrap(),
+        None
+    );
+    // A decision's follow-up is not a delivery.
+    let decision = RequestDecision {
+        status: "REJECTED".into(),
+        fields: json!({}),
+        expires_at: None,
+        action_status: "FAILED".into(),
+        grant: None,
+        job: None,
+        run: None,
+        at: Timestamp(12),
+    };
+    store
+        .decide_request("default", "q1", &decision)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_delivery("default", "ac_a", "OPS-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "a"
+    );
+}
+
+pub async fn an_expired_window_follows_up_every_delivered_connector_once(store: &dyn Store) {
+    raise(
+        store,
+        "q1",
+        &[row("a", "q1", 0, "all"), row("b", "q1", 1, "all")],
+    )
+    .await;
+    let a = store
+        .claim_dispatch("w", Timestamp(10), 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .complete_dispatch(
+            &a.id,
+            &json!({"dedup_key": "runagents-q1"}),
+            "",
+            Timestamp(11),
+        )
+        .await
+        .unwrap();
+    let b = store
+        .claim_dispatch("w", Timestamp(10), 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .retry_dispatch(&b.id, "down", None, Timestamp(11))
+        .await
+        .unwrap();
+    let approved = RequestDecision {
+        status: "APPROVED".into(),
+        fields: json!({"scope": "agent_user_ttl"}),
+        expires_at: Some(Timestamp(1000)),
+        action_status: "APPROVED".into(),
+        grant: None,
+        job: None,
+        run: None,
+        at: Timestamp(12),
+    };
+    store
+        .decide_request("default", "q1", &approved)
+        .await
+        .unwrap();
+    // The decision's follow-up is delivered before the window ends.
+    let followup = store
+        .claim_dispatch("w", Timestamp(20), 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(followup.id, "a-f");
+    store
+        .complete_dispatch("a-f", &followup.external_ref, "", Timestamp(21))
+        .await
+        .unwrap();
+    assert_eq!(store.expire_requests(Timestamp(999)).await.unwrap(), 0);
+    assert_eq!(store.expire_requests(Timestamp(1000)).await.unwrap(), 1);
+    assert_eq!(
+        store.expire_requests(Timestamp(1001)).await.unwrap(),
+        0,
+        "once"
+    );
+    let rows = store.list_dispatches("default", "q1").await.unwrap();
+    let expiry: Vec<_> = rows.iter().filter(|r| r.id.ends_with("-x")).collect();
+    assert_eq!(expiry.len(), 1, "only the delivered connector: {rows:?}");
+    assert_eq!(
+        (
+            expiry[0].id.as_str(),
+            expiry[0].purpose.as_str(),
+            expiry[0].state.as_str()
+        ),
+        ("a-x", "followup", "pending")
+    );
+    assert_eq!(expiry[0].external_ref, json!({"dedup_key": "runagents-q1"}));
+    assert_eq!(
+        store
+            .get_request("default", "q1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "EXPIRED"
+    );
+    let claimed = store
+        .claim_dispatch("w", Timestamp(1001), 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, "a-x");
 }

@@ -386,8 +386,12 @@ async fn approvals_and_runs_against_the_real_server() {
         .run(&["runs", "list", "--agent", "billing", "-o", "json"])
         .json();
     assert_eq!(runs[0]["id"].as_str(), Some(s.run_id.as_str()));
+    // Approving it again for the run is the same decision; once is a different one.
+    shell
+        .run(&["approvals", "approve", &request_id, "--scope", "run"])
+        .ok();
     shell.run(&["approvals", "approve", &request_id]).failed(
         1,
-        "is not in a mutable state: request is APPROVED, not PENDING (HTTP 409)",
+        "is already approved by bootstrap-admin; a different decision cannot replace it (HTTP 409)",
     );
 }
