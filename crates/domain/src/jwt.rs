@@ -188,6 +188,12 @@ impl<'a> UnverifiedToken<'a> {
         provider: &IdentityProviderSpec,
         now: i64,
     ) -> Result<EndUser, Rejection> {
+        check_claims(&self.verified_claims(key)?, provider, now)
+    }
+
+    /// The token's claims once its signature checks out with `key`. Nothing about the claims
+    /// is checked yet: pass them to [`check_claims`].
+    pub fn verified_claims(&self, key: &SigningKey) -> Result<Map<String, Value>, Rejection> {
         self.check_signature(key)?;
         let claims: Value =
             serde_json::from_slice(&decode_part(self.payload, "payload is not base64url")?)
@@ -195,7 +201,7 @@ impl<'a> UnverifiedToken<'a> {
         let Value::Object(claims) = claims else {
             return Err(Rejection::Malformed("payload is not a JSON object"));
         };
-        check_claims(&claims, provider, now)
+        Ok(claims)
     }
 
     fn check_signature(&self, key: &SigningKey) -> Result<(), Rejection> {
@@ -255,7 +261,10 @@ fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Optio
     }
 }
 
-fn check_claims(
+/// Checks a verified token's claims against `provider` at `now` (Unix seconds): `iss`, `aud`
+/// (when the provider lists audiences), `exp` and `nbf` with [`LEEWAY_SECS`], the user id claim
+/// and `allowedDomains`.
+pub fn check_claims(
     claims: &Map<String, Value>,
     provider: &IdentityProviderSpec,
     now: i64,

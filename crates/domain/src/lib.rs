@@ -20,6 +20,7 @@ pub mod policy;
 pub mod run;
 pub mod secret;
 pub mod session;
+pub mod sso;
 pub mod timestamp;
 pub mod tool;
 pub mod translate;

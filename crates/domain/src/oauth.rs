@@ -4,11 +4,14 @@
 //!
 //! The state carries everything the callback needs, so a pending consent keeps nothing in the
 //! store and survives a restart: `base64url(json) "." base64url(HMAC-SHA256(key, json))`. The
-//! PKCE verifier is an HMAC of the state's nonce, so it is never stored either.
+//! PKCE verifier is an HMAC of the state's nonce, so it is never stored either. The console's
+//! OIDC sign-in (`sso.rs`) signs its own state and derives its PKCE the same way
+//! ([`sign_state`], [`verify_state`], [`pkce_verifier`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::{digest, hmac};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -37,24 +40,14 @@ pub struct ConsentState {
 
 impl ConsentState {
     pub fn sign(&self, key: &[u8]) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), &json);
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&json),
-            URL_SAFE_NO_PAD.encode(tag.as_ref())
-        )
+        sign_state(self, key)
     }
 
     /// The state a callback brought back, if it is ours, intact and not expired.
     pub fn verify(token: &str, key: &[u8], now: Timestamp) -> Result<ConsentState, Invalid> {
-        let refused = || Invalid::new("the consent link is not valid: start the connection again");
-        let (payload, tag) = token.split_once('.').ok_or_else(refused)?;
-        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| refused())?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| refused())?;
-        hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key), &json, &tag)
-            .map_err(|_| refused())?;
-        let state: ConsentState = serde_json::from_slice(&json).map_err(|_| refused())?;
+        let state: ConsentState = verify_state(token, key).ok_or_else(|| {
+            Invalid::new("the consent link is not valid: start the connection again")
+        })?;
         if state.expires_at <= now.millis() {
             return Err(Invalid::new(
                 "the consent link has expired: ask the agent again for a new one",
@@ -65,12 +58,41 @@ impl ConsentState {
 
     /// The PKCE code verifier of this consent (43 characters, RFC 7636).
     pub fn pkce_verifier(&self, key: &[u8]) -> String {
-        let tag = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, key),
-            format!("pkce\0{}", self.nonce).as_bytes(),
-        );
-        URL_SAFE_NO_PAD.encode(tag.as_ref())
+        pkce_verifier(key, &self.nonce)
     }
+}
+
+/// An OAuth2 `state`: `value` as `base64url(json) "." base64url(HMAC-SHA256(key, json))`, so
+/// whatever a callback needs travels in it and nothing is stored. Each kind of state is signed
+/// with its own key, so one kind cannot be passed off as another.
+pub fn sign_state<T: Serialize>(value: &T, key: &[u8]) -> String {
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), &json);
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(&json),
+        URL_SAFE_NO_PAD.encode(tag.as_ref())
+    )
+}
+
+/// The value of a state signed by [`sign_state`] with `key`, if it is intact (expiry is the
+/// caller's to check: it is a field of the value).
+pub fn verify_state<T: DeserializeOwned>(token: &str, key: &[u8]) -> Option<T> {
+    let (payload, tag) = token.split_once('.')?;
+    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key), &json, &tag).ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+/// The PKCE code verifier of a state with this `nonce` (43 characters, RFC 7636): an HMAC, so
+/// it is never stored and only the holder of `key` can compute it.
+pub fn pkce_verifier(key: &[u8], nonce: &str) -> String {
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, key),
+        format!("pkce\0{nonce}").as_bytes(),
+    );
+    URL_SAFE_NO_PAD.encode(tag.as_ref())
 }
 
 /// The S256 challenge of a PKCE verifier.

@@ -1,8 +1,10 @@
-//! Console sessions: a signed, expiring token that names an API key, kept by the browser in an
-//! HttpOnly cookie in place of the key itself, and the CSRF token derived from it.
+//! Console sessions: a signed, expiring token that names an API key (or, for a person who
+//! signed in with the workspace's OIDC single sign-on, carries the person), kept by the browser
+//! in an HttpOnly cookie in place of the key itself, and the CSRF token derived from it.
 //!
 //! Token: `<base64url(claims)>.<base64url(hmac-sha256(key, base64url(claims)))>`, the claims
-//! being JSON `{kid, ws, kfp, n, exp, idle}`.
+//! being JSON `{kid, ws, kfp, n, exp, idle}`, plus `person` for a single sign-on session (whose
+//! `kid` is empty and whose `kfp` fingerprints the SSO setting instead of a key).
 //!
 //! A session ends `LIFETIME_SECS` after sign-in, or earlier after `IDLE_TIMEOUT_SECS` without
 //! activity: the console re-issues the token (same key, nonce and lifetime, a later `idle`)
@@ -10,8 +12,8 @@
 //! from the token, so it stays the same when the token is re-issued.
 //!
 //! Invariants: a token never holds the API key (only its id, and a keyed fingerprint of its
-//! current hash so that rotating the key ends its sessions); every check is constant-time over
-//! the signing key (`ring::hmac::verify`).
+//! current hash so that rotating the key ends its sessions) nor an ID token; every check is
+//! constant-time over the signing key (`ring::hmac::verify`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,7 +38,8 @@ pub struct SessionClaims {
     pub key_id: String,
     #[serde(rename = "ws")]
     pub workspace: String,
-    /// `key_fingerprint` of the key's hash at sign-in.
+    /// `key_fingerprint` of the key's hash at sign-in; for a person, `sso::fingerprint` of
+    /// the setting they signed in with.
     #[serde(rename = "kfp")]
     pub key_fingerprint: String,
     /// Random, so that no two sign-ins share a token or a CSRF token.
@@ -46,6 +49,9 @@ pub struct SessionClaims {
     pub exp: i64,
     /// Idle expiry, Unix seconds: the session ends here unless re-issued before.
     pub idle: i64,
+    /// The person of a single sign-on session; `None` for an API key's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<crate::sso::Person>,
 }
 
 fn tag(key: &[u8], message: &[u8]) -> hmac::Tag {
@@ -154,6 +160,7 @@ mod tests {
             nonce: "n1".into(),
             exp,
             idle: exp,
+            person: None,
         }
     }
 
@@ -228,6 +235,50 @@ mod tests {
         assert!(!csrf_matches(b"another key", &one, &csrf));
         assert!(!csrf_matches(KEY, &one, ""));
         assert!(!csrf_matches(KEY, &one, "not base64!"));
+    }
+
+    #[test]
+    fn a_person_rides_in_the_signed_claims_and_key_sessions_read_as_before() {
+        let mut signed_in = claims(1_000);
+        signed_in.key_id = String::new();
+        signed_in.person = Some(crate::sso::Person {
+            subject: "alice@example.com".into(),
+            name: "Alice".into(),
+            email: "alice@example.com".into(),
+            groups: vec!["ops".into()],
+        });
+        let token = signed_in.sign(KEY);
+        assert_eq!(
+            SessionClaims::verify(KEY, &token, at(1)).unwrap(),
+            signed_in
+        );
+        // Claiming more groups under the old signature is refused.
+        let mut forged = signed_in.clone();
+        if let Some(person) = forged.person.as_mut() {
+            person.groups.push("admins".into());
+        }
+        let signature = token.split_once('.').unwrap().1;
+        let forged = format!(
+            "{}.{signature}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap())
+        );
+        assert!(SessionClaims::verify(KEY, &forged, at(1)).is_err());
+        // A key session's token has no person and reads back without one.
+        let key_token = claims(1_000).sign(KEY);
+        let json = URL_SAFE_NO_PAD
+            .decode(key_token.split_once('.').unwrap().0)
+            .unwrap();
+        assert!(!String::from_utf8(json).unwrap().contains("person"));
+        let legacy = URL_SAFE_NO_PAD
+            .encode(br#"{"kid":"key_1","ws":"default","kfp":"x","n":"n1","exp":1000,"idle":1000}"#);
+        let legacy = format!(
+            "{legacy}.{}",
+            URL_SAFE_NO_PAD.encode(tag(KEY, legacy.as_bytes()))
+        );
+        assert_eq!(
+            SessionClaims::verify(KEY, &legacy, at(1)).unwrap().person,
+            None
+        );
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl Engine {
             nonce: nonce()?,
             exp: now.millis() / 1000 + session::LIFETIME_SECS,
             idle: 0,
+            person: None,
         }
         .active_at(now);
         Ok(self.issue(&claims, caller))
