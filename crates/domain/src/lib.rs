@@ -17,6 +17,7 @@ pub mod model_provider;
 pub mod name;
 pub mod oauth;
 pub mod policy;
+pub mod policy_preview;
 pub mod run;
 pub mod secret;
 pub mod session;

@@ -2,7 +2,8 @@
 //! tool's capabilities, by the same `decision::decide` the agent plane applies to real calls.
 //! A tool that declares no capabilities is shown once per common method at its base URL.
 
-use runagents_domain::decision::{self, Call, Decision, DenyReason};
+use runagents_domain::decision::{self, Call};
+use runagents_domain::policy_preview;
 use runagents_domain::tool::ToolSpec;
 use serde::Serialize;
 
@@ -57,36 +58,15 @@ fn decide(
         tool,
     };
     let (decision, _) = decision::decide(policies, &call);
-    let (kind, policy, rule, reason) = match decision {
-        Decision::Allow => ("allow", None, None, "allowed by a bound policy".to_owned()),
-        Decision::ApprovalRequired { policy, rule } => (
-            "approval_required",
-            Some(policy.clone()),
-            Some(rule),
-            format!("needs approval: policy {policy:?} rule {rule}"),
-        ),
-        Decision::Deny(DenyReason::NoBinding) => (
-            "no_policy",
-            None,
-            None,
-            "no policy is bound to this agent: denied by default".to_owned(),
-        ),
-        Decision::Deny(DenyReason::Rule { policy, rule }) => (
-            "deny",
-            Some(policy.clone()),
-            Some(rule),
-            format!("denied by policy {policy:?} rule {rule}"),
-        ),
-        Decision::Deny(reason) => ("deny", None, None, reason.message(method_used, &url)),
-    };
+    let described = policy_preview::describe(decision, method_used, &url);
     PathDecision {
         capability: capability.to_owned(),
         method: method.to_owned(),
         path: path.to_owned(),
-        decision: kind,
-        policy,
-        rule,
-        reason,
+        decision: described.decision,
+        policy: described.policy,
+        rule: described.rule,
+        reason: described.reason,
     }
 }
 

@@ -1,6 +1,11 @@
-//! Policies: create, replace, read with the agents that use them, delete when unused.
+//! Policies: create, replace, read with the agents that use them, delete when unused, and a
+//! preview of the decisions an edited policy would make.
+
+use std::collections::HashMap;
 
 use runagents_domain::policy::{PolicyInput, PolicySpec};
+use runagents_domain::policy_preview::{self, PreviewRequest, Previewed};
+use runagents_domain::tool::ToolSpec;
 use runagents_domain::{Timestamp, from_json};
 use runagents_store::{Document, Kind, Write};
 use serde_json::json;
@@ -144,5 +149,94 @@ impl Engine {
             .collect();
         pairs.sort();
         Ok(pairs)
+    }
+}
+
+/// What a policy preview decided.
+#[derive(Clone, Debug)]
+pub struct PolicyPreview {
+    /// The policies decided against, in the agent's binding order: the edited one in place of
+    /// the stored policy of its name (or last).
+    pub policies: Vec<String>,
+    pub calls: Vec<Previewed>,
+}
+
+impl Engine {
+    /// Decides sample calls against an edited policy before it is saved, with `agent`'s other
+    /// bound policies when one is named (and then only its tools), by the decision egress
+    /// applies. Nothing is stored.
+    pub async fn preview_policy(
+        &self,
+        workspace: &str,
+        request: PreviewRequest,
+    ) -> Result<PolicyPreview> {
+        let edited = (request.name.clone(), request.spec);
+        let mut policies = Vec::new();
+        let mut tools_of_agent = None;
+        if let Some(agent) = &request.agent {
+            let agent = self.get_agent(workspace, agent).await?;
+            for name in &agent.spec.policies {
+                if *name == edited.0 {
+                    policies.push(edited.clone());
+                } else {
+                    let policy = self.get_policy(workspace, name).await?;
+                    policies.push((policy.name, policy.spec));
+                }
+            }
+            tools_of_agent = Some(
+                agent
+                    .spec
+                    .referenced_tools()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        if !policies.iter().any(|(name, _)| *name == edited.0) {
+            policies.push(edited);
+        }
+        let mut tools: HashMap<String, Option<ToolSpec>> = HashMap::new();
+        let mut calls = Vec::with_capacity(request.calls.len());
+        for (index, call) in request.calls.iter().enumerate() {
+            if let Some(allowed) = &tools_of_agent
+                && !allowed.contains(&call.tool)
+            {
+                calls.push(Previewed::unknown_tool(
+                    call,
+                    format!("tool {:?} is not one of this agent's tools", call.tool),
+                ));
+                continue;
+            }
+            if !tools.contains_key(&call.tool) {
+                let tool = match self.get_tool(workspace, &call.tool).await {
+                    Ok(tool) => Some(tool.spec),
+                    Err(Error::NotFound(_)) => None,
+                    Err(error) => return Err(error),
+                };
+                tools.insert(call.tool.clone(), tool);
+            }
+            let Some(Some(tool)) = tools.get(&call.tool) else {
+                calls.push(Previewed::unknown_tool(
+                    call,
+                    format!("tool {:?} is not registered", call.tool),
+                ));
+                continue;
+            };
+            let (url, path) = call
+                .resolve(tool)
+                .map_err(|reason| Error::Invalid(format!("calls[{index}]: {reason}")))?;
+            calls.push(policy_preview::preview(
+                &policies,
+                &call.tool,
+                tool,
+                &call.method,
+                &url,
+                &path,
+            ));
+        }
+        Ok(PolicyPreview {
+            policies: policies.into_iter().map(|(name, _)| name).collect(),
+            calls,
+        })
     }
 }

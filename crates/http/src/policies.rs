@@ -1,11 +1,13 @@
 //! `/policies`: create, replace (JSON, or YAML as `application/yaml`), list with usage, get,
-//! delete; `/policy-bindings` (read-only, derived from the agents' `policies`).
+//! delete, preview an edit's decisions; `/policy-bindings` (read-only, derived from the agents'
+//! `policies`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use runagents_domain::policy::PolicyInput;
+use runagents_domain::policy_preview::PreviewRequest;
 use runagents_engine::policies::Policy;
 use runagents_store::Write;
 use serde_json::{Value, json};
@@ -18,6 +20,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/policies", get(list).post(create))
         .route("/policies/translate", axum::routing::post(translate))
+        .route("/policies/preview", axum::routing::post(preview))
         .route("/policies/{name}", get(read).put(replace).delete(delete))
         .route("/policy-bindings", get(bindings))
 }
@@ -121,4 +124,24 @@ async fn translate(_caller: CallerExt, JsonBody(body): JsonBody) -> Result<Json<
         .ok_or_else(|| ApiError::invalid("text is required"))?;
     let rules = runagents_domain::translate::translate(text)?;
     Ok(Json(json!({ "rules": rules })))
+}
+
+/// `{spec, name?, agent?, calls: [{tool, method, path | url}]}` → what each call would get
+/// from the edited policy (with the agent's other bound policies), nothing saved.
+async fn preview(
+    State(state): State<AppState>,
+    caller: CallerExt,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let request = PreviewRequest::parse(body)?;
+    let agent = request.agent.clone();
+    let preview = state
+        .engine
+        .preview_policy(&caller.workspace, request)
+        .await?;
+    Ok(Json(json!({
+        "agent": agent,
+        "policies": preview.policies,
+        "calls": preview.calls,
+    })))
 }

@@ -24,6 +24,7 @@ mod lifecycle;
 mod model_providers;
 mod oauth;
 mod policies;
+mod policy_preview;
 mod runs;
 mod tools;
 mod workspace;
