@@ -253,7 +253,7 @@ mod tests {
             signed_in
         );
         // Claiming more groups under the old signature is refused.
-        let mut forged = signed_in.clone();
+        let mut forged = signed_in;
         if let Some(person) = forged.person.as_mut() {
             person.groups.push("admins".into());
         }

@@ -78,6 +78,11 @@ pub struct ConsoleSso {
     /// The button says "Sign in with <display_name>"; empty for the identity provider's name.
     #[serde(default)]
     pub display_name: String,
+    /// Random, part of every person's session fingerprint: renewed whenever single sign-on
+    /// is turned off or moved to another provider or client, so no earlier session comes back
+    /// when it is turned on again. Never shown.
+    #[serde(default)]
+    pub epoch: String,
 }
 
 /// A parsed `PUT /settings/console-sso` body.
@@ -248,6 +253,7 @@ impl ConsoleSsoInput {
                 admin_groups,
                 redirect_uri,
                 display_name,
+                epoch: String::new(),
             },
             client_secret,
         })
@@ -272,6 +278,23 @@ impl ConsoleSso {
         } else {
             self.redirect_uri.clone()
         }
+    }
+
+    /// Sets the epoch this setting is written with: `previous`'s while single sign-on stays
+    /// on with the same provider and client (its people stay signed in), else `fresh`.
+    pub fn continue_epoch(&mut self, previous: Option<&ConsoleSso>, fresh: String) {
+        self.epoch = match previous {
+            Some(previous)
+                if previous.enabled
+                    && self.enabled
+                    && previous.identity_provider == self.identity_provider
+                    && previous.client_id == self.client_id
+                    && !previous.epoch.is_empty() =>
+            {
+                previous.epoch.clone()
+            }
+            _ => fresh,
+        };
     }
 
     /// True when `groups` holds one of `admin_groups`.
@@ -555,12 +578,16 @@ fn groups(claims: &Map<String, Value>, claim: &str) -> Result<Vec<String>, Refus
     Ok(groups)
 }
 
-/// A keyed fingerprint of the setting a person signed in with (its provider and client): a
-/// person's session lasts while the workspace's enabled setting still has it.
+/// A keyed fingerprint of the setting a person signed in with (its provider, client and
+/// epoch): a person's session lasts while the workspace's enabled setting still has it.
 pub fn fingerprint(key: &[u8], sso: &ConsoleSso) -> String {
     let tag = hmac::sign(
         &hmac::Key::new(hmac::HMAC_SHA256, key),
-        format!("sso\0{}\0{}", sso.identity_provider, sso.client_id).as_bytes(),
+        format!(
+            "sso\0{}\0{}\0{}",
+            sso.identity_provider, sso.client_id, sso.epoch
+        )
+        .as_bytes(),
     );
     URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16])
 }

@@ -183,7 +183,7 @@ fn discovery_must_be_the_providers_own() {
     let error =
         read_discovery(document.to_string().as_bytes(), "https://evil.example.com").unwrap_err();
     assert!(error.0.contains("not the identity provider's"), "{error}");
-    let mut missing = document.clone();
+    let mut missing = document;
     missing["token_endpoint"] = json!(null);
     let error =
         read_discovery(missing.to_string().as_bytes(), "https://login.example.com").unwrap_err();
@@ -345,10 +345,37 @@ fn the_fingerprint_follows_provider_and_client() {
     let mut other = sso();
     other.identity_provider = "other".into();
     assert_ne!(first, fingerprint(KEY, &other));
-    // Admin groups and scopes may change without ending sessions.
+    // Admin groups and scopes may change without ending sessions; a new epoch ends them.
     let mut other = sso();
     other.admin_groups.clear();
     other.scopes.push("groups".into());
     assert_eq!(first, fingerprint(KEY, &other));
+    other.epoch = "e2".into();
+    assert_ne!(first, fingerprint(KEY, &other));
     assert_ne!(first, fingerprint(b"k2", &sso()));
+}
+
+#[test]
+fn the_epoch_survives_edits_but_not_turning_off_or_another_client() {
+    let mut stored = sso();
+    stored.continue_epoch(None, "e1".into());
+    assert_eq!(stored.epoch, "e1");
+    let mut edited = sso();
+    edited.admin_groups.push("more".into());
+    edited.continue_epoch(Some(&stored), "e2".into());
+    assert_eq!(edited.epoch, "e1", "an edit keeps people signed in");
+    let mut off = sso();
+    off.enabled = false;
+    off.continue_epoch(Some(&stored), "e3".into());
+    assert_eq!(off.epoch, "e3");
+    let mut on_again = sso();
+    on_again.continue_epoch(Some(&off), "e4".into());
+    assert_eq!(
+        on_again.epoch, "e4",
+        "sessions ended by turning it off stay ended"
+    );
+    let mut other_client = sso();
+    other_client.client_id = "another".into();
+    other_client.continue_epoch(Some(&stored), "e5".into());
+    assert_eq!(other_client.epoch, "e5");
 }

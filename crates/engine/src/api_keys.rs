@@ -41,7 +41,8 @@ pub struct Caller {
     /// The key's name; "dev" in `--dev` mode.
     pub key_name: String,
     /// Who the caller is, recorded as who approved or rejected: the key's owner (its name
-    /// unless set otherwise), "dev" in `--dev` mode, or the person a connector names.
+    /// unless set otherwise), "dev" in `--dev` mode, the person a connector names, or the
+    /// person a console single sign-on session proved.
     pub subject: String,
     /// The approver groups the caller holds.
     pub groups: Vec<String>,

@@ -15,8 +15,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use runagents_domain::jwt::{EndUser, KeySet, Rejection, UnverifiedToken};
+use runagents_domain::jwt::{self, EndUser, KeySet, Rejection, UnverifiedToken};
 use runagents_domain::{ResourceName, Timestamp};
+use serde_json::{Map, Value};
 
 use crate::identity_providers::IdentityProvider;
 use crate::{Engine, Error, Result};
@@ -158,11 +159,25 @@ impl Engine {
         provider: &IdentityProvider,
         raw: &str,
     ) -> Result<EndUser, Rejection> {
+        let claims = self.verified_claims(workspace, provider, raw).await?;
+        jwt::check_claims(
+            &claims,
+            &provider.spec,
+            Timestamp::now().millis().div_euclid(1000),
+        )
+    }
+
+    /// The claims of a token signed with one of the provider's keys (its cached key set, as
+    /// for invokes); what the claims say is the caller's to check (`jwt::check_claims`).
+    pub(crate) async fn verified_claims(
+        &self,
+        workspace: &str,
+        provider: &IdentityProvider,
+        raw: &str,
+    ) -> Result<Map<String, Value>, Rejection> {
         let token = UnverifiedToken::parse(raw)?;
         let keys = self.signing_keys(workspace, provider, &token).await?;
-        let key = keys.find(&token)?;
-        let now = Timestamp::now().millis().div_euclid(1000);
-        token.verify(key, &provider.spec, now)
+        token.verified_claims(keys.find(&token)?)
     }
 
     /// The provider's key set, fetched when missing, old, or lacking the token's key, at most

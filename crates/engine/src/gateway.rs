@@ -90,13 +90,13 @@ impl<V> Default for TtlCache<V> {
 }
 
 impl<V> TtlCache<V> {
-    fn get(&self, key: &str) -> Option<Arc<V>> {
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<V>> {
         let entries = self.entries.lock().ok()?;
         let (filled, value) = entries.get(key)?;
         (filled.elapsed() < ROUTES_TTL).then(|| value.clone())
     }
 
-    fn put(&self, key: String, value: Arc<V>) {
+    pub(crate) fn put(&self, key: String, value: Arc<V>) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.insert(key, (Instant::now(), value));
         }

@@ -98,6 +98,15 @@ impl Engine {
                 agents.join(", ")
             )));
         }
+        let console = self
+            .store
+            .get_document(workspace, Kind::Setting, runagents_domain::sso::SETTING)
+            .await?;
+        if console.is_some_and(|setting| setting.body["identity_provider"].as_str() == Some(name)) {
+            return Err(Error::Conflict(format!(
+                "identity provider {name:?} signs operators in to the console (settings/console-sso); change or remove that first"
+            )));
+        }
         if self
             .store
             .delete_document(workspace, Kind::IdentityProvider, name)

@@ -8,6 +8,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod approvals;
 pub mod connectors;
+pub mod console_sso;
 pub mod dispatch;
 pub mod egress;
 pub mod end_users;
@@ -123,8 +124,11 @@ pub struct Engine {
     host: hosting::SharedHost,
     /// One token refresh at a time per OAuth connection, in this process.
     oauth_refresh_locks: Arc<oauth::RefreshLocks>,
-    /// Identity providers' key sets, for end-user tokens at ingress.
+    /// Identity providers' key sets, for end-user tokens at ingress and console sign-in.
     key_sets: Arc<end_users::KeySets>,
+    /// Each workspace's console single sign-on setting, which every person's session is
+    /// checked against.
+    sso: Arc<gateway::TtlCache<Option<runagents_domain::sso::ConsoleSso>>>,
     /// Work that outlives a request (usage records written after the answer); shutdown waits
     /// for it.
     background: tokio_util::task::TaskTracker,
@@ -154,6 +158,7 @@ impl Engine {
             host,
             oauth_refresh_locks: Arc::default(),
             key_sets: Arc::default(),
+            sso: Arc::default(),
             background: tokio_util::task::TaskTracker::new(),
         })
     }

@@ -1,5 +1,6 @@
 //! Console sessions: sign in with an API key, then authenticate by a signed session token that
-//! names the key (see `runagents_domain::session`).
+//! names the key (see `runagents_domain::session`). A person who signed in with the workspace's
+//! single sign-on has a session that names no key; `console_sso.rs` starts and checks those.
 //!
 //! A session ends after `session::IDLE_TIMEOUT_SECS` without activity (the console refreshes
 //! it while the person uses it) and after `session::LIFETIME_SECS` in any case.
@@ -14,6 +15,7 @@ use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use runagents_domain::approver::Channel;
 use runagents_domain::session::{self, SessionClaims};
+use runagents_domain::sso::Person;
 use runagents_domain::{Timestamp, api_key};
 use runagents_store::ApiKeyRecord;
 
@@ -31,11 +33,13 @@ pub struct Session {
     pub expires_at: Timestamp,
     /// When the session ends unless it is refreshed (`refresh_session`) before.
     pub idle_expires_at: Timestamp,
+    /// The person who signed in with single sign-on; `None` for an API key's session.
+    pub person: Option<Person>,
 }
 
 const ENDED: &str = "the API key of this session was revoked; sign in again";
 
-fn nonce() -> Result<String> {
+pub(crate) fn nonce() -> Result<String> {
     let mut bytes = [0u8; 16];
     SystemRandom::new()
         .fill(&mut bytes)
@@ -44,7 +48,7 @@ fn nonce() -> Result<String> {
 }
 
 impl Engine {
-    fn session_key(&self) -> &[u8] {
+    pub(crate) fn session_key(&self) -> &[u8] {
         self.settings.session_key.expose().as_bytes()
     }
 
@@ -79,12 +83,13 @@ impl Engine {
         Ok(self.issue(&claims, caller))
     }
 
-    fn issue(&self, claims: &SessionClaims, caller: Caller) -> Session {
+    pub(crate) fn issue(&self, claims: &SessionClaims, caller: Caller) -> Session {
         let token = claims.sign(self.session_key());
         Session {
             csrf_token: session::csrf_token(self.session_key(), &token),
             expires_at: claims.expires_at(),
             idle_expires_at: claims.idle_expires_at(),
+            person: claims.person.clone(),
             token,
             caller,
         }
@@ -109,7 +114,9 @@ impl Engine {
     pub async fn session(&self, token: &str, requested: Option<&str>) -> Result<Session> {
         let claims = SessionClaims::verify(self.session_key(), token, Timestamp::now())
             .map_err(|invalid| Error::Unauthenticated(invalid.0))?;
-        let caller = if self.settings.dev {
+        let caller = if let Some(person) = &claims.person {
+            self.person_caller(&claims, person, requested).await?
+        } else if self.settings.dev {
             self.dev_caller(requested)?
         } else {
             let key = self.session_key_record(&claims).await?;
@@ -131,6 +138,7 @@ impl Engine {
             csrf_token: session::csrf_token(self.session_key(), token),
             expires_at: claims.expires_at(),
             idle_expires_at: claims.idle_expires_at(),
+            person: claims.person,
             caller,
         })
     }

@@ -142,15 +142,33 @@ async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)
 }
 
-/// `Secure` when the browser reached us over HTTPS (through a proxy that says so).
+/// The session cookie.
 fn cookie(value: &str, max_age: i64, headers: &HeaderMap) -> HeaderValue {
+    cookie_attributes(
+        COOKIE,
+        value,
+        "HttpOnly; SameSite=Strict; Path=/",
+        max_age,
+        headers,
+    )
+}
+
+/// A cookie with `attributes`, `Secure` when the browser reached us over HTTPS (through a
+/// proxy that says so).
+pub(crate) fn cookie_attributes(
+    name: &str,
+    value: &str,
+    attributes: &str,
+    max_age: i64,
+    headers: &HeaderMap,
+) -> HeaderValue {
     let https = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
     let secure = if https { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
+        "{name}={value}; {attributes}; Max-Age={max_age}{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("ra_session=; Max-Age=0; Path=/"))
 }
@@ -163,6 +181,10 @@ fn view(session: &Session) -> Value {
         json!(session.expires_at),
     );
     view["idle_expires_at"] = json!(session.idle_expires_at);
+    // Who signed in with single sign-on: the person (no key); else null.
+    view["person"] = session.person.as_ref().map_or(Value::Null, |person| {
+        json!({"subject": person.subject, "name": person.name, "email": person.email, "groups": person.groups})
+    });
     view
 }
 
@@ -182,10 +204,10 @@ fn caller_view(caller: &Caller, csrf_token: &str, expires_at: Value) -> Value {
 }
 
 /// `view` with the session's cookie set (until the session's lifetime ends).
-fn started(session: &Session, headers: &HeaderMap) -> Response {
+pub(crate) fn started(session: &Session, headers: &HeaderMap, status: StatusCode) -> Response {
     let max_age =
         (session.expires_at.millis() - runagents_domain::Timestamp::now().millis()) / 1000;
-    let mut response = Json(view(session)).into_response();
+    let mut response = (status, Json(view(session))).into_response();
     response
         .headers_mut()
         .insert(header::SET_COOKIE, cookie(&session.token, max_age, headers));
@@ -203,7 +225,7 @@ fn ended(error: Error, headers: &HeaderMap) -> Response {
     private(response)
 }
 
-fn private(mut response: Response) -> Response {
+pub(crate) fn private(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     secure(headers);
@@ -231,7 +253,7 @@ async fn sign_in(
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::invalid("api_key is required"))?;
     let session = state.engine.sign_in(key).await?;
-    Ok(started(&session, &headers))
+    Ok(started(&session, &headers, StatusCode::OK))
 }
 
 /// Re-issues the live session as active now: a new cookie whose idle expiry starts again
@@ -252,7 +274,7 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Response 
         );
     }
     match state.engine.refresh_session(token).await {
-        Ok(session) => started(&session, &headers),
+        Ok(session) => started(&session, &headers, StatusCode::OK),
         Err(error) => ended(error, &headers),
     }
 }

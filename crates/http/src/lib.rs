@@ -21,6 +21,7 @@ mod keys;
 mod model_providers;
 mod policies;
 mod runs;
+mod sso;
 mod streams;
 mod system;
 mod tools;
@@ -62,6 +63,7 @@ fn api_routes() -> Router<AppState> {
         .merge(tools::routes())
         .merge(policies::routes())
         .merge(keys::routes())
+        .merge(sso::routes())
         .merge(model_providers::routes())
         .merge(identity_providers::routes())
         .merge(connectors::routes())
@@ -105,6 +107,7 @@ pub fn operator_router(state: AppState) -> Router {
     Router::new()
         .merge(system::routes())
         .merge(console::routes())
+        .merge(sso::console_routes())
         .merge(integrations::routes())
         .merge(root_aliases)
         .nest("/api/v1", api)

@@ -76,6 +76,9 @@ pub enum Kind {
     Checkpoint,
     /// A build of an agent's environment, keyed by build id.
     Build,
+    /// A workspace setting that has secret fields (the console's single sign-on), keyed by the
+    /// setting's name. Settings without secrets use `get_setting` / `put_setting`.
+    Setting,
 }
 
 impl Kind {
@@ -89,6 +92,7 @@ impl Kind {
             Kind::Agent => "agent",
             Kind::Checkpoint => "checkpoint",
             Kind::Build => "build",
+            Kind::Setting => "setting",
         }
     }
 }

@@ -11,6 +11,7 @@ mod auth;
 mod cli;
 mod connectors;
 mod console;
+mod console_sso;
 mod dispatch;
 mod egress;
 mod end_user_identity;
