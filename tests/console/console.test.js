@@ -411,6 +411,8 @@ describe("the operator console", () => {
       ["29-identity", "/identity"],
       ["30-connectors", "/connectors"],
       ["31-api-keys", "/settings"],
+      ["31b-settings-sso", "/settings/sso"],
+      ["31c-settings-approvals", "/settings/approvals"],
       ["32-not-found", "/nowhere"],
     ];
     for (const [name, hash] of pages) {

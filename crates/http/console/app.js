@@ -38,13 +38,14 @@ const ROUTES = [
   ["/identity", identity.render],
   ["/connectors", connectors.render],
   ["/settings", settings.render],
+  ["/settings/:tab", settings.render],
 ];
 
 const NAV = [
   ["Overview", [["/", "Dashboard"]]],
   ["Governance", [["/approvals", "Approvals", "approvals"], ["/consents", "Consents", "consents"], ["/runs", "Runs"], ["/policies", "Policies"]]],
   ["Platform", [["/agents", "Agents"], ["/tools", "Tools"], ["/models", "Models"], ["/identity", "Identity"]]],
-  ["Settings", [["/connectors", "Approval connectors"], ["/settings", "API keys"]]],
+  ["Settings", [["/connectors", "Approval connectors"], ["/settings", "Settings"]]],
 ];
 
 const state = {
@@ -148,12 +149,16 @@ function layout(main) {
     },
   }, "Menu");
   const who = state.session;
+  // A person signed in with single sign-on by name; a key by its name.
+  const person = who.person;
   const top = h("header", { class: "topbar" },
     menu,
     h("a", { class: "brand", href: "#/" }, h("img", { src: "/console/icon.svg", alt: "", width: "22", height: "22" }), "RunAgents"),
     h("div", { class: "who" },
       h("span", { class: "workspace", title: "Workspace" }, who.workspace),
-      h("span", { class: "muted key-name" }, `${who.key_name} · ${who.role}`),
+      person
+        ? h("span", { class: "muted key-name person", title: [person.email || person.subject, ...(person.groups.length ? [`groups: ${person.groups.join(", ")}`] : [])].join("\n") }, `${person.name} · ${who.role}`)
+        : h("span", { class: "muted key-name" }, `${who.key_name} · ${who.role}`),
       h("button", { type: "button", class: "link", onclick: signOut }, "Sign out")));
   return h("div", { class: "shell" }, top, nav, main);
 }

@@ -106,6 +106,8 @@ export const session = {
   signOut: () => request("DELETE", "/console/session"),
   /** Still here: the session's idle timeout starts again. */
   refresh: () => request("POST", "/console/session/refresh"),
+  /** Whether `workspace` has single sign-on: `{enabled, label, start_url}`. */
+  sso: (workspace) => request("GET", `/console/sso?workspace=${encodeURIComponent(workspace)}`),
 };
 
 /** `encodeURIComponent` for a path segment. */

@@ -1,9 +1,11 @@
 // Policies: the list, and an editor for one policy as YAML (sent as application/yaml; the server
 // parses and validates it) or JSON, with the server's validation errors and an unsaved-change
-// warning.
+// warning, and a preview: sample calls (from the tools' capabilities) with the decision each
+// would get if the policy were saved now, with an agent's other policies, kept current while
+// the policy is edited.
 
 import { api, seg } from "../lib/api.js";
-import { h, mount, pageHeader, empty, field, formError, confirmDialog, badge, loading, errorBox, uid } from "../lib/dom.js";
+import { h, mount, pageHeader, empty, field, formError, confirmDialog, badge, loading, errorBox, uid, statusBadge } from "../lib/dom.js";
 import { when } from "../lib/format.js";
 import { listView } from "../lib/list.js";
 import { toYaml } from "../lib/yaml.js";
@@ -44,6 +46,148 @@ export async function renderList(ctx) {
     view.update(policies);
   });
   ctx.poll(async () => view.update(await api.get("/policies")), 15000);
+}
+
+const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+/** The preview is asked for this long after the last keystroke. */
+const DEBOUNCE_MS = 400;
+const MAX_SAMPLES = 12;
+
+/** The tools an agent may call. */
+function agentTools(agent) {
+  const names = agent.spec.requiredTools.map((t) => t.name);
+  for (const tool of Object.values(agent.spec.toolUrlMappings || {})) if (!names.includes(tool)) names.push(tool);
+  return names;
+}
+
+/** Sample calls from tools' capabilities (wildcards at their prefix, `*` as POST). */
+function samplesFor(tools) {
+  const calls = [];
+  for (const tool of tools) {
+    const caps = tool.capabilities.length ? tool.capabilities : [{ method: "GET", path: "/" }, { method: "POST", path: "/" }];
+    for (const cap of caps) {
+      const path = cap.path.replace(/\*$/, "") || "/";
+      calls.push({ tool: tool.name, method: cap.method === "*" ? "POST" : cap.method.toUpperCase(), path });
+    }
+  }
+  return calls.slice(0, MAX_SAMPLES);
+}
+
+/**
+ * The preview under the editor. `text()` is the editor's content; `update()` asks again (the
+ * editor calls it on every change, debounced here; answers to older edits are dropped).
+ */
+function previewPanel(ctx, policy, text, tools, agents) {
+  const bound = policy ? policy.used_by.map((a) => a.name) : [];
+  const agentSelect = h("select", {},
+    h("option", { value: "" }, "this policy alone"),
+    agents.map((a) => h("option", { value: a.name, selected: a.name === bound[0] }, `${a.name}${bound.includes(a.name) ? " (bound)" : ""}`)));
+  const toolsOf = () => {
+    const agent = agents.find((a) => a.name === agentSelect.value);
+    if (!agent) return tools;
+    const names = agentTools(agent);
+    return tools.filter((t) => names.includes(t.name));
+  };
+  let calls = samplesFor(toolsOf());
+  const rows = h("tbody", {});
+  const note = h("p", { class: "preview-note", "aria-live": "polite" });
+  const against = h("p", { class: "hint" });
+  let timer = null;
+  let asked = 0;
+  const decisionCells = [];
+
+  const show = (answer) => {
+    against.textContent = answer.agent
+      ? `Decided against ${answer.agent}'s policies with this edit: ${answer.policies.join(", ")}.`
+      : `Decided against this policy alone (${answer.policies.join(", ")}).`;
+    answer.calls.forEach((call, i) => {
+      const cell = decisionCells[i];
+      if (!cell) return;
+      const why = [call.reason];
+      if (call.route) why.push(`route: ${call.route.name || "(unnamed)"}${call.route.defaultDuration ? `, ${call.route.defaultDuration}` : ""}`);
+      if (call.capability) why.unshift(`capability ${call.capability}`);
+      mount(cell.decision, statusBadge(call.decision));
+      cell.decision.dataset.decision = call.decision;
+      mount(cell.why, why.join("; "));
+    });
+  };
+
+  const ask = async () => {
+    const mine = ++asked;
+    const body = { spec: text(), calls };
+    if (agentSelect.value) body.agent = agentSelect.value;
+    if (policy) body.name = policy.name;
+    if (!body.calls.length) {
+      note.textContent = "Add a call to see its decision.";
+      return;
+    }
+    note.textContent = "Previewing…";
+    try {
+      const answer = await api.post("/policies/preview", body);
+      if (mine !== asked) return;
+      note.textContent = "";
+      show(answer);
+    } catch (failure) {
+      if (mine !== asked) return;
+      note.textContent = `The preview waits for a valid policy: ${failure.message}`;
+      for (const cell of decisionCells) {
+        mount(cell.decision, "—");
+        delete cell.decision.dataset.decision;
+      }
+    }
+  };
+  const update = () => {
+    clearTimeout(timer);
+    timer = setTimeout(ask, DEBOUNCE_MS);
+  };
+  ctx.onLeave(() => clearTimeout(timer));
+
+  const drawRows = () => {
+    decisionCells.length = 0;
+    mount(rows, calls.map((call, i) => {
+      const label = `call ${i + 1}`;
+      const toolSelect = h("select", { "aria-label": `Tool of ${label}`, onchange: () => { call.tool = toolSelect.value; update(); } },
+        tools.map((t) => h("option", { value: t.name, selected: t.name === call.tool }, t.name)));
+      const method = h("select", { "aria-label": `Method of ${label}`, onchange: () => { call.method = method.value; update(); } },
+        METHODS.map((m) => h("option", { value: m, selected: m === call.method }, m)));
+      const path = h("input", { type: "text", value: call.path, "aria-label": `Path of ${label}`, spellcheck: "false", oninput: () => { call.path = path.value || "/"; update(); } });
+      const cells = { decision: h("td", { "data-label": "Decision", class: "decision-cell" }, "—"), why: h("td", { "data-label": "Why", class: "small" }) };
+      decisionCells.push(cells);
+      return h("tr", { "data-row": String(i) },
+        h("td", { "data-label": "Tool" }, toolSelect),
+        h("td", { "data-label": "Method" }, method),
+        h("td", { "data-label": "Path" }, path),
+        cells.decision,
+        cells.why,
+        h("td", { "data-label": "" }, h("button", { type: "button", class: "link", "aria-label": `Remove ${label}`, onclick: () => { calls.splice(i, 1); drawRows(); update(); } }, "Remove")));
+    }));
+  };
+  agentSelect.addEventListener("change", update);
+  const addCall = h("button", { type: "button", disabled: !tools.length, onclick: () => {
+    calls.push({ tool: (toolsOf()[0] || tools[0]).name, method: "GET", path: "/" });
+    drawRows();
+    update();
+  } }, "Add call");
+  const reset = h("button", { type: "button", onclick: () => {
+    calls = samplesFor(toolsOf());
+    drawRows();
+    update();
+  } }, "Samples from the tools");
+  drawRows();
+  const el = h("section", { class: "preview", "aria-labelledby": "preview-title" },
+    h("h2", { id: "preview-title" }, "Preview"),
+    h("p", { class: "hint" }, "What these calls would get if you saved the policy now, decided as the agent plane decides real calls. Nothing is saved."),
+    field("Decide with", agentSelect, "An agent's other bound policies count too; without one, this policy alone."),
+    tools.length
+      ? h("table", { class: "table preview-table" },
+        h("thead", {}, h("tr", {}, ["Tool", "Method", "Path", "Decision", "Why", ""].map((c) => h("th", { scope: "col" }, c)))),
+        rows)
+      : h("p", { class: "muted" }, "No tools yet: register one to preview its calls."),
+    note,
+    against,
+    h("div", { class: "actions" }, addCall, reset));
+  update();
+  return { el, update };
 }
 
 /** The document the editor shows: what `POST /policies` takes back. */
@@ -92,6 +236,10 @@ export async function renderEditor(ctx) {
   editor.addEventListener("input", () => {
     status.textContent = dirty() ? "Unsaved changes." : "";
   });
+  // The preview needs the tools and agents; without them the editor still works.
+  const [tools, agents] = await Promise.all([api.get("/tools").catch(() => []), api.get("/agents").catch(() => [])]);
+  const preview = previewPanel(ctx, policy, () => editor.value, tools, agents);
+  editor.addEventListener("input", () => preview.update());
   const save = async (event) => {
     event.preventDefault();
     error.replaceChildren();
@@ -149,7 +297,9 @@ export async function renderEditor(ctx) {
             editor.value = baseline;
             error.replaceChildren();
             status.textContent = "Changes discarded.";
+            preview.update();
           },
         }, "Discard changes"),
-        h("a", { class: "button", href: "#/policies" }, "Back to policies"))));
+        h("a", { class: "button", href: "#/policies" }, "Back to policies"))),
+    preview.el);
 }

@@ -1,7 +1,26 @@
-// Sign in with a workspace API key. The key goes to /console/session once and is forgotten:
-// the server answers with an HttpOnly session cookie that scripts cannot read.
+// Sign in with the workspace's single sign-on (when an identity provider is set up for
+// operators: "Sign in with <provider>" goes through the provider and comes back with a session),
+// or with a workspace API key. The key goes to /console/session once and is forgotten: the
+// server answers with an HttpOnly session cookie that scripts cannot read. The workspace is
+// `default` unless the address names one (`/?workspace=acme`).
 
+import { session } from "../lib/api.js";
 import { h, field, formError } from "../lib/dom.js";
+
+/** The "Sign in with …" link, added once the server says single sign-on is on. */
+function singleSignOn() {
+  const slot = h("div", { class: "sso" });
+  const workspace = new URLSearchParams(location.search).get("workspace") || "default";
+  session.sso(workspace).then((button) => {
+    if (!button || !button.enabled) return;
+    slot.append(
+      h("a", { class: "button primary sso-button", href: button.start_url }, `Sign in with ${button.label}`),
+      h("p", { class: "divider" }, h("span", {}, "or with an API key")));
+  }).catch(() => {
+    // No button: the key form below still works.
+  });
+  return slot;
+}
 
 export function render(message, submit) {
   const input = h("input", {
@@ -39,6 +58,7 @@ export function render(message, submit) {
       h("div", { class: "brand" }, h("img", { src: "/console/icon.svg", alt: "", width: "28", height: "28" }), "RunAgents"),
       h("h1", {}, "Sign in to the console"),
       message ? h("p", { class: "notice", role: "status" }, message) : null,
+      singleSignOn(),
       form,
-      h("p", { class: "hint" }, "The key is exchanged for a session cookie that ends after 60 minutes without activity (12 hours at most) and when the key is revoked or rotated. The console never stores the key.")));
+      h("p", { class: "hint" }, "The sign-in becomes a session cookie that ends after 60 minutes without activity (12 hours at most), when the key is revoked or rotated, or when single sign-on is turned off. The console never stores the key.")));
 }
