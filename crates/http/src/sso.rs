@@ -8,6 +8,8 @@
 //! only cookie a cross-site navigation from the provider brings back; the session cookie stays
 //! SameSite=Strict.
 
+use std::collections::HashMap;
+
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -15,10 +17,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use runagents_domain::sso::{self, TokenAuth};
 use runagents_engine::console_sso::SsoSetting;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::CallerExt;
+use crate::auth::{CallerExt, cookie};
 use crate::console::{cookie_attributes, private, started};
 use crate::json::JsonBody;
 use crate::{ApiError, AppState};
@@ -96,27 +97,28 @@ async fn remove(State(state): State<AppState>, caller: CallerExt) -> Result<Json
     Ok(Json(json!({"status": "deleted"})))
 }
 
-#[derive(Deserialize)]
-struct WorkspaceQuery {
-    #[serde(default)]
-    workspace: String,
+/// A query string read leniently (a repeated or unknown parameter is no error): these are
+/// browser navigations, answered with a page rather than a parse error.
+type Params = Query<HashMap<String, String>>;
+
+fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> &'a str {
+    params.get(name).map_or("", |value| value.trim())
 }
 
-impl WorkspaceQuery {
-    fn workspace(&self) -> &str {
-        match self.workspace.trim() {
-            "" => DEFAULT_WORKSPACE,
-            named => named,
-        }
+/// The workspace a sign-in is for: `default` unless named.
+fn workspace(params: &HashMap<String, String>) -> &str {
+    match param(params, "workspace") {
+        "" => DEFAULT_WORKSPACE,
+        named => named,
     }
 }
 
 /// Whether the sign-in page shows "Sign in with …" for a workspace (`default` unless named).
 async fn button(
     State(state): State<AppState>,
-    Query(query): Query<WorkspaceQuery>,
+    Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let workspace = query.workspace();
+    let workspace = workspace(&params);
     let label = state.engine.sso_button(workspace).await?;
     let mut answer = json!({"workspace": workspace, "enabled": label.is_some()});
     if let Some(label) = label {
@@ -140,10 +142,10 @@ fn binding_cookie(value: &str, max_age: i64, headers: &HeaderMap) -> HeaderValue
 /// To the provider's authorization endpoint, with the browser binding as a cookie.
 async fn start(
     State(state): State<AppState>,
-    Query(query): Query<WorkspaceQuery>,
+    Query(params): Params,
     headers: HeaderMap,
 ) -> Response {
-    match state.engine.start_sso(query.workspace()).await {
+    match state.engine.start_sso(workspace(&params)).await {
         Ok(started) => {
             let Ok(location) = HeaderValue::from_str(&started.authorization_url) else {
                 return failed(
@@ -167,41 +169,18 @@ async fn start(
     }
 }
 
-#[derive(Deserialize)]
-struct CallbackQuery {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    state: String,
-    #[serde(default)]
-    error: String,
-    #[serde(default)]
-    error_description: String,
-}
-
-fn binding(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == BINDING_COOKIE && !value.is_empty())
-        .map(|(_, value)| value)
-}
-
 /// Back from the provider: the session cookie and on to the console, or a page saying why
 /// not. Either way the binding cookie is cleared: a sign-in is tried once.
 async fn callback(
     State(state): State<AppState>,
-    Query(query): Query<CallbackQuery>,
+    Query(params): Params,
     headers: HeaderMap,
 ) -> Response {
-    let mut response = if !query.error.is_empty() {
-        let detail = if query.error_description.is_empty() {
-            query.error.clone()
-        } else {
-            format!("{}: {}", query.error, query.error_description)
+    let error = param(&params, "error");
+    let mut response = if !error.is_empty() {
+        let detail = match param(&params, "error_description") {
+            "" => error.to_owned(),
+            description => format!("{error}: {description}"),
         };
         failed(
             StatusCode::UNAUTHORIZED,
@@ -210,7 +189,11 @@ async fn callback(
     } else {
         match state
             .engine
-            .finish_sso(&query.code, &query.state, binding(&headers))
+            .finish_sso(
+                param(&params, "code"),
+                param(&params, "state"),
+                cookie(&headers, BINDING_COOKIE),
+            )
             .await
         {
             Ok(session) => {
