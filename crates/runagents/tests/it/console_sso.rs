@@ -847,3 +847,79 @@ async fn explicit_endpoints_basic_client_auth_and_setting_errors() {
     let (status, _) = api.with_key("").get("/settings/console-sso").await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn a_persons_groups_from_the_provider_are_their_approver_groups() {
+    let fake = FakeProvider::start().await;
+    let s = crate::egress::setup().await;
+    configure(&s.server.client(), &fake).await;
+    crate::approvals::finance_rule(&s, "any").await;
+    let (status, blocked) = crate::egress::call(
+        "POST",
+        &format!("{}/v1/charges", s.tool_url),
+        Some(&s.run_id),
+        Some(json!({"amount": 5})),
+    )
+    .await;
+    assert_eq!(status, 403, "{blocked}");
+    let request_id = blocked["request_id"].as_str().unwrap().to_owned();
+    let decide = |verb: &str| {
+        s.server
+            .api(&format!("/approvals/requests/{request_id}/{verb}"))
+    };
+
+    // Bob's groups (ops) are not the rule's: refused, by name.
+    fake.person(bob());
+    let mut browser = Browser::new();
+    assert_eq!(browser.sign_in(&s.server).await.status, 303);
+    let csrf = browser.session(&s.server).await.json()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = browser
+        .request(
+            "POST",
+            &decide("approve"),
+            Some(&csrf),
+            Some(json!({"scope": "once"})),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(
+        refused.text.contains("bob@example.com is in none of them"),
+        "{}",
+        refused.text
+    );
+
+    // Fiona's provider says she is in finance: she decides, recorded as herself, from the console.
+    fake.person(
+        json!({"sub": "00u-fiona", "email": "fiona@example.com", "name": "Fiona",
+        "groups": ["finance"]}),
+    );
+    let mut browser = Browser::new();
+    assert_eq!(browser.sign_in(&s.server).await.status, 303);
+    let who = browser.session(&s.server).await.json();
+    assert_eq!(
+        (who["role"].as_str(), &who["groups"]),
+        (Some("member"), &json!(["finance"]))
+    );
+    let csrf = who["csrf_token"].as_str().unwrap().to_owned();
+    let approved = browser
+        .request(
+            "POST",
+            &decide("approve"),
+            Some(&csrf),
+            Some(json!({"scope": "once", "reason": "budgeted"})),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    let approved = approved.json();
+    assert_eq!(
+        (
+            approved["status"].as_str(),
+            approved["approver_id"].as_str(),
+            approved["channel"].as_str()
+        ),
+        (Some("APPROVED"), Some("fiona@example.com"), Some("console"))
+    );
+}
