@@ -190,16 +190,7 @@ impl Engine {
         };
         match host.builder.build(&request).await {
             Err(failure) => {
-                self.write_build(
-                    workspace,
-                    id,
-                    name,
-                    "FAILED",
-                    &failure.message,
-                    &failure.log,
-                    false,
-                )
-                .await?;
+                // The agent first: whoever sees the build FAILED sees the agent Failed too.
                 self.set_agent_status(
                     workspace,
                     name,
@@ -209,6 +200,16 @@ impl Engine {
                         message: format!("build {id} failed: {}", failure.message),
                         build_id: id.to_owned(),
                     },
+                )
+                .await?;
+                self.write_build(
+                    workspace,
+                    id,
+                    name,
+                    "FAILED",
+                    &failure.message,
+                    &failure.log,
+                    false,
                 )
                 .await?;
                 self.log_agent(
