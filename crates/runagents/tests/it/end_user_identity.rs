@@ -74,7 +74,7 @@ GFOcWVszJ1ro+1UsLbSvyvKwPRcc
 const ISSUER: &str = "https://login.example.com/";
 const AUDIENCE: &str = "runagents-test";
 /// Seconds between fetches of one provider's key set, as the server under test is told.
-const REFRESH_SECS: u64 = 1;
+const REFRESH_SECS: u64 = 3;
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
