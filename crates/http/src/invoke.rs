@@ -32,7 +32,8 @@ pub(crate) fn routes() -> Router<AppState> {
         )
 }
 
-/// The request body: `message` (required), `history`, `conversation_id`, `user_id`.
+/// The request body: `message` (required), `history`, `conversation_id`, `user_id`, and
+/// `callback_url` (an http(s) URL that gets the final answer by POST when the run ends).
 fn request(
     caller: &CallerExt,
     headers: &HeaderMap,
@@ -77,6 +78,7 @@ fn request(
         conversation_id: text("conversation_id")?,
         user_id,
         invoke_url: url,
+        callback_url: text("callback_url")?.trim().to_owned(),
     })
 }
 

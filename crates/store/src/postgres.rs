@@ -42,4 +42,5 @@ impl PostgresStore {
 crate::sql_runs::impl_run_store!(PostgresStore);
 crate::sql_approvals::impl_approval_store!(PostgresStore);
 crate::sql_dispatch::impl_dispatch_store!(PostgresStore);
+crate::sql_callbacks::impl_callback_store!(PostgresStore);
 crate::sql::impl_store!(PostgresStore, "postgres");

@@ -186,6 +186,21 @@ macro_rules! impl_store {
                 Ok(row.map_or(0, |(generation,)| generation))
             }
 
+            async fn egress_generations(&self, workspace: &str) -> $crate::Result<$crate::Generations> {
+                let (agents, tools, policies, credentials): (i64, i64, i64, i64) = sqlx::query_as(
+                    "SELECT COALESCE(MAX(CASE WHEN kind = 'agent' THEN generation END), 0), \
+                     COALESCE(MAX(CASE WHEN kind = 'tool' THEN generation END), 0), \
+                     COALESCE(MAX(CASE WHEN kind = 'policy' THEN generation END), 0), \
+                     COALESCE(MAX(CASE WHEN kind = $2 THEN generation END), 0) \
+                     FROM generations WHERE workspace = $1",
+                )
+                .bind(workspace)
+                .bind($crate::CREDENTIALS_GENERATION)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok($crate::Generations { agents, tools, policies, credentials })
+            }
+
             async fn secrets(&self, workspace: &str, kind: $crate::Kind, key: &str) -> $crate::Result<Vec<(String, runagents_domain::Secret)>> {
                 let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
                     "SELECT field, sealed FROM secrets WHERE workspace = $1 AND kind = $2 AND key = $3 ORDER BY field",

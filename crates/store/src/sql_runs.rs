@@ -1,6 +1,6 @@
 //! SQL of `RunStore`, shared by both backends (see `sql.rs` for why a macro).
 
-pub(crate) const RUN_COLUMNS: &str = "id, workspace, agent, user_id, conversation_id, status, blocked_action_id, initial_message, invoke_url, final_answer, created_at, updated_at";
+pub(crate) const RUN_COLUMNS: &str = "id, workspace, agent, user_id, conversation_id, status, blocked_action_id, initial_message, invoke_url, final_answer, callback_url, turn, created_at, updated_at";
 pub(crate) const EVENT_COLUMNS: &str = "run_id, seq, id, type, actor, payload_hash, data, at";
 
 pub(crate) type RunRow = (
@@ -14,6 +14,8 @@ pub(crate) type RunRow = (
     String,
     String,
     String,
+    String,
+    i64,
     i64,
     i64,
 );
@@ -31,6 +33,8 @@ pub(crate) fn run(row: RunRow) -> crate::RunRecord {
         initial_message,
         invoke_url,
         final_answer,
+        callback_url,
+        turn,
         created_at,
         updated_at,
     ) = row;
@@ -45,6 +49,8 @@ pub(crate) fn run(row: RunRow) -> crate::RunRecord {
         initial_message,
         invoke_url,
         final_answer,
+        callback_url,
+        turn,
         created_at: runagents_domain::Timestamp(created_at),
         updated_at: runagents_domain::Timestamp(updated_at),
     }
@@ -117,6 +123,53 @@ macro_rules! impl_run_store {
                 }
                 Ok(stored)
             }
+
+            /// Bumps the workspace's credential generation (see `Store::egress_generations`).
+            async fn bump_credentials(tx: &mut sqlx::Transaction<'_, Backend>, workspace: &str) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO generations (workspace, kind, generation) VALUES ($1, $2, 1) \
+                     ON CONFLICT (workspace, kind) DO UPDATE SET generation = generations.generation + 1",
+                )
+                .bind(workspace)
+                .bind($crate::CREDENTIALS_GENERATION)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// After a status change in `tx`: a run that is now COMPLETED or FAILED gets its
+            /// callback queued (once, when it has a URL) and loses its recorded calls.
+            async fn run_status_changed(
+                tx: &mut sqlx::Transaction<'_, Backend>,
+                workspace: &str,
+                run_id: &str,
+                to: &str,
+                at: i64,
+            ) -> $crate::Result<()> {
+                if !matches!(to, "COMPLETED" | "FAILED") {
+                    return Ok(());
+                }
+                sqlx::query(
+                    "INSERT INTO run_callbacks (run_id, workspace, url, state, attempts, next_attempt_at, locked_until, locked_by, last_error, created_at, updated_at) \
+                     SELECT id, workspace, callback_url, 'pending', 0, $3, 0, '', '', $3, $3 FROM runs \
+                     WHERE workspace = $1 AND id = $2 AND callback_url <> '' AND status IN ('COMPLETED', 'FAILED') \
+                     ON CONFLICT (run_id) DO NOTHING",
+                )
+                .bind(workspace)
+                .bind(run_id)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM run_calls WHERE workspace = $1 AND run_id = $2 \
+                     AND EXISTS (SELECT 1 FROM runs WHERE workspace = $1 AND id = $2 AND status IN ('COMPLETED', 'FAILED'))",
+                )
+                .bind(workspace)
+                .bind(run_id)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
         }
 
         #[async_trait::async_trait]
@@ -124,8 +177,8 @@ macro_rules! impl_run_store {
             async fn create_run(&self, run: &$crate::RunRecord, events: &[$crate::NewEvent]) -> $crate::Result<Vec<$crate::EventRecord>> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO runs (id, workspace, agent, user_id, conversation_id, status, blocked_action_id, initial_message, invoke_url, final_answer, last_seq, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12)",
+                    "INSERT INTO runs (id, workspace, agent, user_id, conversation_id, status, blocked_action_id, initial_message, invoke_url, final_answer, callback_url, turn, last_seq, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13, $14, 0, $11, $12)",
                 )
                 .bind(&run.id)
                 .bind(&run.workspace)
@@ -139,6 +192,8 @@ macro_rules! impl_run_store {
                 .bind(&run.final_answer)
                 .bind(run.created_at.millis())
                 .bind(run.updated_at.millis())
+                .bind(&run.callback_url)
+                .bind(run.turn)
                 .execute(&mut *tx)
                 .await?;
                 let stored = Self::insert_events(&mut tx, &run.workspace, &run.id, events, run.updated_at.millis()).await?;
@@ -209,6 +264,7 @@ macro_rules! impl_run_store {
                         None => $crate::Error::NotFound,
                     });
                 };
+                Self::run_status_changed(&mut tx, workspace, id, &update.to, update.at.millis()).await?;
                 let stored = Self::insert_events(&mut tx, workspace, id, events, update.at.millis()).await?;
                 tx.commit().await?;
                 Ok(($crate::sql_runs::run(row), stored))
@@ -220,6 +276,149 @@ macro_rules! impl_run_store {
                 let stored = Self::insert_events(&mut tx, workspace, run_id, events, at).await?;
                 tx.commit().await?;
                 Ok(stored)
+            }
+
+            async fn append_event_batches(&self, batches: &[$crate::EventBatch]) -> $crate::Result<Vec<bool>> {
+                if batches.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Runs in the order first seen; each run's seqs are taken once for all its events.
+                let mut runs: Vec<(&str, &str, i64, i64)> = Vec::new();
+                for batch in batches {
+                    let count = batch.events.len() as i64;
+                    match runs.iter_mut().find(|(ws, id, _, _)| *ws == batch.workspace && *id == batch.run_id) {
+                        Some(run) => run.2 += count,
+                        None => runs.push((&batch.workspace, &batch.run_id, count, 0)),
+                    }
+                }
+                let at = batches
+                    .iter()
+                    .flat_map(|batch| batch.events.iter().map(|event| event.at.millis()))
+                    .max()
+                    .unwrap_or_default();
+                let _turn = self.write_turn().await;
+                let mut tx = self.pool.begin().await?;
+                for run in &mut runs {
+                    let last: Option<(i64,)> = sqlx::query_as(
+                        "UPDATE runs SET last_seq = last_seq + $3, updated_at = $4 WHERE workspace = $1 AND id = $2 RETURNING last_seq",
+                    )
+                    .bind(run.0)
+                    .bind(run.1)
+                    .bind(run.2)
+                    .bind(at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    // The next seq to hand out, or -1 for a run that does not exist.
+                    run.3 = last.map_or(-1, |(last,)| last - run.2 + 1);
+                }
+                let mut appended = Vec::with_capacity(batches.len());
+                let mut rows: Vec<(&str, i64, &$crate::NewEvent)> = Vec::new();
+                for batch in batches {
+                    let Some(run) = runs.iter_mut().find(|(ws, id, _, _)| *ws == batch.workspace && *id == batch.run_id) else {
+                        appended.push(false);
+                        continue;
+                    };
+                    if run.3 < 0 {
+                        appended.push(false);
+                        continue;
+                    }
+                    for event in &batch.events {
+                        rows.push((&batch.run_id, run.3, event));
+                        run.3 += 1;
+                    }
+                    appended.push(true);
+                }
+                // One statement per chunk of rows, far under either backend's parameter limit.
+                for chunk in rows.chunks(500) {
+                    let mut builder = sqlx::QueryBuilder::<Backend>::new(
+                        "INSERT INTO run_events (run_id, seq, id, type, actor, payload_hash, data, at) ",
+                    );
+                    builder.push_values(chunk, |mut row, (run_id, seq, event)| {
+                        row.push_bind(*run_id)
+                            .push_bind(*seq)
+                            .push_bind(&event.id)
+                            .push_bind(&event.kind)
+                            .push_bind(&event.actor)
+                            .push_bind(&event.payload_hash)
+                            .push_bind(event.data.to_string())
+                            .push_bind(event.at.millis());
+                    });
+                    builder.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(appended)
+            }
+
+            async fn next_run_turn(&self, workspace: &str, run_id: &str) -> $crate::Result<i64> {
+                let row: Option<(i64,)> = sqlx::query_as("UPDATE runs SET turn = turn + 1 WHERE workspace = $1 AND id = $2 RETURNING turn")
+                    .bind(workspace)
+                    .bind(run_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|(turn,)| turn).ok_or($crate::Error::NotFound)
+            }
+
+            async fn record_run_call(
+                &self,
+                workspace: &str,
+                run_id: &str,
+                payload_hash: &str,
+                turn: i64,
+                call: &$crate::RecordedCall,
+                at: runagents_domain::Timestamp,
+            ) -> $crate::Result<bool> {
+                let headers = call.headers.to_string();
+                // Two calls with the same payload racing for the next ordinal: the loser tries again.
+                for _ in 0..5 {
+                    let inserted = sqlx::query(
+                        "INSERT INTO run_calls (workspace, run_id, payload_hash, ordinal, served_turn, status, headers, body, truncated, created_at) \
+                         SELECT $1, $2, $3, COALESCE((SELECT MAX(ordinal) + 1 FROM run_calls WHERE workspace = $1 AND run_id = $2 AND payload_hash = $3), 0), \
+                         $4, $5, $6, $7, $8, $9 \
+                         WHERE EXISTS (SELECT 1 FROM runs WHERE workspace = $1 AND id = $2 AND status NOT IN ('COMPLETED', 'FAILED'))",
+                    )
+                    .bind(workspace)
+                    .bind(run_id)
+                    .bind(payload_hash)
+                    .bind(turn)
+                    .bind(i64::from(call.status))
+                    .bind(&headers)
+                    .bind(&call.body)
+                    .bind(i64::from(call.truncated))
+                    .bind(at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::Error::from);
+                    match inserted {
+                        Ok(done) => return Ok(done.rows_affected() > 0),
+                        Err($crate::Error::Conflict(_)) => continue,
+                        Err(error) => return Err(error),
+                    }
+                }
+                Err($crate::Error::Conflict("could not record the call: too many concurrent calls with the same payload".into()))
+            }
+
+            async fn take_recorded_call(&self, workspace: &str, run_id: &str, payload_hash: &str, turn: i64) -> $crate::Result<Option<$crate::RecordedCall>> {
+                let row: Option<(i64, String, Vec<u8>, i64)> = sqlx::query_as(
+                    "UPDATE run_calls SET served_turn = $4 WHERE workspace = $1 AND run_id = $2 AND payload_hash = $3 AND served_turn < $4 \
+                     AND ordinal = (SELECT MIN(ordinal) FROM run_calls WHERE workspace = $1 AND run_id = $2 AND payload_hash = $3 AND served_turn < $4) \
+                     RETURNING status, headers, body, truncated",
+                )
+                .bind(workspace)
+                .bind(run_id)
+                .bind(payload_hash)
+                .bind(turn)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|(status, headers, body, truncated)| {
+                    Ok($crate::RecordedCall {
+                        status: u16::try_from(status).unwrap_or(200),
+                        headers: serde_json::from_str(&headers)
+                            .map_err(|e| $crate::Error::Backend(format!("stored headers are not JSON: {e}")))?,
+                        body,
+                        truncated: truncated != 0,
+                    })
+                })
+                .transpose()
             }
 
             async fn list_events(&self, workspace: &str, run_id: &str, after_seq: i64, tail: Option<u32>) -> $crate::Result<Vec<$crate::EventRecord>> {
@@ -259,6 +458,7 @@ macro_rules! impl_run_store {
                     .bind(purpose)
                     .execute(&mut *tx)
                     .await?;
+                Self::bump_credentials(&mut tx, workspace).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -268,7 +468,10 @@ macro_rules! impl_run_store {
             }
 
             async fn delete_agent_credentials(&self, workspace: &str, agent: &str) -> $crate::Result<()> {
-                sqlx::query("DELETE FROM agent_credentials WHERE workspace = $1 AND agent = $2").bind(workspace).bind(agent).execute(&self.pool).await?;
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM agent_credentials WHERE workspace = $1 AND agent = $2").bind(workspace).bind(agent).execute(&mut *tx).await?;
+                Self::bump_credentials(&mut tx, workspace).await?;
+                tx.commit().await?;
                 Ok(())
             }
         }

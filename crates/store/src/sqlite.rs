@@ -78,4 +78,5 @@ fn spawn_checkpoints(pool: sqlx::SqlitePool) {
 crate::sql_runs::impl_run_store!(SqliteStore);
 crate::sql_approvals::impl_approval_store!(SqliteStore);
 crate::sql_dispatch::impl_dispatch_store!(SqliteStore);
+crate::sql_callbacks::impl_callback_store!(SqliteStore);
 crate::sql::impl_store!(SqliteStore, "sqlite");
