@@ -386,10 +386,10 @@ fn indexed_decisions_equal_plain_ones() {
                 let rules: Vec<serde_json::Value> = (0..rng.next() % 4)
                     .map(|_| {
                         let mut rule = json!({"permission": rng.pick(&permissions), "resource": rng.pick(&patterns)});
-                        if rng.next() % 2 == 0 {
+                        if rng.next().is_multiple_of(2) {
                             rule["operations"] = json!([rng.pick(&methods)]);
                         }
-                        if rng.next() % 4 == 0 {
+                        if rng.next().is_multiple_of(4) {
                             rule["tags"] = json!([rng.pick(&["financial", "pii", "other"])]);
                         }
                         rule
