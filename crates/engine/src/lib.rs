@@ -10,6 +10,8 @@ pub mod approvals;
 pub mod connectors;
 pub mod dispatch;
 pub mod egress;
+mod egress_cache;
+mod event_writer;
 pub mod flow;
 pub mod gateway;
 pub mod governance;
@@ -19,6 +21,7 @@ pub mod identity_providers;
 pub mod invoke;
 pub mod model_providers;
 pub mod policies;
+mod replays;
 pub mod resume;
 pub mod run_actions;
 pub mod runs;
@@ -107,6 +110,10 @@ pub struct Engine {
     http: reqwest::Client,
     settings: Arc<Settings>,
     keys: Arc<api_keys::KeyCache>,
+    /// What egress reads on every call, validated by the store's generations.
+    egress_cache: Arc<egress_cache::EgressCache>,
+    /// Group commit of the events egress records.
+    events: Arc<event_writer::EventWriter>,
     /// Woken by every approval, so the resume worker replays without a polling delay.
     resume_signal: Arc<tokio::sync::Notify>,
     /// Woken by every new access request and decision, so deliveries go out at once.
@@ -138,6 +145,8 @@ impl Engine {
             http,
             settings: Arc::new(settings),
             keys: Arc::default(),
+            egress_cache: Arc::default(),
+            events: Arc::default(),
             resume_signal: Arc::default(),
             dispatch_signal: Arc::default(),
             routes: Arc::default(),

@@ -182,6 +182,7 @@ impl Engine {
             body: &action.body,
             user: (!action.user_id.is_empty()).then_some(action.user_id.as_str()),
             idempotency_key: Some(&action.id),
+            secrets: None,
         };
         let sent = self.send_upstream(&prepared).await?;
         let (status, response, data) = match sent {
