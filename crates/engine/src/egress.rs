@@ -182,7 +182,7 @@ impl Engine {
     ) -> Result<Outcome> {
         let ws = identity.workspace.as_str();
         let agent = self.egress_agent(ws, &identity.agent, generations).await?;
-        if !agent.tools.iter().any(|tool| *tool == call.tool) {
+        if !agent.tools.contains(&call.tool) {
             return Ok(refuse(
                 403,
                 "UNKNOWN_TOOL",
