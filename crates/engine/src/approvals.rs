@@ -344,6 +344,7 @@ impl Engine {
         };
         let stored = self.decide(ws, id, &decided).await?;
         self.wake_dispatch();
+        self.wake_callbacks();
         Ok(stored)
     }
 

@@ -304,7 +304,10 @@ impl Engine {
                     .update_run(workspace, &run.id, &update, &events)
                     .await;
                 let finished = match finished {
-                    Ok((finished, _)) => finished,
+                    Ok((finished, _)) => {
+                        self.wake_callbacks();
+                        finished
+                    }
                     // Moved meanwhile (a pause landed between the read and the write).
                     Err(runagents_store::Error::Conflict(_)) => {
                         self.get_run(workspace, &run.id).await?
@@ -341,6 +344,7 @@ impl Engine {
                     self.store
                         .update_run(workspace, &run.id, &update, &events)
                         .await?;
+                    self.wake_callbacks();
                 }
                 emit(frames, json!({"type": "error", "message": message})).await;
                 Err(error)

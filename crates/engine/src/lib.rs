@@ -7,6 +7,7 @@ pub mod agent_loop;
 pub mod agents;
 pub mod api_keys;
 pub mod approvals;
+pub mod callbacks;
 pub mod connectors;
 pub mod dispatch;
 pub mod egress;
@@ -99,6 +100,9 @@ pub struct Settings {
     /// Signs console sessions and their CSRF tokens; derived from the master key like
     /// `link_key`, and separate from it.
     pub session_key: runagents_domain::Secret,
+    /// Signs run callbacks (per workspace, see `callbacks.rs`); derived from the master key
+    /// like `link_key`, and separate from it.
+    pub callback_key: runagents_domain::Secret,
     /// How Tier-2 agents are hosted here; `None` on a server that hosts none.
     pub hosting: Option<hosting::HostingSettings>,
 }
@@ -116,6 +120,8 @@ pub struct Engine {
     events: Arc<event_writer::EventWriter>,
     /// Woken by every approval, so the resume worker replays without a polling delay.
     resume_signal: Arc<tokio::sync::Notify>,
+    /// Woken when a run ends here, so its callback goes out at once.
+    callback_signal: Arc<tokio::sync::Notify>,
     /// Woken by every new access request and decision, so deliveries go out at once.
     dispatch_signal: Arc<tokio::sync::Notify>,
     routes: Arc<gateway::TtlCache<Vec<gateway::Route>>>,
@@ -149,6 +155,7 @@ impl Engine {
             events: Arc::default(),
             resume_signal: Arc::default(),
             dispatch_signal: Arc::default(),
+            callback_signal: Arc::default(),
             routes: Arc::default(),
             agent_specs: Arc::default(),
             agent_logs: Arc::default(),

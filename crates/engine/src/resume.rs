@@ -260,6 +260,9 @@ impl Engine {
             at: Timestamp::now(),
         };
         self.store.finish_action(ws, &action.id, &result).await?;
+        if status != "EXECUTED" {
+            self.wake_callbacks();
+        }
         if status == "EXECUTED" && !action.run_id.is_empty() {
             // The agent's turn goes on from where it paused, off the worker's path.
             let engine = self.clone();

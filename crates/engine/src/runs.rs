@@ -169,7 +169,10 @@ impl Engine {
             json!({"from": run.status, "to": next.as_str()}),
         )];
         match self.store.update_run(workspace, id, &update, &events).await {
-            Ok((updated, _)) => Ok(updated),
+            Ok((updated, _)) => {
+                self.wake_callbacks();
+                Ok(updated)
+            }
             Err(runagents_store::Error::Conflict(_)) => {
                 // Someone else moved it first: report the transition from where it is now.
                 let now = self.get_run(workspace, id).await?;

@@ -30,6 +30,23 @@ pub(crate) fn routes() -> Router<AppState> {
             "/agents/{namespace}/{name}/invoke/stream",
             post(invoke_in_stream),
         )
+        .route("/callbacks/signing-key", axum::routing::get(signing_key))
+}
+
+/// `GET /callbacks/signing-key` (admin): the workspace's secret for checking the
+/// `X-RunAgents-Signature` of run callbacks.
+async fn signing_key(
+    State(state): State<AppState>,
+    caller: CallerExt,
+) -> Result<axum::Json<Value>, ApiError> {
+    let secret = state.engine.callback_secret(&caller)?;
+    Ok(axum::Json(serde_json::json!({
+        "header": "X-RunAgents-Signature",
+        "algorithm": "HMAC-SHA256",
+        "signed": "<t>.<body>",
+        "format": "t=<unix seconds>,v1=<hex signature>",
+        "secret": secret,
+    })))
 }
 
 /// The request body: `message` (required), `history`, `conversation_id`, `user_id`, and
