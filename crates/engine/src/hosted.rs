@@ -44,6 +44,11 @@ impl Engine {
         let url = self.hosted_url(&run.workspace, &agent.name)?;
         let secret = self.derive_hosted_credential(&run.workspace, agent);
         let ids = json!({"run_id": run.id, "user_id": run.user_id});
+        // A new turn number first: egress serves this turn the answers of the calls the earlier
+        // turns made, so a handler that starts over makes none of them twice.
+        if run.turn > 0 {
+            self.store.next_run_turn(&run.workspace, &run.id).await?;
+        }
         if self
             .get_checkpoint(&run.workspace, &run.id, action_id)
             .await?
@@ -71,11 +76,6 @@ impl Engine {
             .filter(Value::is_array)
             .unwrap_or_else(|| json!([]));
         let body = json!({"message": run.initial_message, "history": history, "run_id": run.id, "user_id": run.user_id});
-        // A new turn number first: egress serves this turn the answers of the calls the earlier
-        // turns made, so the handler starting over makes none of them twice.
-        if run.turn > 0 {
-            self.store.next_run_turn(&run.workspace, &run.id).await?;
-        }
         self.call_runtime(&url, "/invoke", run, &body, &None, &secret)
             .await
     }
