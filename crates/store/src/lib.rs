@@ -7,6 +7,7 @@
 mod approvals;
 mod callbacks;
 mod dispatch;
+mod local_generations;
 mod postgres;
 mod runs;
 mod seal;
@@ -232,7 +233,8 @@ pub trait Store: RunStore + ApprovalStore + DispatchStore + CallbackStore + Send
     /// before the first), for validating cached lists.
     async fn generation(&self, workspace: &str, kind: Kind) -> Result<i64>;
     /// The workspace's agent, tool and policy generations and its credential generation, in
-    /// one statement (0 for a counter never bumped).
+    /// one statement (0 for a counter never bumped). The embedded SQLite store, the only
+    /// writer of its file, answers from memory between its own writes.
     async fn egress_generations(&self, workspace: &str) -> Result<Generations>;
     async fn secrets(
         &self,

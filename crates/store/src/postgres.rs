@@ -37,6 +37,11 @@ impl PostgresStore {
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None
     }
+
+    /// Other replicas write too: counters are always read from the database.
+    fn local_generations(&self) -> Option<&crate::local_generations::LocalGenerations> {
+        None
+    }
 }
 
 crate::sql_runs::impl_run_store!(PostgresStore);

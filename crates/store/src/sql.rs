@@ -147,6 +147,9 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
+                if let Some(local) = self.local_generations() {
+                    local.bump();
+                }
                 $crate::sql::document(row)
             }
 
@@ -174,6 +177,9 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
+                if let Some(local) = self.local_generations() {
+                    local.bump();
+                }
                 Ok(deleted > 0)
             }
 
@@ -187,6 +193,11 @@ macro_rules! impl_store {
             }
 
             async fn egress_generations(&self, workspace: &str) -> $crate::Result<$crate::Generations> {
+                let local = self.local_generations();
+                let epoch = local.map(|local| local.epoch()).unwrap_or_default();
+                if let Some(generations) = local.and_then(|local| local.get(workspace, epoch)) {
+                    return Ok(generations);
+                }
                 let (agents, tools, policies, credentials): (i64, i64, i64, i64) = sqlx::query_as(
                     "SELECT COALESCE(MAX(CASE WHEN kind = 'agent' THEN generation END), 0), \
                      COALESCE(MAX(CASE WHEN kind = 'tool' THEN generation END), 0), \
@@ -198,7 +209,11 @@ macro_rules! impl_store {
                 .bind($crate::CREDENTIALS_GENERATION)
                 .fetch_one(&self.pool)
                 .await?;
-                Ok($crate::Generations { agents, tools, policies, credentials })
+                let generations = $crate::Generations { agents, tools, policies, credentials };
+                if let Some(local) = local {
+                    local.put(workspace, epoch, generations);
+                }
+                Ok(generations)
             }
 
             async fn secrets(&self, workspace: &str, kind: $crate::Kind, key: &str) -> $crate::Result<Vec<(String, runagents_domain::Secret)>> {

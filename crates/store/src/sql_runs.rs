@@ -460,6 +460,9 @@ macro_rules! impl_run_store {
                     .await?;
                 Self::bump_credentials(&mut tx, workspace).await?;
                 tx.commit().await?;
+                if let Some(local) = self.local_generations() {
+                    local.bump();
+                }
                 Ok(())
             }
 
@@ -472,6 +475,9 @@ macro_rules! impl_run_store {
                 sqlx::query("DELETE FROM agent_credentials WHERE workspace = $1 AND agent = $2").bind(workspace).bind(agent).execute(&mut *tx).await?;
                 Self::bump_credentials(&mut tx, workspace).await?;
                 tx.commit().await?;
+                if let Some(local) = self.local_generations() {
+                    local.bump();
+                }
                 Ok(())
             }
         }

@@ -16,6 +16,8 @@ pub struct SqliteStore {
     /// SQLite runs one writer at a time; the hot writes (LLM usage and budgets) take turns here,
     /// which is far cheaper than SQLite's busy handler, which sleeps in milliseconds.
     writer: tokio::sync::Mutex<()>,
+    /// Generation counters answered from memory between this process's writes.
+    local: crate::local_generations::LocalGenerations,
 }
 
 impl SqliteStore {
@@ -49,11 +51,17 @@ impl SqliteStore {
             pool,
             sealer: Sealer::new(master),
             writer: tokio::sync::Mutex::new(()),
+            local: Default::default(),
         })
     }
 
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.writer.lock().await)
+    }
+
+    /// This process is the database's only writer: its counters can be mirrored.
+    fn local_generations(&self) -> Option<&crate::local_generations::LocalGenerations> {
+        Some(&self.local)
     }
 }
 
