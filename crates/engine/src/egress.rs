@@ -212,12 +212,7 @@ impl Engine {
         };
         let run = run.as_deref();
         let policies = &agent.policies;
-        let path = call
-            .path_and_query
-            .split('?')
-            .next()
-            .unwrap_or("/")
-            .to_owned();
+        let path = call.path_and_query.split('?').next().unwrap_or("/");
         let url = format!("{}{}", tool.connection.base_url, call.path_and_query);
         // A run whose turn the platform invoked again: calls it already made get their answers.
         let replaying = run.filter(|run| run.turn > 0);
@@ -236,7 +231,7 @@ impl Engine {
         let checked = Call {
             method: &call.method,
             url: &url,
-            path: &path,
+            path,
             tool,
         };
         let (decision, capability) = decision::decide_indexed(policies, &agent.index, &checked);

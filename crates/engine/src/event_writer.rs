@@ -63,6 +63,8 @@ impl EventWriter {
     /// Writes batches until the queue is empty.
     async fn drain(&self, store: &dyn Store) {
         loop {
+            // Let the calls that are ready run first, so they join this commit.
+            tokio::task::yield_now().await;
             let taken = {
                 let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
                 if queue.pending.is_empty() {
