@@ -38,6 +38,11 @@ impl PostgresStore {
         None
     }
 
+    /// Prepared statements are one statement each.
+    fn multi_statement_batches(&self) -> bool {
+        false
+    }
+
     /// Other replicas write too: counters are always read from the database.
     fn local_generations(&self) -> Option<&crate::local_generations::LocalGenerations> {
         None

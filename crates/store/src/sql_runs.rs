@@ -21,6 +21,12 @@ pub(crate) type RunRow = (
 );
 pub(crate) type EventRow = (String, i64, String, String, String, String, String, i64);
 
+/// A bound value of a statement built at run time.
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
 pub(crate) fn run(row: RunRow) -> crate::RunRecord {
     let (
         id,
@@ -122,6 +128,101 @@ macro_rules! impl_run_store {
                     });
                 }
                 Ok(stored)
+            }
+
+            /// `append_event_batches` as one multi-statement call (one round trip to SQLite's
+            /// worker thread instead of four): BEGIN, each run's `last_seq` bump, one INSERT
+            /// whose seqs are computed from the bumped counters, the runs that exist, COMMIT. On
+            /// any error it rolls back on the same connection, so nothing is half-written.
+            async fn append_in_one_trip(
+                &self,
+                batches: &[$crate::EventBatch],
+                runs: &[(&str, &str, i64, i64)],
+                at: i64,
+            ) -> $crate::Result<Vec<bool>> {
+                use std::fmt::Write as _;
+                let mut sql = String::from("BEGIN IMMEDIATE;\n");
+                let mut args = <Backend as sqlx::Database>::Arguments::<'_>::default();
+                let mut next = 0usize;
+                let mut param = |args: &mut <Backend as sqlx::Database>::Arguments<'_>, value: $crate::sql_runs::Arg| -> $crate::Result<String> {
+                    use sqlx::Arguments as _;
+                    let added = match value {
+                        $crate::sql_runs::Arg::Text(text) => args.add(text),
+                        $crate::sql_runs::Arg::Int(int) => args.add(int),
+                    };
+                    added.map_err(|e| $crate::Error::Backend(e.to_string()))?;
+                    next += 1;
+                    Ok(format!("${next}"))
+                };
+                use $crate::sql_runs::Arg;
+                let at_param = param(&mut args, Arg::Int(at))?;
+                for (workspace, run_id, count, _) in runs {
+                    let (w, r, c) = (
+                        param(&mut args, Arg::Text(workspace.to_string()))?,
+                        param(&mut args, Arg::Text(run_id.to_string()))?,
+                        param(&mut args, Arg::Int(*count))?,
+                    );
+                    let _ = writeln!(sql, "UPDATE runs SET last_seq = last_seq + {c}, updated_at = {at_param} WHERE workspace = {w} AND id = {r};");
+                }
+                sql.push_str("INSERT INTO run_events (run_id, seq, id, type, actor, payload_hash, data, at) \
+                    SELECT r.id, r.last_seq - v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 \
+                    FROM (VALUES ");
+                // Each row's distance from its run's last seq after the bump.
+                let mut left: Vec<i64> = runs.iter().map(|run| run.2).collect();
+                let mut first = true;
+                for batch in batches {
+                    let Some(index) = runs.iter().position(|(ws, id, _, _)| *ws == batch.workspace && *id == batch.run_id) else {
+                        continue;
+                    };
+                    for event in &batch.events {
+                        left[index] -= 1;
+                        let values = [
+                            param(&mut args, Arg::Text(batch.workspace.clone()))?,
+                            param(&mut args, Arg::Text(batch.run_id.clone()))?,
+                            param(&mut args, Arg::Int(left[index]))?,
+                            param(&mut args, Arg::Text(event.id.clone()))?,
+                            param(&mut args, Arg::Text(event.kind.clone()))?,
+                            param(&mut args, Arg::Text(event.actor.clone()))?,
+                            param(&mut args, Arg::Text(event.payload_hash.clone()))?,
+                            param(&mut args, Arg::Text(event.data.to_string()))?,
+                            param(&mut args, Arg::Int(event.at.millis()))?,
+                        ];
+                        if !first {
+                            sql.push_str(", ");
+                        }
+                        first = false;
+                        let _ = write!(sql, "({})", values.join(", "));
+                    }
+                }
+                sql.push_str(") AS v JOIN runs r ON r.workspace = v.column1 AND r.id = v.column2;\nSELECT workspace, id FROM runs WHERE ");
+                for (i, (workspace, run_id, _, _)) in runs.iter().enumerate() {
+                    let (w, r) = (
+                        param(&mut args, Arg::Text(workspace.to_string()))?,
+                        param(&mut args, Arg::Text(run_id.to_string()))?,
+                    );
+                    if i > 0 {
+                        sql.push_str(" OR ");
+                    }
+                    let _ = write!(sql, "(workspace = {w} AND id = {r})");
+                }
+                sql.push_str(";\nCOMMIT;");
+                if next > 30_000 {
+                    return Err($crate::Error::Backend("batch too large for one statement".into()));
+                }
+                let mut connection = self.pool.acquire().await?;
+                let found: Result<Vec<(String, String)>, sqlx::Error> =
+                    sqlx::query_as_with(&sql, args).persistent(false).fetch_all(&mut *connection).await;
+                let found = match found {
+                    Ok(found) => found,
+                    Err(error) => {
+                        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+                        return Err(error.into());
+                    }
+                };
+                Ok(batches
+                    .iter()
+                    .map(|batch| found.iter().any(|(ws, id)| *ws == batch.workspace && *id == batch.run_id))
+                    .collect())
             }
 
             /// Bumps the workspace's credential generation (see `Store::egress_generations`).
@@ -297,6 +398,13 @@ macro_rules! impl_run_store {
                     .max()
                     .unwrap_or_default();
                 let _turn = self.write_turn().await;
+                if self.multi_statement_batches() {
+                    match self.append_in_one_trip(batches, &runs, at).await {
+                        Ok(appended) => return Ok(appended),
+                        // Nothing of it was committed: the statement by statement path below.
+                        Err(error) => tracing::warn!(%error, "one-trip event batch failed; writing it statement by statement"),
+                    }
+                }
                 let mut tx = self.pool.begin().await?;
                 for run in &mut runs {
                     let last: Option<(i64,)> = sqlx::query_as(

@@ -59,6 +59,11 @@ impl SqliteStore {
         Some(self.writer.lock().await)
     }
 
+    /// SQLite runs a multi-statement batch in one call to its worker thread.
+    fn multi_statement_batches(&self) -> bool {
+        true
+    }
+
     /// This process is the database's only writer: its counters can be mirrored.
     fn local_generations(&self) -> Option<&crate::local_generations::LocalGenerations> {
         Some(&self.local)

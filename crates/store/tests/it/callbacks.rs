@@ -449,3 +449,43 @@ pub async fn egress_generations_follow_documents_and_credentials(store: &dyn Sto
         "per workspace"
     );
 }
+
+pub async fn event_batches_stay_gapless_under_concurrency(store: &dyn Store) {
+    store
+        .create_run(&run("r1", "default", "a", "RUNNING", 1), &[])
+        .await
+        .unwrap();
+    let writers = (0..8).map(|w| async move {
+        for i in 0..5 {
+            if (w + i) % 3 == 0 {
+                store
+                    .append_events("default", "r1", &[event("SINGLE")])
+                    .await
+                    .unwrap();
+            } else {
+                let batches: Vec<EventBatch> = (0..3)
+                    .map(|_| EventBatch {
+                        workspace: "default".into(),
+                        run_id: "r1".into(),
+                        events: vec![event("TOOL_REQUEST"), event("TOOL_RESPONSE")],
+                    })
+                    .collect();
+                assert_eq!(
+                    store.append_event_batches(&batches).await.unwrap(),
+                    [true, true, true]
+                );
+            }
+        }
+    });
+    futures_util::future::join_all(writers).await;
+    let events = store.list_events("default", "r1", 0, None).await.unwrap();
+    let singles = (0..8)
+        .flat_map(|w| (0..5).map(move |i| (w + i) % 3 == 0))
+        .filter(|single| *single)
+        .count();
+    let expected = singles + (40 - singles) * 6;
+    assert_eq!(events.len(), expected);
+    assert!(events.iter().zip(1..).all(|(event, seq)| event.seq == seq));
+    let run = store.get_run("default", "r1").await.unwrap().unwrap();
+    assert_eq!(run.status, "RUNNING");
+}

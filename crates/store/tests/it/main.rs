@@ -91,5 +91,6 @@ conformance!(
     callbacks_are_leased_delivered_retried_and_failed,
     recorded_calls_are_served_in_order_once_per_turn,
     event_batches_append_per_run_in_one_go,
+    event_batches_stay_gapless_under_concurrency,
     egress_generations_follow_documents_and_credentials,
 );
