@@ -211,7 +211,7 @@ macro_rules! impl_run_store {
                 }
                 let mut connection = self.pool.acquire().await?;
                 let found: Result<Vec<(String, String)>, sqlx::Error> =
-                    sqlx::query_as_with(&sql, args).persistent(false).fetch_all(&mut *connection).await;
+                    sqlx::query_as_with(&sql, args).fetch_all(&mut *connection).await;
                 let found = match found {
                     Ok(found) => found,
                     Err(error) => {

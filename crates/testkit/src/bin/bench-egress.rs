@@ -892,5 +892,18 @@ async fn main() -> Result<(), Error> {
     if wanted("listing") {
         listing_bench(&bench, &options).await?;
     }
+    let output = bench.server.output();
+    let warnings: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("WARN") || line.contains("ERROR"))
+        .collect();
+    say(format!(
+        "server warnings and errors during the run: {}{}",
+        warnings.len(),
+        warnings
+            .first()
+            .map(|line| format!(" (first: {line})"))
+            .unwrap_or_default()
+    ));
     Ok(())
 }
