@@ -38,6 +38,11 @@ impl PostgresStore {
         None
     }
 
+    /// Rows stream from the server in batches already.
+    fn rows_as_one_json(&self) -> bool {
+        false
+    }
+
     /// Prepared statements are one statement each.
     fn multi_statement_batches(&self) -> bool {
         false

@@ -309,7 +309,18 @@ macro_rules! impl_run_store {
             }
 
             async fn list_runs(&self, workspace: &str, filter: &$crate::RunFilter) -> $crate::Result<Vec<$crate::RunRecord>> {
-                let mut builder = sqlx::QueryBuilder::<Backend>::new(format!("SELECT {} FROM runs WHERE workspace = ", $crate::sql_runs::RUN_COLUMNS));
+                // On SQLite the rows come back as one JSON array: one hand-off from its worker
+                // thread instead of one per row, which is most of a long list's time.
+                let as_json = self.rows_as_one_json();
+                let select = if as_json {
+                    format!(
+                        "SELECT json_group_array(json_array({columns}) ORDER BY updated_at DESC, id DESC) FROM (SELECT {columns} FROM runs WHERE workspace = ",
+                        columns = $crate::sql_runs::RUN_COLUMNS
+                    )
+                } else {
+                    format!("SELECT {} FROM runs WHERE workspace = ", $crate::sql_runs::RUN_COLUMNS)
+                };
+                let mut builder = sqlx::QueryBuilder::<Backend>::new(select);
                 builder.push_bind(workspace);
                 if let Some(agent) = &filter.agent {
                     builder.push(" AND agent = ").push_bind(agent);
@@ -326,7 +337,14 @@ macro_rules! impl_run_store {
                     builder.push(")");
                 }
                 builder.push(" ORDER BY updated_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit.max(1)));
-                let rows: Vec<$crate::sql_runs::RunRow> = builder.build_query_as().fetch_all(&self.pool).await?;
+                let rows: Vec<$crate::sql_runs::RunRow> = if as_json {
+                    builder.push(") AS listed");
+                    let (text,): (String,) = builder.build_query_as().fetch_one(&self.pool).await?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| $crate::Error::Backend(format!("listed runs are not the expected JSON: {e}")))?
+                } else {
+                    builder.build_query_as().fetch_all(&self.pool).await?
+                };
                 Ok(rows.into_iter().map($crate::sql_runs::run).collect())
             }
 

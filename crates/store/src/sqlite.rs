@@ -59,6 +59,11 @@ impl SqliteStore {
         Some(self.writer.lock().await)
     }
 
+    /// Long lists come back as one JSON value (`json_group_array`).
+    fn rows_as_one_json(&self) -> bool {
+        true
+    }
+
     /// SQLite runs a multi-statement batch in one call to its worker thread.
     fn multi_statement_batches(&self) -> bool {
         true
