@@ -5,6 +5,9 @@
 //! run, the call's payload hash and its occurrence, and a later turn is served those answers,
 //! in order of occurrence, instead of calling again.
 //!
+//! A kept answer is served before policy is evaluated again: the call already happened under
+//! the policy of its time, and serving its answer reaches no upstream.
+//!
 //! Invariants: only runs whose turn the platform drives (`turn > 0`) are kept, and only while
 //! they are not COMPLETED or FAILED (the transaction that ends a run deletes its calls). A
 //! call that reached its upstream is kept before its answer is relayed; one whose answer could
