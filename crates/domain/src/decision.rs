@@ -92,6 +92,125 @@ fn rule_matches(rule: &Rule, call: &Call<'_>, tags: &[&str]) -> bool {
 
 /// Decides a call against the policies bound to the agent (name, spec).
 pub fn decide(policies: &[(String, PolicySpec)], call: &Call<'_>) -> (Decision, Option<String>) {
+    let every_rule = policies
+        .iter()
+        .enumerate()
+        .flat_map(|(p, (_, spec))| (0..spec.policies.len()).map(move |r| (p as u32, r as u32)));
+    decide_over(policies, call, every_rule)
+}
+
+/// [`decide`], looking only at the rules that can match the call's URL: the same answer,
+/// without scanning every rule of every bound policy.
+pub fn decide_indexed(
+    policies: &[(String, PolicySpec)],
+    index: &PolicyIndex,
+    call: &Call<'_>,
+) -> (Decision, Option<String>) {
+    let pinned = url_authority(call.url)
+        .and_then(|authority| index.by_authority.get(authority))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    decide_over(policies, call, Merged::new(pinned, &index.anywhere))
+}
+
+/// The rules of bound policies by the URL authority (`scheme://host[:port]`) their resource
+/// pattern pins, and the rules that can match any authority; each list in binding order
+/// (policy, then rule), so merging them visits candidates in the order [`decide`] does.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyIndex {
+    by_authority: std::collections::HashMap<String, Vec<(u32, u32)>>,
+    anywhere: Vec<(u32, u32)>,
+}
+
+impl PolicyIndex {
+    pub fn new(policies: &[(String, PolicySpec)]) -> Self {
+        let mut index = PolicyIndex::default();
+        for (p, (_, spec)) in policies.iter().enumerate() {
+            for (r, rule) in spec.policies.iter().enumerate() {
+                let at = (p as u32, r as u32);
+                match pinned_authority(&rule.resource) {
+                    Some(authority) => index
+                        .by_authority
+                        .entry(authority.to_owned())
+                        .or_default()
+                        .push(at),
+                    None => index.anywhere.push(at),
+                }
+            }
+        }
+        index
+    }
+}
+
+/// The authority every URL matching `pattern` has (see [`resource_matches`]), if the pattern
+/// pins one: a non-empty host followed by a path, or an exact pattern.
+fn pinned_authority(pattern: &str) -> Option<&str> {
+    if pattern.is_empty() || pattern == "*" {
+        return None;
+    }
+    let (text, wildcard) = match pattern.strip_suffix('*') {
+        Some(prefix) => (prefix, true),
+        None => (pattern, false),
+    };
+    let host_start = text.find("://")? + 3;
+    let rest = &text[host_start..];
+    if rest.is_empty() || rest.starts_with('/') {
+        return None;
+    }
+    match rest.find('/') {
+        Some(slash) => Some(&text[..host_start + slash]),
+        None if !wildcard => Some(text),
+        None => None,
+    }
+}
+
+/// A URL's `scheme://authority`: everything before the first '/' after `://`.
+fn url_authority(url: &str) -> Option<&str> {
+    let host_start = url.find("://")? + 3;
+    Some(match url[host_start..].find('/') {
+        Some(slash) => &url[..host_start + slash],
+        None => url,
+    })
+}
+
+/// Two ascending lists of (policy, rule) merged into one ascending sequence.
+struct Merged<'a> {
+    left: &'a [(u32, u32)],
+    right: &'a [(u32, u32)],
+}
+
+impl<'a> Merged<'a> {
+    fn new(left: &'a [(u32, u32)], right: &'a [(u32, u32)]) -> Self {
+        Merged { left, right }
+    }
+}
+
+impl Iterator for Merged<'_> {
+    type Item = (u32, u32);
+
+    fn next(&mut self) -> Option<(u32, u32)> {
+        let take_left = match (self.left.first(), self.right.first()) {
+            (Some(left), Some(right)) => left <= right,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        let list = if take_left {
+            &mut self.left
+        } else {
+            &mut self.right
+        };
+        let (first, rest) = list.split_first()?;
+        *list = rest;
+        Some(*first)
+    }
+}
+
+fn decide_over(
+    policies: &[(String, PolicySpec)],
+    call: &Call<'_>,
+    candidates: impl Iterator<Item = (u32, u32)>,
+) -> (Decision, Option<String>) {
     let capability = match_capability(call.tool, call.method, call.path);
     let mut tags: Vec<&str> = call.tool.risk_tags.iter().map(String::as_str).collect();
     if let Some(capability) = capability {
@@ -102,33 +221,38 @@ pub fn decide(policies: &[(String, PolicySpec)], call: &Call<'_>) -> (Decision, 
         return (Decision::Deny(DenyReason::NoBinding), capability_name);
     }
     let mut decision = Decision::Deny(DenyReason::NoMatchingRule);
-    for (name, spec) in policies {
-        for (index, rule) in spec.policies.iter().enumerate() {
-            if !rule_matches(rule, call, &tags) {
-                continue;
+    for (p, r) in candidates {
+        let Some((name, spec)) = policies.get(p as usize) else {
+            continue;
+        };
+        let Some(rule) = spec.policies.get(r as usize) else {
+            continue;
+        };
+        let index = r as usize;
+        if !rule_matches(rule, call, &tags) {
+            continue;
+        }
+        match rule.permission {
+            Permission::Deny => {
+                return (
+                    Decision::Deny(DenyReason::Rule {
+                        policy: name.clone(),
+                        rule: index,
+                    }),
+                    capability_name,
+                );
             }
-            match rule.permission {
-                Permission::Deny => {
-                    return (
-                        Decision::Deny(DenyReason::Rule {
-                            policy: name.clone(),
-                            rule: index,
-                        }),
-                        capability_name,
-                    );
+            Permission::ApprovalRequired => {
+                if !matches!(decision, Decision::ApprovalRequired { .. }) {
+                    decision = Decision::ApprovalRequired {
+                        policy: name.clone(),
+                        rule: index,
+                    };
                 }
-                Permission::ApprovalRequired => {
-                    if !matches!(decision, Decision::ApprovalRequired { .. }) {
-                        decision = Decision::ApprovalRequired {
-                            policy: name.clone(),
-                            rule: index,
-                        };
-                    }
-                }
-                Permission::Allow => {
-                    if matches!(decision, Decision::Deny(_)) {
-                        decision = Decision::Allow;
-                    }
+            }
+            Permission::Allow => {
+                if matches!(decision, Decision::Deny(_)) {
+                    decision = Decision::Allow;
                 }
             }
         }

@@ -319,3 +319,128 @@ fn approval_routes_match_on_every_matcher() {
     );
     assert!(approval_route(&[], "stripe", None, &other).is_none());
 }
+
+/// A small deterministic generator (xorshift), so the comparison below needs no crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+/// The indexed decision equals the plain one for random policies and calls, over patterns
+/// built to hit every edge of authority pinning (no host, bare hosts, wildcards inside the
+/// host, trailing slashes, queries, exact URLs).
+#[test]
+fn indexed_decisions_equal_plain_ones() {
+    let spec = tool(
+        json!([{"name": "w", "method": "POST", "path": "/v1/*", "riskTags": ["financial"]}]),
+        json!(["pii"]),
+    );
+    let patterns = [
+        "",
+        "*",
+        "https://a.example/*",
+        "https://a.example/v1/*",
+        "https://a.example/v1",
+        "https://a.example",
+        "https://a.example/",
+        "https://a.exa*",
+        "https://a.example*",
+        "https://b.example/*",
+        "http://a.example/*",
+        "https://a.example:8443/*",
+        "https://*",
+        "https:///x",
+        "https://",
+        "https://a.example?x=1",
+        "a.example/*",
+    ];
+    let urls = [
+        "https://a.example/v1/charges",
+        "https://a.example/v1",
+        "https://a.example/",
+        "https://a.example",
+        "https://a.example.evil/v1",
+        "https://a.example:8443/v1",
+        "https://b.example/x",
+        "http://a.example/v1",
+        "https://a.example?x=1",
+        "https:",
+    ];
+    let methods = ["GET", "POST", "DELETE"];
+    let permissions = ["allow", "deny", "approval_required"];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..3000 {
+        let policy_count = 1 + rng.next() % 4;
+        let policies: Vec<(String, PolicySpec)> = (0..policy_count)
+            .map(|p| {
+                let rules: Vec<serde_json::Value> = (0..rng.next() % 4)
+                    .map(|_| {
+                        let mut rule = json!({"permission": rng.pick(&permissions), "resource": rng.pick(&patterns)});
+                        if rng.next().is_multiple_of(2) {
+                            rule["operations"] = json!([rng.pick(&methods)]);
+                        }
+                        if rng.next().is_multiple_of(4) {
+                            rule["tags"] = json!([rng.pick(&["financial", "pii", "other"])]);
+                        }
+                        rule
+                    })
+                    .collect();
+                let spec = PolicySpec {
+                    policies: serde_json::from_value(json!(rules)).unwrap(),
+                    approvals: Vec::new(),
+                };
+                (format!("p{p}"), spec)
+            })
+            .collect();
+        let index = PolicyIndex::new(&policies);
+        for url in urls {
+            for method in methods {
+                let path = url
+                    .find("://")
+                    .and_then(|i| url[i + 3..].find('/').map(|j| &url[i + 3 + j..]))
+                    .unwrap_or("/");
+                let the_call = call(&spec, method, path, url);
+                assert_eq!(
+                    decide_indexed(&policies, &index, &the_call),
+                    decide(&policies, &the_call),
+                    "{method} {url} under {policies:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_index_pins_authorities_only_when_every_match_shares_it() {
+    assert_eq!(
+        pinned_authority("https://a.example/*"),
+        Some("https://a.example")
+    );
+    assert_eq!(
+        pinned_authority("https://a.example/v1"),
+        Some("https://a.example")
+    );
+    assert_eq!(
+        pinned_authority("https://a.example"),
+        Some("https://a.example")
+    );
+    assert_eq!(pinned_authority("https://a.example*"), None);
+    assert_eq!(pinned_authority("https://*"), None);
+    assert_eq!(pinned_authority("*"), None);
+    assert_eq!(pinned_authority(""), None);
+    assert_eq!(
+        url_authority("https://a.example:1/x?y"),
+        Some("https://a.example:1")
+    );
+    assert_eq!(url_authority("no-scheme/x"), None);
+}

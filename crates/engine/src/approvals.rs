@@ -285,6 +285,8 @@ impl Engine {
                     self.resume_signal.notify_waiters();
                 }
                 self.wake_dispatch();
+                // A rejection ends the run: its callback is queued.
+                self.wake_callbacks();
                 Ok(Decided {
                     request: stored,
                     applied: true,

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use ring::rand::{SecureRandom, SystemRandom};
 use runagents_domain::approval::payload_hash;
 use runagents_domain::decision::{self, Call, Decision};
-use runagents_domain::policy::PolicySpec;
 use runagents_domain::tool::{AuthType, KeyLocation, ToolSpec};
-use runagents_domain::{Timestamp, api_key, from_json};
-use runagents_store::{Kind, RunRecord};
+use runagents_domain::{Secret, Timestamp, api_key};
+use runagents_store::{Generations, Kind, RunRecord};
 use serde_json::{Map, Value, json};
 
+use crate::replays::{recorded_of, recorded_outcome};
 use crate::runs::event;
 use crate::{Engine, Error, Result};
 
@@ -106,6 +106,8 @@ pub(crate) struct Prepared<'a> {
     pub user: Option<&'a str>,
     /// Sent as `Idempotency-Key` so an upstream that honours it never applies a replay twice.
     pub idempotency_key: Option<&'a str>,
+    /// The tool's secrets as egress already read them; `None` reads them from the store.
+    pub secrets: Option<&'a [(String, Secret)]>,
 }
 
 impl Engine {
@@ -131,54 +133,72 @@ impl Engine {
 
     /// The agent behind an agent-plane credential; `None` for anything unknown.
     pub async fn agent_identity(&self, credential: &str) -> Result<Option<AgentIdentity>> {
-        if !credential.starts_with(CREDENTIAL_PREFIX)
-            || credential.len() != CREDENTIAL_PREFIX.len() + 43
-        {
+        if !well_formed(credential) {
             return Ok(None);
         }
-        let found = self
-            .store
-            .agent_by_credential(&api_key::hash(credential))
-            .await?;
-        Ok(found.map(|(workspace, agent)| AgentIdentity { workspace, agent }))
+        Ok(self
+            .egress_identity(credential)
+            .await?
+            .map(|(identity, _)| identity))
     }
 
-    /// Decides and, when allowed, forwards one call.
+    /// Decides and, when allowed, forwards one call of an agent the platform runs itself.
     pub async fn egress(&self, identity: &AgentIdentity, call: Outbound) -> Outcome {
-        match self.egress_checked(identity, call).await {
-            Ok(outcome) => outcome,
+        let checked = async {
+            let generations = self.store.egress_generations(&identity.workspace).await?;
+            self.egress_checked(identity, generations, call).await
+        };
+        fail_closed(identity, checked.await)
+    }
+
+    /// Decides and, when allowed, forwards one call made under an agent-plane credential;
+    /// `None` when the credential is unknown. The credential's agent and the workspace's
+    /// cache generations are read together, once for the call.
+    pub async fn egress_for(&self, credential: &str, call: Outbound) -> Option<Outcome> {
+        if !well_formed(credential) {
+            return None;
+        }
+        let (identity, generations) = match self.egress_identity(credential).await {
+            Ok(found) => found?,
             Err(error) => {
                 FAIL_CLOSED.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(agent = %identity.agent, %error, "egress failed closed");
-                refuse(
+                tracing::error!(%error, "egress failed closed: the credential could not be checked");
+                return Some(refuse(
                     403,
                     "POLICY_DENIED",
                     "denied: the platform could not evaluate policy for this call",
-                )
+                ));
             }
-        }
+        };
+        let outcome = self.egress_checked(&identity, generations, call).await;
+        Some(fail_closed(&identity, outcome))
     }
 
-    async fn egress_checked(&self, identity: &AgentIdentity, call: Outbound) -> Result<Outcome> {
+    async fn egress_checked(
+        &self,
+        identity: &AgentIdentity,
+        generations: Generations,
+        call: Outbound,
+    ) -> Result<Outcome> {
         let ws = identity.workspace.as_str();
-        let agent = self.get_agent(ws, &identity.agent).await?;
-        if !agent.spec.referenced_tools().contains(&call.tool.as_str()) {
+        let agent = self.egress_agent(ws, &identity.agent, generations).await?;
+        if !agent.tools.contains(&call.tool) {
             return Ok(refuse(
                 403,
                 "UNKNOWN_TOOL",
                 format!("tool {:?} is not one of this agent's tools", call.tool),
             ));
         }
-        let Some(tool_doc) = self.store.get_document(ws, Kind::Tool, &call.tool).await? else {
+        let Some(tool_view) = self.egress_tool(ws, &call.tool, generations).await? else {
             return Ok(refuse(
                 403,
                 "UNKNOWN_TOOL",
                 format!("tool {:?} is not registered", call.tool),
             ));
         };
-        let tool: ToolSpec = from_json("stored tool", tool_doc.body["spec"].clone())?;
+        let tool = &tool_view.spec;
         let run = match &call.run_id {
-            Some(run_id) => match self.store.get_run(ws, run_id).await? {
+            Some(run_id) => match self.egress_run(ws, run_id).await? {
                 Some(run) if run.agent == identity.agent => Some(run),
                 _ => {
                     return Ok(refuse(
@@ -190,35 +210,35 @@ impl Engine {
             },
             None => None,
         };
-        let mut policies = Vec::with_capacity(agent.spec.policies.len());
-        for name in &agent.spec.policies {
-            // A bound policy that vanished must not widen access: fail closed.
-            let document = self
-                .store
-                .get_document(ws, Kind::Policy, name)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("bound policy {name:?} is missing")))?;
-            let spec: PolicySpec = from_json("stored policy", document.body["spec"].clone())?;
-            policies.push((name.clone(), spec));
-        }
-        let path = call
-            .path_and_query
-            .split('?')
-            .next()
-            .unwrap_or("/")
-            .to_owned();
+        let run = run.as_deref();
+        let policies = &agent.policies;
+        let path = call.path_and_query.split('?').next().unwrap_or("/");
         let url = format!("{}{}", tool.connection.base_url, call.path_and_query);
+        // A run whose turn the platform invoked again: calls it already made get their answers.
+        let replaying = run.filter(|run| run.turn > 0);
+        let hash = replaying.map(|_| payload_hash(&call.method, &url, &call.body));
+        if let (Some(run), Some(hash)) = (replaying, &hash)
+            && let Some(done) = self
+                .store
+                .take_recorded_call(ws, &run.id, hash, run.turn)
+                .await?
+        {
+            let recorded_url = format!("{}{}", tool.connection.base_url, path);
+            self.record_replay(run, &call.tool, &call.method, &recorded_url, done.status)
+                .await;
+            return Ok(recorded_outcome(done));
+        }
         let checked = Call {
             method: &call.method,
             url: &url,
-            path: &path,
-            tool: &tool,
+            path,
+            tool,
         };
-        let (decision, capability) = decision::decide(&policies, &checked);
+        let (decision, capability) = decision::decide_indexed(policies, &agent.index, &checked);
         // A delegated-OAuth tool acts as the run's user: without their token, the run waits
         // for their consent (before any approval, so the approver sees a call that can run).
-        if !matches!(decision, Decision::Deny(_)) && crate::oauth::needs_user_token(&tool) {
-            let Some(run) = &run else {
+        if !matches!(decision, Decision::Deny(_)) && crate::oauth::needs_user_token(tool) {
+            let Some(run) = run else {
                 return Ok(refuse(
                     403,
                     "USER_REQUIRED",
@@ -228,11 +248,10 @@ impl Engine {
                     ),
                 ));
             };
-            if let crate::oauth::Token::Missing = self
-                .oauth_token(ws, &call.tool, &tool, &run.user_id)
-                .await?
+            if let crate::oauth::Token::Missing =
+                self.oauth_token(ws, &call.tool, tool, &run.user_id).await?
             {
-                return self.consent_required(ws, &call.tool, &tool, run).await;
+                return self.consent_required(ws, &call.tool, tool, run).await;
             }
         }
         match decision {
@@ -242,7 +261,7 @@ impl Engine {
                 let recorded_url = format!("{}{}", tool.connection.base_url, path);
                 let sent = Sent::Refused(refused.clone());
                 self.record_call(
-                    run.as_ref(),
+                    run,
                     &call.tool,
                     &call.method,
                     &recorded_url,
@@ -253,27 +272,28 @@ impl Engine {
                 return Ok(Outcome::Refused(refused));
             }
             Decision::ApprovalRequired { policy, rule } => {
-                let hash = payload_hash(&call.method, &url, &call.body);
-                if let Some(run) = &run
+                let hash = hash
+                    .clone()
+                    .unwrap_or_else(|| payload_hash(&call.method, &url, &call.body));
+                if let Some(run) = run
                     && let Some(done) = self
                         .store
                         .take_undelivered_result(ws, &run.id, &hash)
                         .await?
                 {
+                    if run.turn > 0 {
+                        // A later turn of this run gets it again from the run's calls.
+                        self.keep_answer(run, &hash, recorded_of(&done.response))
+                            .await;
+                    }
                     return Ok(replayed(&done.response));
                 }
                 if !self
-                    .granted(
-                        ws,
-                        &identity.agent,
-                        &call,
-                        run.as_ref(),
-                        capability.as_deref(),
-                    )
+                    .granted(ws, &identity.agent, &call, run, capability.as_deref())
                     .await?
                 {
                     let route = decision::approval_route(
-                        &policies,
+                        policies,
                         &call.tool,
                         capability.as_deref(),
                         &checked,
@@ -283,9 +303,9 @@ impl Engine {
                         agent: &identity.agent,
                         call: &call,
                         url: &url,
-                        tool: &tool,
+                        tool,
                         capability: capability.as_deref(),
-                        run: run.as_ref(),
+                        run,
                         hash,
                         policy,
                         rule,
@@ -299,18 +319,19 @@ impl Engine {
             .send_upstream(&Prepared {
                 workspace: ws,
                 tool_name: &call.tool,
-                tool: &tool,
+                tool,
                 method: &call.method,
                 url,
                 headers: &call.headers,
                 body: &call.body,
-                user: run.as_ref().map(|r| r.user_id.as_str()),
+                user: run.map(|r| r.user_id.as_str()),
                 idempotency_key: None,
+                secrets: Some(&tool_view.secrets),
             })
             .await?;
         let recorded_url = format!("{}{}", tool.connection.base_url, path);
         self.record_call(
-            run.as_ref(),
+            run,
             &call.tool,
             &call.method,
             &recorded_url,
@@ -319,7 +340,10 @@ impl Engine {
         )
         .await;
         Ok(match outcome {
-            Sent::Answered(response, _) => Outcome::Forwarded(response),
+            Sent::Answered(response, _) => match (replaying, hash) {
+                (Some(run), Some(hash)) => self.kept_response(run, &hash, response).await,
+                _ => Outcome::Forwarded(response),
+            },
             Sent::Failed(error, _) => refuse(
                 502,
                 "UPSTREAM_FAILED",
@@ -383,10 +407,17 @@ impl Engine {
                     .api_key_config
                     .clone()
                     .unwrap_or_default();
-                let secrets = self
-                    .store
-                    .secrets(prepared.workspace, Kind::Tool, tool_name)
-                    .await?;
+                let read;
+                let secrets = match prepared.secrets {
+                    Some(secrets) => secrets,
+                    None => {
+                        read = self
+                            .store
+                            .secrets(prepared.workspace, Kind::Tool, tool_name)
+                            .await?;
+                        &read[..]
+                    }
+                };
                 let Some((_, key)) = secrets.iter().find(|(field, _)| field == "api_key") else {
                     return Ok(Sent::Refused(refusal(
                         502,
@@ -531,11 +562,26 @@ impl Engine {
             }
         }
         let response = event("TOOL_RESPONSE", "platform", data);
-        if let Err(error) = self
-            .store
-            .append_events(&run.workspace, &run.id, &[request, response])
-            .await
-        {
+        self.append_call_events(run, vec![request, response]).await;
+    }
+
+    /// Appends a call's events through the group commit, waiting until they are stored.
+    pub(crate) async fn append_call_events(
+        &self,
+        run: &RunRecord,
+        events: Vec<runagents_store::NewEvent>,
+    ) {
+        let appended = self
+            .events
+            .append(
+                &self.store,
+                &self.background,
+                &run.workspace,
+                &run.id,
+                events,
+            )
+            .await;
+        if let Err(error) = appended {
             tracing::warn!(run = %run.id, %error, "could not record tool call events");
         }
     }
@@ -546,6 +592,27 @@ pub(crate) enum Sent {
     Answered(reqwest::Response, u64),
     Failed(String, u64),
     Refused(Refusal),
+}
+
+/// The shape of an agent-plane credential, checked before any lookup.
+fn well_formed(credential: &str) -> bool {
+    credential.starts_with(CREDENTIAL_PREFIX) && credential.len() == CREDENTIAL_PREFIX.len() + 43
+}
+
+/// A call's outcome, or the fail-closed refusal (counted) when egress could not decide it.
+fn fail_closed(identity: &AgentIdentity, checked: Result<Outcome>) -> Outcome {
+    match checked {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            FAIL_CLOSED.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(agent = %identity.agent, %error, "egress failed closed");
+            refuse(
+                403,
+                "POLICY_DENIED",
+                "denied: the platform could not evaluate policy for this call",
+            )
+        }
+    }
 }
 
 fn refusal(status: u16, code: &'static str, message: String) -> Refusal {

@@ -54,6 +54,11 @@ impl Engine {
         };
         let secret = self.derive_hosted_credential(&run.workspace, agent);
         let ids = json!({"run_id": run.id, "user_id": run.user_id});
+        // A new turn number first: egress serves this turn the answers of the calls the earlier
+        // turns made, so a handler that starts over makes none of them twice.
+        if run.turn > 0 {
+            self.store.next_run_turn(&run.workspace, &run.id).await?;
+        }
         if self
             .get_checkpoint(&run.workspace, &run.id, action_id)
             .await?

@@ -32,6 +32,8 @@ pub struct InvokeRequest {
     pub user_id: String,
     /// Where the invoke came in (recorded on the run).
     pub invoke_url: String,
+    /// Where the final answer is POSTed when the run ends (an http(s) URL); empty for nowhere.
+    pub callback_url: String,
 }
 
 /// An invoke whose run exists and whose turn has not run yet.
@@ -85,8 +87,14 @@ impl Engine {
         if request.message.trim().is_empty() {
             return Err(Error::Invalid("message is required".into()));
         }
+        if !request.callback_url.is_empty() {
+            runagents_domain::url::http_url("callback_url", &request.callback_url)?;
+        }
         let agent = self.get_agent(workspace, agent_name).await?;
         self.check_invocable(workspace, &agent)?;
+        // A hosted turn is one the platform may invoke again after a pause: its calls are
+        // recorded from the first turn on, so a later turn gets their answers back.
+        let turn = i64::from(agent.spec.plan.execution_mode == ExecutionMode::PythonRuntime);
         let (run, _) = self
             .create_run(
                 workspace,
@@ -96,6 +104,8 @@ impl Engine {
                     conversation_id: request.conversation_id.clone(),
                     invoke_url: request.invoke_url.clone(),
                     initial_message: request.message.clone(),
+                    callback_url: request.callback_url.clone(),
+                    turn,
                 },
             )
             .await?;
@@ -330,7 +340,10 @@ impl Engine {
                     .update_run(workspace, &run.id, &update, &events)
                     .await;
                 let finished = match finished {
-                    Ok((finished, _)) => finished,
+                    Ok((finished, _)) => {
+                        self.wake_callbacks();
+                        finished
+                    }
                     // Moved meanwhile (a pause landed between the read and the write).
                     Err(runagents_store::Error::Conflict(_)) => {
                         self.get_run(workspace, &run.id).await?
@@ -367,6 +380,7 @@ impl Engine {
                     self.store
                         .update_run(workspace, &run.id, &update, &events)
                         .await?;
+                    self.wake_callbacks();
                 }
                 emit(frames, json!({"type": "error", "message": message})).await;
                 Err(error)

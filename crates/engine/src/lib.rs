@@ -7,11 +7,14 @@ pub mod agent_loop;
 pub mod agents;
 pub mod api_keys;
 pub mod approvals;
+pub mod callbacks;
 pub mod connectors;
 pub mod console_sso;
 pub mod dispatch;
 pub mod egress;
+mod egress_cache;
 pub mod end_users;
+mod event_writer;
 pub mod flow;
 pub mod gateway;
 pub mod governance;
@@ -22,6 +25,7 @@ pub mod invoke;
 pub mod model_providers;
 pub mod oauth;
 pub mod policies;
+mod replays;
 pub mod resume;
 pub mod run_actions;
 pub mod runs;
@@ -99,6 +103,9 @@ pub struct Settings {
     /// Signs console sessions and their CSRF tokens; derived from the master key like
     /// `link_key`, and separate from it.
     pub session_key: runagents_domain::Secret,
+    /// Signs run callbacks (per workspace, see `callbacks.rs`); derived from the master key
+    /// like `link_key`, and separate from it.
+    pub callback_key: runagents_domain::Secret,
     /// How Tier-2 agents are hosted here; `None` on a server that hosts none.
     pub hosting: Option<hosting::HostingSettings>,
     /// An identity provider's key set (JWKS) is fetched at most once per this interval.
@@ -112,8 +119,14 @@ pub struct Engine {
     http: reqwest::Client,
     settings: Arc<Settings>,
     keys: Arc<api_keys::KeyCache>,
+    /// What egress reads on every call, validated by the store's generations.
+    egress_cache: Arc<egress_cache::EgressCache>,
+    /// Group commit of the events egress records.
+    events: Arc<event_writer::EventWriter>,
     /// Woken by every approval, so the resume worker replays without a polling delay.
     resume_signal: Arc<tokio::sync::Notify>,
+    /// Woken when a run ends here, so its callback goes out at once.
+    callback_signal: Arc<tokio::sync::Notify>,
     /// Woken by every new access request and decision, so deliveries go out at once.
     dispatch_signal: Arc<tokio::sync::Notify>,
     routes: Arc<gateway::TtlCache<Vec<gateway::Route>>>,
@@ -150,8 +163,11 @@ impl Engine {
             http,
             settings: Arc::new(settings),
             keys: Arc::default(),
+            egress_cache: Arc::default(),
+            events: Arc::default(),
             resume_signal: Arc::default(),
             dispatch_signal: Arc::default(),
+            callback_signal: Arc::default(),
             routes: Arc::default(),
             agent_specs: Arc::default(),
             agent_logs: Arc::default(),

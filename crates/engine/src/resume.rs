@@ -182,6 +182,7 @@ impl Engine {
             body: &action.body,
             user: (!action.user_id.is_empty()).then_some(action.user_id.as_str()),
             idempotency_key: Some(&action.id),
+            secrets: None,
         };
         let sent = self.send_upstream(&prepared).await?;
         let (status, response, data) = match sent {
@@ -259,6 +260,9 @@ impl Engine {
             at: Timestamp::now(),
         };
         self.store.finish_action(ws, &action.id, &result).await?;
+        if status != "EXECUTED" {
+            self.wake_callbacks();
+        }
         if status == "EXECUTED" && !action.run_id.is_empty() {
             // The agent's turn goes on from where it paused, off the worker's path.
             let engine = self.clone();

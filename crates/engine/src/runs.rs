@@ -15,6 +15,11 @@ pub struct NewRun {
     pub conversation_id: String,
     pub invoke_url: String,
     pub initial_message: String,
+    /// Where the final answer is POSTed when the run ends (validated by the caller); empty for
+    /// nowhere.
+    pub callback_url: String,
+    /// 1 when the platform is about to invoke a hosted runtime for the run's turn, else 0.
+    pub turn: i64,
 }
 
 /// An event as a caller describes it; the engine stamps id and time.
@@ -69,6 +74,8 @@ impl Engine {
             initial_message: new.initial_message,
             invoke_url: new.invoke_url,
             final_answer: String::new(),
+            callback_url: new.callback_url,
+            turn: new.turn,
             created_at: now,
             updated_at: now,
         };
@@ -164,7 +171,10 @@ impl Engine {
             json!({"from": run.status, "to": next.as_str()}),
         )];
         match self.store.update_run(workspace, id, &update, &events).await {
-            Ok((updated, _)) => Ok(updated),
+            Ok((updated, _)) => {
+                self.wake_callbacks();
+                Ok(updated)
+            }
             Err(runagents_store::Error::Conflict(_)) => {
                 // Someone else moved it first: report the transition from where it is now.
                 let now = self.get_run(workspace, id).await?;

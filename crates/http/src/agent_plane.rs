@@ -221,10 +221,6 @@ async fn egress(
     path: String,
     request: Request,
 ) -> Response {
-    let identity = match identity(&state, &credential).await {
-        Ok(identity) => identity,
-        Err(error) => return error.into_response(),
-    };
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(bytes) => bytes.to_vec(),
@@ -258,7 +254,10 @@ async fn egress(
         body,
         run_id,
     };
-    match state.engine.egress(&identity, call).await {
+    let Some(outcome) = state.engine.egress_for(&credential, call).await else {
+        return ApiError(Error::Unauthenticated("unknown agent credential".into())).into_response();
+    };
+    match outcome {
         Outcome::Refused(refused) => refusal(refused),
         Outcome::Forwarded(upstream) => stream_back(upstream),
         Outcome::Replayed {

@@ -21,7 +21,7 @@ use runagents_engine::Error;
 use runagents_engine::invoke::InvokeRequest;
 use serde_json::Value;
 
-use crate::auth::{Invoker, InvokerExt};
+use crate::auth::{CallerExt, Invoker, InvokerExt};
 use crate::json::JsonBody;
 use crate::{ApiError, AppState};
 
@@ -36,7 +36,29 @@ pub(crate) fn routes() -> Router<AppState> {
         )
 }
 
-/// The request body: `message` (required), `history`, `conversation_id`, `user_id`.
+/// Behind the operator's key (`auth::require_caller`), unlike the invoke routes.
+pub(crate) fn callback_routes() -> Router<AppState> {
+    Router::new().route("/callbacks/signing-key", axum::routing::get(signing_key))
+}
+
+/// `GET /callbacks/signing-key` (admin): the workspace's secret for checking the
+/// `X-RunAgents-Signature` of run callbacks.
+async fn signing_key(
+    State(state): State<AppState>,
+    caller: CallerExt,
+) -> Result<axum::Json<Value>, ApiError> {
+    let secret = state.engine.callback_secret(&caller)?;
+    Ok(axum::Json(serde_json::json!({
+        "header": "X-RunAgents-Signature",
+        "algorithm": "HMAC-SHA256",
+        "signed": "<t>.<body>",
+        "format": "t=<unix seconds>,v1=<hex signature>",
+        "secret": secret,
+    })))
+}
+
+/// The request body: `message` (required), `history`, `conversation_id`, `user_id`, and
+/// `callback_url` (an http(s) URL that gets the final answer by POST when the run ends).
 fn request(
     invoker: &InvokerExt,
     headers: &HeaderMap,
@@ -87,6 +109,7 @@ fn request(
         conversation_id: text("conversation_id")?,
         user_id,
         invoke_url: url,
+        callback_url: text("callback_url")?.trim().to_owned(),
     })
 }
 

@@ -70,6 +70,7 @@ fn api_routes() -> Router<AppState> {
         .merge(agents::routes())
         .merge(flow::routes())
         .merge(connections::routes())
+        .merge(invoke::callback_routes())
         .merge(workspace::routes())
         .merge(runs::routes())
         .merge(approvals::routes())

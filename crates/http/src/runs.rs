@@ -77,6 +77,7 @@ async fn create(
         conversation_id: text(&body, "conversation_id")?,
         invoke_url: text(&body, "invoke_url")?,
         initial_message: text(&body, "initial_message")?,
+        ..NewRun::default()
     };
     let (run, _) = state.engine.create_run(&caller.workspace, new).await?;
     Ok((StatusCode::CREATED, Json(view(&run))))

@@ -158,6 +158,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         slack_api_url: options.slack_api_url.trim_end_matches('/').to_owned(),
         link_key: master.derive("runagents decision links v1"),
         session_key: master.derive("runagents console sessions v1"),
+        callback_key: master.derive("runagents run callbacks v1"),
         hosting: Some(HostingSettings {
             enabled: options.hosting == HostingMode::Local,
             data_dir: data_dir.clone(),
@@ -196,7 +197,12 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     let dispatch_worker = tokio::spawn(
         engine
             .clone()
-            .run_dispatch_worker(worker_name, stop.clone()),
+            .run_dispatch_worker(worker_name.clone(), stop.clone()),
+    );
+    let callback_worker = tokio::spawn(
+        engine
+            .clone()
+            .run_callback_worker(worker_name, stop.clone()),
     );
     // Agents hosted here come back: their environments are reused, their processes restarted.
     tokio::spawn({
@@ -248,6 +254,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     agent_task.await??;
     resume_worker.await?;
     dispatch_worker.await?;
+    callback_worker.await?;
     hosting.shutdown_hosting().await;
     // Usage records of the last gateway calls are written after their answers.
     background.close();

@@ -5,13 +5,16 @@
 //! sealed with the master key before they touch the database.
 
 mod approvals;
+mod callbacks;
 mod dispatch;
+mod local_generations;
 mod oauth;
 mod postgres;
 mod runs;
 mod seal;
 mod sql;
 mod sql_approvals;
+mod sql_callbacks;
 mod sql_dispatch;
 mod sql_oauth;
 mod sql_runs;
@@ -24,10 +27,13 @@ pub use approvals::{
     ActionRecord, ActionResult, ApprovalStore, Blocked, GrantRecord, RequestDecision,
     RequestRecord, ResumeJob, RunChange,
 };
+pub use callbacks::{CallbackRecord, CallbackStore};
 pub use dispatch::{DELIVER, DispatchRecord, DispatchStore, FOLLOWUP};
 pub use oauth::{OAuthConnection, OAuthStore};
 pub use postgres::PostgresStore;
-pub use runs::{EventRecord, NewEvent, RunFilter, RunRecord, RunStore, RunUpdate};
+pub use runs::{
+    EventBatch, EventRecord, NewEvent, RecordedCall, RunFilter, RunRecord, RunStore, RunUpdate,
+};
 pub use seal::{MasterKey, Sealer};
 pub use sqlite::SqliteStore;
 
@@ -95,6 +101,19 @@ impl Kind {
             Kind::Setting => "setting",
         }
     }
+}
+
+/// The generation counter bumped by every change to a workspace's agent credentials, beside
+/// the per-kind document counters.
+pub const CREDENTIALS_GENERATION: &str = "agent_credential";
+
+/// The counters egress validates its caches with, read in one statement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Generations {
+    pub agents: i64,
+    pub tools: i64,
+    pub policies: i64,
+    pub credentials: i64,
 }
 
 /// A stored resource: its key, its JSON body (no secrets in it), and bookkeeping.
@@ -197,7 +216,9 @@ pub struct SpendRow {
 }
 
 #[async_trait]
-pub trait Store: RunStore + ApprovalStore + DispatchStore + OAuthStore + Send + Sync {
+pub trait Store:
+    RunStore + ApprovalStore + DispatchStore + OAuthStore + CallbackStore + Send + Sync
+{
     /// Which backend this is, for logs and health output.
     fn backend(&self) -> &'static str;
 
@@ -224,6 +245,10 @@ pub trait Store: RunStore + ApprovalStore + DispatchStore + OAuthStore + Send + 
     /// A number that changes with every write to any document of `kind` in the workspace (0
     /// before the first), for validating cached lists.
     async fn generation(&self, workspace: &str, kind: Kind) -> Result<i64>;
+    /// The workspace's agent, tool and policy generations and its credential generation, in
+    /// one statement (0 for a counter never bumped). The embedded SQLite store, the only
+    /// writer of its file, answers from memory between its own writes.
+    async fn egress_generations(&self, workspace: &str) -> Result<Generations>;
     async fn secrets(
         &self,
         workspace: &str,

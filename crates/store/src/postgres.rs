@@ -37,10 +37,26 @@ impl PostgresStore {
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None
     }
+
+    /// Rows stream from the server in batches already.
+    fn rows_as_one_json(&self) -> bool {
+        false
+    }
+
+    /// Prepared statements are one statement each.
+    fn multi_statement_batches(&self) -> bool {
+        false
+    }
+
+    /// Other replicas write too: counters are always read from the database.
+    fn local_generations(&self) -> Option<&crate::local_generations::LocalGenerations> {
+        None
+    }
 }
 
 crate::sql_runs::impl_run_store!(PostgresStore);
 crate::sql_approvals::impl_approval_store!(PostgresStore);
 crate::sql_dispatch::impl_dispatch_store!(PostgresStore);
 crate::sql_oauth::impl_oauth_store!(PostgresStore);
+crate::sql_callbacks::impl_callback_store!(PostgresStore);
 crate::sql::impl_store!(PostgresStore, "postgres");

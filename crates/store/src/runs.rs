@@ -1,7 +1,9 @@
 //! Runs, their event timelines, and agent-plane credentials.
 //!
-//! Invariant: an event's `seq` comes from bumping `runs.last_seq` in the same transaction that
-//! inserts the event, so seqs are gapless and ordered per run under any concurrency.
+//! Invariants: an event's `seq` comes from bumping `runs.last_seq` in the same transaction that
+//! inserts the event, so seqs are gapless and ordered per run under any concurrency. The
+//! transaction that moves a run to COMPLETED or FAILED also queues its callback (when it has a
+//! `callback_url`) and deletes its recorded calls.
 
 use async_trait::async_trait;
 use runagents_domain::Timestamp;
@@ -20,6 +22,11 @@ pub struct RunRecord {
     pub initial_message: String,
     pub invoke_url: String,
     pub final_answer: String,
+    /// Where the final answer is POSTed when the run ends; empty for nowhere.
+    pub callback_url: String,
+    /// How many times the platform has invoked a hosted runtime for this run's turn; 0 when
+    /// the platform does not drive the turn (nothing is replayed for such a run).
+    pub turn: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -45,6 +52,26 @@ pub struct EventRecord {
     pub payload_hash: String,
     pub data: serde_json::Value,
     pub at: Timestamp,
+}
+
+/// Events to append to one run, as part of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventBatch {
+    pub workspace: String,
+    pub run_id: String,
+    pub events: Vec<NewEvent>,
+}
+
+/// The answer of a call a run made, kept so a turn invoked again gets it instead of making
+/// the call twice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedCall {
+    pub status: u16,
+    /// A few response headers, as a JSON object of strings.
+    pub headers: serde_json::Value,
+    pub body: Vec<u8>,
+    /// The answer was longer than the body kept.
+    pub truncated: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -92,6 +119,9 @@ pub trait RunStore: Send + Sync {
         run_id: &str,
         events: &[NewEvent],
     ) -> Result<Vec<EventRecord>>;
+    /// Appends each batch's events to its run, all in one transaction (a group commit for
+    /// many callers). A batch whose run does not exist is skipped: `false` at its index.
+    async fn append_event_batches(&self, batches: &[EventBatch]) -> Result<Vec<bool>>;
     /// Events with `seq > after_seq`, ascending; with `tail`, only the last `tail` of them.
     async fn list_events(
         &self,
@@ -103,6 +133,7 @@ pub trait RunStore: Send + Sync {
 
     /// Replaces the agent's credential for `purpose` (`issued` or `hosted`); the old one of
     /// that purpose stops working in the same transaction, the other purpose's keeps working.
+    /// Bumps the workspace's credential generation in the same transaction.
     async fn set_agent_credential(
         &self,
         workspace: &str,
@@ -111,7 +142,33 @@ pub trait RunStore: Send + Sync {
         hash: &str,
         at: Timestamp,
     ) -> Result<()>;
+    /// Bumps the run's `turn` (the platform is about to invoke its hosted runtime again) and
+    /// returns it; `NotFound` if there is no such run.
+    async fn next_run_turn(&self, workspace: &str, run_id: &str) -> Result<i64>;
+    /// Records the answer of a call the run made in `turn`, as the next occurrence of its
+    /// payload in the run. Nothing is recorded (false) once the run is COMPLETED or FAILED.
+    async fn record_run_call(
+        &self,
+        workspace: &str,
+        run_id: &str,
+        payload_hash: &str,
+        turn: i64,
+        call: &RecordedCall,
+        at: Timestamp,
+    ) -> Result<bool>;
+    /// The earliest recorded call of the run with this payload not yet made or served in
+    /// `turn`, marked served in `turn` in the same statement.
+    async fn take_recorded_call(
+        &self,
+        workspace: &str,
+        run_id: &str,
+        payload_hash: &str,
+        turn: i64,
+    ) -> Result<Option<RecordedCall>>;
+
     /// The (workspace, agent) a credential hash belongs to.
     async fn agent_by_credential(&self, hash: &str) -> Result<Option<(String, String)>>;
+    /// Deletes the agent's credentials and bumps the workspace's credential generation, in one
+    /// transaction.
     async fn delete_agent_credentials(&self, workspace: &str, agent: &str) -> Result<()>;
 }

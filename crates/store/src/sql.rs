@@ -164,6 +164,9 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
+                if let Some(local) = self.local_generations() {
+                    local.bump();
+                }
                 $crate::sql::document(row)
             }
 
@@ -191,6 +194,9 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
+                if let Some(local) = self.local_generations() {
+                    local.bump();
+                }
                 Ok(deleted > 0)
             }
 
@@ -201,6 +207,30 @@ macro_rules! impl_store {
                     .fetch_optional(&self.pool)
                     .await?;
                 Ok(row.map_or(0, |(generation,)| generation))
+            }
+
+            async fn egress_generations(&self, workspace: &str) -> $crate::Result<$crate::Generations> {
+                let local = self.local_generations();
+                let epoch = local.map(|local| local.epoch()).unwrap_or_default();
+                if let Some(generations) = local.and_then(|local| local.get(workspace, epoch)) {
+                    return Ok(generations);
+                }
+                let (agents, tools, policies, credentials): (i64, i64, i64, i64) = sqlx::query_as(
+                    "SELECT COALESCE(MAX(CASE WHEN kind = 'agent' THEN generation END), 0), \
+                     COALESCE(MAX(CASE WHEN kind = 'tool' THEN generation END), 0), \
+                     COALESCE(MAX(CASE WHEN kind = 'policy' THEN generation END), 0), \
+                     COALESCE(MAX(CASE WHEN kind = $2 THEN generation END), 0) \
+                     FROM generations WHERE workspace = $1",
+                )
+                .bind(workspace)
+                .bind($crate::CREDENTIALS_GENERATION)
+                .fetch_one(&self.pool)
+                .await?;
+                let generations = $crate::Generations { agents, tools, policies, credentials };
+                if let Some(local) = local {
+                    local.put(workspace, epoch, generations);
+                }
+                Ok(generations)
             }
 
             async fn secrets(&self, workspace: &str, kind: $crate::Kind, key: &str) -> $crate::Result<Vec<(String, runagents_domain::Secret)>> {

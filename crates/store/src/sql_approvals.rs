@@ -177,6 +177,7 @@ macro_rules! impl_approval_store {
                     }
                     builder.push(")");
                     builder.build().execute(&mut **tx).await?;
+                    Self::run_status_changed(tx, workspace, &change.run_id, &change.to, at).await?;
                 }
                 if !change.events.is_empty() {
                     Self::insert_events(tx, workspace, &change.run_id, &change.events, at).await?;

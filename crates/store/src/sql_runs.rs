@@ -1,6 +1,6 @@
 //! SQL of `RunStore`, shared by both backends (see `sql.rs` for why a macro).
 
-pub(crate) const RUN_COLUMNS: &str = "id, workspace, agent, user_id, conversation_id, status, blocked_action_id, initial_message, invoke_url, final_answer, created_at, updated_at";
+pub(crate) const RUN_COLUMNS: &str = "id, workspace, agent, user_id, conversation_id, status, blocked_action_id, initial_message, invoke_url, final_answer, callback_url, turn, created_at, updated_at";
 pub(crate) const EVENT_COLUMNS: &str = "run_id, seq, id, type, actor, payload_hash, data, at";
 
 pub(crate) type RunRow = (
@@ -14,10 +14,18 @@ pub(crate) type RunRow = (
     String,
     String,
     String,
+    String,
+    i64,
     i64,
     i64,
 );
 pub(crate) type EventRow = (String, i64, String, String, String, String, String, i64);
+
+/// A bound value of a statement built at run time.
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
 
 pub(crate) fn run(row: RunRow) -> crate::RunRecord {
     let (
@@ -31,6 +39,8 @@ pub(crate) fn run(row: RunRow) -> crate::RunRecord {
         initial_message,
         invoke_url,
         final_answer,
+        callback_url,
+        turn,
         created_at,
         updated_at,
     ) = row;
@@ -45,6 +55,8 @@ pub(crate) fn run(row: RunRow) -> crate::RunRecord {
         initial_message,
         invoke_url,
         final_answer,
+        callback_url,
+        turn,
         created_at: runagents_domain::Timestamp(created_at),
         updated_at: runagents_domain::Timestamp(updated_at),
     }
@@ -117,6 +129,148 @@ macro_rules! impl_run_store {
                 }
                 Ok(stored)
             }
+
+            /// `append_event_batches` as one multi-statement call (one round trip to SQLite's
+            /// worker thread instead of four): BEGIN, each run's `last_seq` bump, one INSERT
+            /// whose seqs are computed from the bumped counters, the runs that exist, COMMIT. On
+            /// any error it rolls back on the same connection, so nothing is half-written.
+            async fn append_in_one_trip(
+                &self,
+                batches: &[$crate::EventBatch],
+                runs: &[(&str, &str, i64, i64)],
+                at: i64,
+            ) -> $crate::Result<Vec<bool>> {
+                use std::fmt::Write as _;
+                let mut sql = String::from("BEGIN IMMEDIATE;\n");
+                let mut args = <Backend as sqlx::Database>::Arguments::<'_>::default();
+                let mut next = 0usize;
+                let mut param = |args: &mut <Backend as sqlx::Database>::Arguments<'_>, value: $crate::sql_runs::Arg| -> $crate::Result<String> {
+                    use sqlx::Arguments as _;
+                    let added = match value {
+                        $crate::sql_runs::Arg::Text(text) => args.add(text),
+                        $crate::sql_runs::Arg::Int(int) => args.add(int),
+                    };
+                    added.map_err(|e| $crate::Error::Backend(e.to_string()))?;
+                    next += 1;
+                    Ok(format!("${next}"))
+                };
+                use $crate::sql_runs::Arg;
+                let at_param = param(&mut args, Arg::Int(at))?;
+                for (workspace, run_id, count, _) in runs {
+                    let (w, r, c) = (
+                        param(&mut args, Arg::Text(workspace.to_string()))?,
+                        param(&mut args, Arg::Text(run_id.to_string()))?,
+                        param(&mut args, Arg::Int(*count))?,
+                    );
+                    let _ = writeln!(sql, "UPDATE runs SET last_seq = last_seq + {c}, updated_at = {at_param} WHERE workspace = {w} AND id = {r};");
+                }
+                sql.push_str("INSERT INTO run_events (run_id, seq, id, type, actor, payload_hash, data, at) \
+                    SELECT r.id, r.last_seq - v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 \
+                    FROM (VALUES ");
+                // Each row's distance from its run's last seq after the bump.
+                let mut left: Vec<i64> = runs.iter().map(|run| run.2).collect();
+                let mut first = true;
+                for batch in batches {
+                    let Some(index) = runs.iter().position(|(ws, id, _, _)| *ws == batch.workspace && *id == batch.run_id) else {
+                        continue;
+                    };
+                    for event in &batch.events {
+                        left[index] -= 1;
+                        let values = [
+                            param(&mut args, Arg::Text(batch.workspace.clone()))?,
+                            param(&mut args, Arg::Text(batch.run_id.clone()))?,
+                            param(&mut args, Arg::Int(left[index]))?,
+                            param(&mut args, Arg::Text(event.id.clone()))?,
+                            param(&mut args, Arg::Text(event.kind.clone()))?,
+                            param(&mut args, Arg::Text(event.actor.clone()))?,
+                            param(&mut args, Arg::Text(event.payload_hash.clone()))?,
+                            param(&mut args, Arg::Text(event.data.to_string()))?,
+                            param(&mut args, Arg::Int(event.at.millis()))?,
+                        ];
+                        if !first {
+                            sql.push_str(", ");
+                        }
+                        first = false;
+                        let _ = write!(sql, "({})", values.join(", "));
+                    }
+                }
+                sql.push_str(") AS v JOIN runs r ON r.workspace = v.column1 AND r.id = v.column2;\nSELECT workspace, id FROM runs WHERE ");
+                for (i, (workspace, run_id, _, _)) in runs.iter().enumerate() {
+                    let (w, r) = (
+                        param(&mut args, Arg::Text(workspace.to_string()))?,
+                        param(&mut args, Arg::Text(run_id.to_string()))?,
+                    );
+                    if i > 0 {
+                        sql.push_str(" OR ");
+                    }
+                    let _ = write!(sql, "(workspace = {w} AND id = {r})");
+                }
+                sql.push_str(";\nCOMMIT;");
+                if next > 30_000 {
+                    return Err($crate::Error::Backend("batch too large for one statement".into()));
+                }
+                let mut connection = self.pool.acquire().await?;
+                let found: Result<Vec<(String, String)>, sqlx::Error> =
+                    sqlx::query_as_with(&sql, args).fetch_all(&mut *connection).await;
+                let found = match found {
+                    Ok(found) => found,
+                    Err(error) => {
+                        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+                        return Err(error.into());
+                    }
+                };
+                Ok(batches
+                    .iter()
+                    .map(|batch| found.iter().any(|(ws, id)| *ws == batch.workspace && *id == batch.run_id))
+                    .collect())
+            }
+
+            /// Bumps the workspace's credential generation (see `Store::egress_generations`).
+            async fn bump_credentials(tx: &mut sqlx::Transaction<'_, Backend>, workspace: &str) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO generations (workspace, kind, generation) VALUES ($1, $2, 1) \
+                     ON CONFLICT (workspace, kind) DO UPDATE SET generation = generations.generation + 1",
+                )
+                .bind(workspace)
+                .bind($crate::CREDENTIALS_GENERATION)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// After a status change in `tx`: a run that is now COMPLETED or FAILED gets its
+            /// callback queued (once, when it has a URL) and loses its recorded calls.
+            async fn run_status_changed(
+                tx: &mut sqlx::Transaction<'_, Backend>,
+                workspace: &str,
+                run_id: &str,
+                to: &str,
+                at: i64,
+            ) -> $crate::Result<()> {
+                if !matches!(to, "COMPLETED" | "FAILED") {
+                    return Ok(());
+                }
+                sqlx::query(
+                    "INSERT INTO run_callbacks (run_id, workspace, url, state, attempts, next_attempt_at, locked_until, locked_by, last_error, created_at, updated_at) \
+                     SELECT id, workspace, callback_url, 'pending', 0, $3, 0, '', '', $3, $3 FROM runs \
+                     WHERE workspace = $1 AND id = $2 AND callback_url <> '' AND status IN ('COMPLETED', 'FAILED') \
+                     ON CONFLICT (run_id) DO NOTHING",
+                )
+                .bind(workspace)
+                .bind(run_id)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM run_calls WHERE workspace = $1 AND run_id = $2 \
+                     AND EXISTS (SELECT 1 FROM runs WHERE workspace = $1 AND id = $2 AND status IN ('COMPLETED', 'FAILED'))",
+                )
+                .bind(workspace)
+                .bind(run_id)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
         }
 
         #[async_trait::async_trait]
@@ -124,8 +278,8 @@ macro_rules! impl_run_store {
             async fn create_run(&self, run: &$crate::RunRecord, events: &[$crate::NewEvent]) -> $crate::Result<Vec<$crate::EventRecord>> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO runs (id, workspace, agent, user_id, conversation_id, status, blocked_action_id, initial_message, invoke_url, final_answer, last_seq, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12)",
+                    "INSERT INTO runs (id, workspace, agent, user_id, conversation_id, status, blocked_action_id, initial_message, invoke_url, final_answer, callback_url, turn, last_seq, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13, $14, 0, $11, $12)",
                 )
                 .bind(&run.id)
                 .bind(&run.workspace)
@@ -139,6 +293,8 @@ macro_rules! impl_run_store {
                 .bind(&run.final_answer)
                 .bind(run.created_at.millis())
                 .bind(run.updated_at.millis())
+                .bind(&run.callback_url)
+                .bind(run.turn)
                 .execute(&mut *tx)
                 .await?;
                 let stored = Self::insert_events(&mut tx, &run.workspace, &run.id, events, run.updated_at.millis()).await?;
@@ -153,7 +309,18 @@ macro_rules! impl_run_store {
             }
 
             async fn list_runs(&self, workspace: &str, filter: &$crate::RunFilter) -> $crate::Result<Vec<$crate::RunRecord>> {
-                let mut builder = sqlx::QueryBuilder::<Backend>::new(format!("SELECT {} FROM runs WHERE workspace = ", $crate::sql_runs::RUN_COLUMNS));
+                // On SQLite the rows come back as one JSON array: one hand-off from its worker
+                // thread instead of one per row, which is most of a long list's time.
+                let as_json = self.rows_as_one_json();
+                let select = if as_json {
+                    format!(
+                        "SELECT json_group_array(json_array({columns}) ORDER BY updated_at DESC, id DESC) FROM (SELECT {columns} FROM runs WHERE workspace = ",
+                        columns = $crate::sql_runs::RUN_COLUMNS
+                    )
+                } else {
+                    format!("SELECT {} FROM runs WHERE workspace = ", $crate::sql_runs::RUN_COLUMNS)
+                };
+                let mut builder = sqlx::QueryBuilder::<Backend>::new(select);
                 builder.push_bind(workspace);
                 if let Some(agent) = &filter.agent {
                     builder.push(" AND agent = ").push_bind(agent);
@@ -173,7 +340,14 @@ macro_rules! impl_run_store {
                     builder.push(")");
                 }
                 builder.push(" ORDER BY updated_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit.max(1)));
-                let rows: Vec<$crate::sql_runs::RunRow> = builder.build_query_as().fetch_all(&self.pool).await?;
+                let rows: Vec<$crate::sql_runs::RunRow> = if as_json {
+                    builder.push(") AS listed");
+                    let (text,): (String,) = builder.build_query_as().fetch_one(&self.pool).await?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| $crate::Error::Backend(format!("listed runs are not the expected JSON: {e}")))?
+                } else {
+                    builder.build_query_as().fetch_all(&self.pool).await?
+                };
                 Ok(rows.into_iter().map($crate::sql_runs::run).collect())
             }
 
@@ -212,6 +386,7 @@ macro_rules! impl_run_store {
                         None => $crate::Error::NotFound,
                     });
                 };
+                Self::run_status_changed(&mut tx, workspace, id, &update.to, update.at.millis()).await?;
                 let stored = Self::insert_events(&mut tx, workspace, id, events, update.at.millis()).await?;
                 tx.commit().await?;
                 Ok(($crate::sql_runs::run(row), stored))
@@ -223,6 +398,156 @@ macro_rules! impl_run_store {
                 let stored = Self::insert_events(&mut tx, workspace, run_id, events, at).await?;
                 tx.commit().await?;
                 Ok(stored)
+            }
+
+            async fn append_event_batches(&self, batches: &[$crate::EventBatch]) -> $crate::Result<Vec<bool>> {
+                if batches.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Runs in the order first seen; each run's seqs are taken once for all its events.
+                let mut runs: Vec<(&str, &str, i64, i64)> = Vec::new();
+                for batch in batches {
+                    let count = batch.events.len() as i64;
+                    match runs.iter_mut().find(|(ws, id, _, _)| *ws == batch.workspace && *id == batch.run_id) {
+                        Some(run) => run.2 += count,
+                        None => runs.push((&batch.workspace, &batch.run_id, count, 0)),
+                    }
+                }
+                let at = batches
+                    .iter()
+                    .flat_map(|batch| batch.events.iter().map(|event| event.at.millis()))
+                    .max()
+                    .unwrap_or_default();
+                let _turn = self.write_turn().await;
+                if self.multi_statement_batches() {
+                    match self.append_in_one_trip(batches, &runs, at).await {
+                        Ok(appended) => return Ok(appended),
+                        // Nothing of it was committed: the statement by statement path below.
+                        Err(error) => tracing::warn!(%error, "one-trip event batch failed; writing it statement by statement"),
+                    }
+                }
+                let mut tx = self.pool.begin().await?;
+                for run in &mut runs {
+                    let last: Option<(i64,)> = sqlx::query_as(
+                        "UPDATE runs SET last_seq = last_seq + $3, updated_at = $4 WHERE workspace = $1 AND id = $2 RETURNING last_seq",
+                    )
+                    .bind(run.0)
+                    .bind(run.1)
+                    .bind(run.2)
+                    .bind(at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    // The next seq to hand out, or -1 for a run that does not exist.
+                    run.3 = last.map_or(-1, |(last,)| last - run.2 + 1);
+                }
+                let mut appended = Vec::with_capacity(batches.len());
+                let mut rows: Vec<(&str, i64, &$crate::NewEvent)> = Vec::new();
+                for batch in batches {
+                    let Some(run) = runs.iter_mut().find(|(ws, id, _, _)| *ws == batch.workspace && *id == batch.run_id) else {
+                        appended.push(false);
+                        continue;
+                    };
+                    if run.3 < 0 {
+                        appended.push(false);
+                        continue;
+                    }
+                    for event in &batch.events {
+                        rows.push((&batch.run_id, run.3, event));
+                        run.3 += 1;
+                    }
+                    appended.push(true);
+                }
+                // One statement per chunk of rows, far under either backend's parameter limit.
+                for chunk in rows.chunks(500) {
+                    let mut builder = sqlx::QueryBuilder::<Backend>::new(
+                        "INSERT INTO run_events (run_id, seq, id, type, actor, payload_hash, data, at) ",
+                    );
+                    builder.push_values(chunk, |mut row, (run_id, seq, event)| {
+                        row.push_bind(*run_id)
+                            .push_bind(*seq)
+                            .push_bind(&event.id)
+                            .push_bind(&event.kind)
+                            .push_bind(&event.actor)
+                            .push_bind(&event.payload_hash)
+                            .push_bind(event.data.to_string())
+                            .push_bind(event.at.millis());
+                    });
+                    builder.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(appended)
+            }
+
+            async fn next_run_turn(&self, workspace: &str, run_id: &str) -> $crate::Result<i64> {
+                let row: Option<(i64,)> = sqlx::query_as("UPDATE runs SET turn = turn + 1 WHERE workspace = $1 AND id = $2 RETURNING turn")
+                    .bind(workspace)
+                    .bind(run_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|(turn,)| turn).ok_or($crate::Error::NotFound)
+            }
+
+            async fn record_run_call(
+                &self,
+                workspace: &str,
+                run_id: &str,
+                payload_hash: &str,
+                turn: i64,
+                call: &$crate::RecordedCall,
+                at: runagents_domain::Timestamp,
+            ) -> $crate::Result<bool> {
+                let headers = call.headers.to_string();
+                // Two calls with the same payload racing for the next ordinal: the loser tries again.
+                for _ in 0..5 {
+                    let inserted = sqlx::query(
+                        "INSERT INTO run_calls (workspace, run_id, payload_hash, ordinal, served_turn, status, headers, body, truncated, created_at) \
+                         SELECT $1, $2, $3, COALESCE((SELECT MAX(ordinal) + 1 FROM run_calls WHERE workspace = $1 AND run_id = $2 AND payload_hash = $3), 0), \
+                         $4, $5, $6, $7, $8, $9 \
+                         WHERE EXISTS (SELECT 1 FROM runs WHERE workspace = $1 AND id = $2 AND status NOT IN ('COMPLETED', 'FAILED'))",
+                    )
+                    .bind(workspace)
+                    .bind(run_id)
+                    .bind(payload_hash)
+                    .bind(turn)
+                    .bind(i64::from(call.status))
+                    .bind(&headers)
+                    .bind(&call.body)
+                    .bind(i64::from(call.truncated))
+                    .bind(at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::Error::from);
+                    match inserted {
+                        Ok(done) => return Ok(done.rows_affected() > 0),
+                        Err($crate::Error::Conflict(_)) => continue,
+                        Err(error) => return Err(error),
+                    }
+                }
+                Err($crate::Error::Conflict("could not record the call: too many concurrent calls with the same payload".into()))
+            }
+
+            async fn take_recorded_call(&self, workspace: &str, run_id: &str, payload_hash: &str, turn: i64) -> $crate::Result<Option<$crate::RecordedCall>> {
+                let row: Option<(i64, String, Vec<u8>, i64)> = sqlx::query_as(
+                    "UPDATE run_calls SET served_turn = $4 WHERE workspace = $1 AND run_id = $2 AND payload_hash = $3 AND served_turn < $4 \
+                     AND ordinal = (SELECT MIN(ordinal) FROM run_calls WHERE workspace = $1 AND run_id = $2 AND payload_hash = $3 AND served_turn < $4) \
+                     RETURNING status, headers, body, truncated",
+                )
+                .bind(workspace)
+                .bind(run_id)
+                .bind(payload_hash)
+                .bind(turn)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|(status, headers, body, truncated)| {
+                    Ok($crate::RecordedCall {
+                        status: u16::try_from(status).unwrap_or(200),
+                        headers: serde_json::from_str(&headers)
+                            .map_err(|e| $crate::Error::Backend(format!("stored headers are not JSON: {e}")))?,
+                        body,
+                        truncated: truncated != 0,
+                    })
+                })
+                .transpose()
             }
 
             async fn list_events(&self, workspace: &str, run_id: &str, after_seq: i64, tail: Option<u32>) -> $crate::Result<Vec<$crate::EventRecord>> {
@@ -262,7 +587,11 @@ macro_rules! impl_run_store {
                     .bind(purpose)
                     .execute(&mut *tx)
                     .await?;
+                Self::bump_credentials(&mut tx, workspace).await?;
                 tx.commit().await?;
+                if let Some(local) = self.local_generations() {
+                    local.bump();
+                }
                 Ok(())
             }
 
@@ -271,7 +600,13 @@ macro_rules! impl_run_store {
             }
 
             async fn delete_agent_credentials(&self, workspace: &str, agent: &str) -> $crate::Result<()> {
-                sqlx::query("DELETE FROM agent_credentials WHERE workspace = $1 AND agent = $2").bind(workspace).bind(agent).execute(&self.pool).await?;
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM agent_credentials WHERE workspace = $1 AND agent = $2").bind(workspace).bind(agent).execute(&mut *tx).await?;
+                Self::bump_credentials(&mut tx, workspace).await?;
+                tx.commit().await?;
+                if let Some(local) = self.local_generations() {
+                    local.bump();
+                }
                 Ok(())
             }
         }

@@ -16,6 +16,8 @@ pub struct SqliteStore {
     /// SQLite runs one writer at a time; the hot writes (LLM usage and budgets) take turns here,
     /// which is far cheaper than SQLite's busy handler, which sleeps in milliseconds.
     writer: tokio::sync::Mutex<()>,
+    /// Generation counters answered from memory between this process's writes.
+    local: crate::local_generations::LocalGenerations,
 }
 
 impl SqliteStore {
@@ -49,11 +51,27 @@ impl SqliteStore {
             pool,
             sealer: Sealer::new(master),
             writer: tokio::sync::Mutex::new(()),
+            local: Default::default(),
         })
     }
 
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.writer.lock().await)
+    }
+
+    /// Long lists come back as one JSON value (`json_group_array`).
+    fn rows_as_one_json(&self) -> bool {
+        true
+    }
+
+    /// SQLite runs a multi-statement batch in one call to its worker thread.
+    fn multi_statement_batches(&self) -> bool {
+        true
+    }
+
+    /// This process is the database's only writer: its counters can be mirrored.
+    fn local_generations(&self) -> Option<&crate::local_generations::LocalGenerations> {
+        Some(&self.local)
     }
 }
 
@@ -79,4 +97,5 @@ crate::sql_runs::impl_run_store!(SqliteStore);
 crate::sql_approvals::impl_approval_store!(SqliteStore);
 crate::sql_dispatch::impl_dispatch_store!(SqliteStore);
 crate::sql_oauth::impl_oauth_store!(SqliteStore);
+crate::sql_callbacks::impl_callback_store!(SqliteStore);
 crate::sql::impl_store!(SqliteStore, "sqlite");

@@ -252,9 +252,12 @@ impl TestServer {
 }
 
 impl Drop for TestServer {
+    /// Graceful, so a server that hosts Python agents stops their processes too (a SIGKILLed
+    /// platform leaves them to its next start).
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
     }
 }
 

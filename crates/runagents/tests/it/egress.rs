@@ -429,3 +429,121 @@ async fn no_policy_bound_means_deny_and_query_keys_are_injected() {
     assert_eq!(status, 200);
     assert_eq!(upstream.seen()[0].uri, "/geocode?q=x&key=maps-secret");
 }
+
+/// The policy in `setup` with GET denied instead of allowed.
+fn reads_denied(upstream_url: &str) -> Value {
+    json!({"name": "stripe-guarded", "spec": {"policies": [
+        {"permission": "deny", "operations": ["GET"], "resource": format!("{upstream_url}/*")},
+        {"permission": "approval_required", "operations": ["POST"], "resource": format!("{upstream_url}/*")}]}})
+}
+
+/// Caches never outlive a write: policy, tool and credential changes made on the API are
+/// enforced on the very next call.
+#[tokio::test]
+async fn changes_on_the_api_are_enforced_on_the_very_next_call() {
+    let s = setup().await;
+    let api = s.server.client();
+    let read = format!("{}/v1/customers", s.tool_url);
+    // Warm every cache.
+    for _ in 0..3 {
+        assert_eq!(call("GET", &read, Some(&s.run_id), None).await.0, 200);
+    }
+    let (status, body) = api
+        .put("/policies/stripe-guarded", reads_denied(&s.upstream_url))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call("GET", &read, Some(&s.run_id), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("POLICY_DENIED"))
+    );
+    // A new API key for the tool is injected on the next call.
+    let (status, body) = api
+        .post("/tools", json!({"name": "stripe", "spec": {"connection": {"baseUrl": s.upstream_url, "authentication": {"type": "APIKey",
+            "apiKeyConfig": {"in": "Header", "name": "Authorization", "valuePrefix": "Bearer "}}},
+            "capabilities": [{"name": "read", "method": "GET", "path": "/*"}]},
+            "credentials": {"api_key": "sk_rotated"}}))
+        .await;
+    assert!(status == 200 || status == 201, "{body}");
+    let (status, body) = api
+        .put("/policies/stripe-guarded", json!({"name": "stripe-guarded", "spec": {"policies": [
+            {"permission": "allow", "operations": ["GET"], "resource": format!("{}/*", s.upstream_url)}]}}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(call("GET", &read, Some(&s.run_id), None).await.0, 200);
+    let seen = s.upstream.seen();
+    assert_eq!(
+        seen.last().unwrap().headers["authorization"],
+        "Bearer sk_rotated"
+    );
+    // Unbinding the tool from the agent: the next call is refused.
+    let (status, body) = api
+        .post("/deploy", json!({"agent_name": "billing", "source_files": {}, "required_tools": ["other"], "policies": ["stripe-guarded"]}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call("GET", &read, Some(&s.run_id), None).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("UNKNOWN_TOOL")));
+}
+
+#[tokio::test]
+async fn a_replaced_or_deleted_agent_credential_stops_working_at_once() {
+    let s = setup().await;
+    let api = s.server.client();
+    let read = format!("{}/v1/customers", s.tool_url);
+    assert_eq!(call("GET", &read, Some(&s.run_id), None).await.0, 200);
+    // Issuing a new credential retires the old one.
+    let (status, fresh) = api.send("POST", "/agents/billing/credentials", None).await;
+    assert_eq!(status, 201, "{fresh}");
+    assert_eq!(call("GET", &read, Some(&s.run_id), None).await.0, 401);
+    let fresh_read = format!(
+        "{}/v1/customers",
+        fresh["tool_urls"]["TOOL_URL_STRIPE"].as_str().unwrap()
+    );
+    assert_eq!(call("GET", &fresh_read, Some(&s.run_id), None).await.0, 200);
+    // Deleting the agent: its credential is refused on the next call.
+    let (status, body) = api.delete("/agents/billing").await;
+    assert!(status == 200 || status == 204, "{body}");
+    let (status, body) = call("GET", &fresh_read, Some(&s.run_id), None).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        s.upstream.seen().len() == 2,
+        "nothing more reached the upstream"
+    );
+}
+
+/// Two replicas on one PostgreSQL: each sees the other's policy and credential writes on its
+/// very next call, whatever it had cached.
+#[tokio::test]
+async fn two_replicas_see_each_others_writes_on_the_next_call() {
+    use runagents_testkit::{Backend, TestServer};
+    let database = runagents_testkit::postgres::fresh_database().await.unwrap();
+    let master = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let env = [("RUNAGENTS_MASTER_KEY", master)];
+    let first = TestServer::start_with_env(Backend::Postgres(database.clone()), &[], &env).await;
+    let second = TestServer::start_with_env(Backend::Postgres(database), &[], &env).await;
+    let b = second.client().with_key(&first.admin_key);
+    // Everything set up through replica A; the agent calls replica B's agent plane.
+    let s = setup_on(first).await;
+    let a = s.server.client();
+    let (_, credential) = b.send("POST", "/agents/billing/credentials", None).await;
+    let tool_url = credential["tool_urls"]["TOOL_URL_STRIPE"].as_str().unwrap();
+    assert!(tool_url.starts_with(&second.agent_url), "{tool_url}");
+    let read = format!("{tool_url}/v1/customers");
+    for _ in 0..3 {
+        assert_eq!(call("GET", &read, Some(&s.run_id), None).await.0, 200);
+    }
+    let (status, body) = a
+        .put("/policies/stripe-guarded", reads_denied(&s.upstream_url))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call("GET", &read, Some(&s.run_id), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("POLICY_DENIED")),
+        "{body}"
+    );
+    // The agent deleted on A: B refuses its credential on the next call.
+    let (status, body) = a.delete("/agents/billing").await;
+    assert!(status == 200 || status == 204, "{body}");
+    assert_eq!(call("GET", &read, Some(&s.run_id), None).await.0, 401);
+}

@@ -440,3 +440,95 @@ async fn the_init_template_runs_hosted_and_its_model_calls_are_the_agents() {
     assert_eq!(usage["model"], "playground", "{config}");
     assert!(usage["estimated_spend_usd"].is_number(), "{config}");
 }
+
+/// A handler that makes an allowed write, then a write that needs approval.
+const TWO_WRITES: &str = r#"import json
+from runagents import Agent
+
+agent = Agent()
+
+def handler(request, ctx):
+    entry = agent.call_tool("ledger", "/v1/entries", {"entry": request["message"]})
+    charge = agent.call_tool("stripe", "/v1/charges", {"message": request["message"]})
+    return {"response": "ledger " + json.dumps(entry, sort_keys=True) + " charge " + json.dumps(charge, sort_keys=True)}
+"#;
+
+#[tokio::test]
+async fn a_turn_invoked_again_after_approval_makes_no_call_twice() {
+    let server = hosting_server().await;
+    let api = server.client();
+    let (upstream_url, upstream) = fake_upstream().await;
+    for (tool, permission) in [("ledger", "allow"), ("stripe", "approval_required")] {
+        let (status, body) = api
+            .post(
+                "/tools",
+                json!({"name": tool, "spec": {"connection": {"baseUrl": format!("{upstream_url}/{tool}")}}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = api
+            .post("/policies", json!({"name": format!("{tool}-writes"), "spec": {"policies": [
+                {"permission": permission, "operations": ["POST"], "resource": format!("{upstream_url}/{tool}/*")}]}}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = api
+        .post(
+            "/deploy",
+            json!({"agent_name": "bookkeeper", "source_files": {"agent.py": TWO_WRITES},
+                   "required_tools": ["ledger", "stripe"], "policies": ["ledger-writes", "stripe-writes"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    wait_running(&api, "bookkeeper").await;
+
+    let paused = invoke(&api, "bookkeeper", json!({"message": "invoice 7"})).await;
+    assert_eq!(paused["status"], "PAUSED_APPROVAL", "{paused}");
+    let run_id = paused["run_id"].as_str().unwrap().to_owned();
+    let paths = |seen: Vec<crate::egress::Seen>| -> Vec<String> {
+        seen.into_iter()
+            .map(|s| format!("{} {}", s.method, s.uri))
+            .collect()
+    };
+    assert_eq!(paths(upstream.seen()), ["POST /ledger/v1/entries"]);
+
+    let (_, requests) = api.get("/approvals/requests").await;
+    let id = requests[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = api
+        .post(
+            &format!("/approvals/requests/{id}/approve"),
+            json!({"scope": "once"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let run = wait_until(&api, &format!("/runs/{run_id}"), "an end", |run| {
+        run["status"] == "COMPLETED" || run["status"] == "FAILED"
+    })
+    .await;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert_eq!(
+        run["final_answer"], r#"ledger {"ok": true} charge {"ok": true}"#,
+        "{run}"
+    );
+    // The handler ran twice; each write reached the upstream once.
+    assert_eq!(
+        paths(upstream.seen()),
+        ["POST /ledger/v1/entries", "POST /stripe/v1/charges"]
+    );
+    let (_, events) = api.get(&format!("/runs/{run_id}/events")).await;
+    let replayed = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "TOOL_RESPONSE" && e["data"]["replayed"] == true)
+        .count();
+    assert_eq!(
+        replayed, 1,
+        "the second turn got the ledger write's kept answer: {events}"
+    );
+
+    // A new run of the same agent starts afresh: its writes are made.
+    let again = invoke(&api, "bookkeeper", json!({"message": "invoice 8"})).await;
+    assert_eq!(again["status"], "PAUSED_APPROVAL", "{again}");
+    assert_eq!(upstream.seen().len(), 3);
+}

@@ -8,6 +8,7 @@
 mod agents;
 mod approvals;
 mod auth;
+mod callbacks;
 mod cli;
 mod connectors;
 mod console;

@@ -17,6 +17,8 @@ pub(crate) async fn run(store: &dyn Store, id: &str) {
         initial_message: String::new(),
         invoke_url: String::new(),
         final_answer: String::new(),
+        callback_url: String::new(),
+        turn: 0,
         created_at: Timestamp(1),
         updated_at: Timestamp(1),
     };
@@ -60,7 +62,7 @@ pub(crate) fn request(id: &str, action_id: &str, run_id: &str, hash: &str) -> Re
     }
 }
 
-fn pause(run_id: &str, action_id: &str) -> RunChange {
+pub(crate) fn pause(run_id: &str, action_id: &str) -> RunChange {
     let event = NewEvent {
         id: format!("ev-{action_id}"),
         kind: "APPROVAL_REQUIRED".into(),

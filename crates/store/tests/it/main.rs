@@ -5,6 +5,7 @@
 //! The store conformance suite: every case runs against SQLite and against PostgreSQL.
 
 mod approvals;
+mod callbacks;
 mod cases;
 mod dispatch;
 mod llm_usage;
@@ -57,6 +58,7 @@ macro_rules! conformance {
 }
 
 use approvals::*;
+use callbacks::*;
 use cases::*;
 use dispatch::*;
 use oauth::*;
@@ -91,4 +93,10 @@ conformance!(
     spend_reserve_settle_release,
     concurrent_reservations_never_overshoot,
     oauth_connections_are_sealed_and_refreshed_by_compare_and_set,
+    finished_runs_queue_their_callback_once,
+    callbacks_are_leased_delivered_retried_and_failed,
+    recorded_calls_are_served_in_order_once_per_turn,
+    event_batches_append_per_run_in_one_go,
+    event_batches_stay_gapless_under_concurrency,
+    egress_generations_follow_documents_and_credentials,
 );

@@ -2,7 +2,7 @@ use runagents_domain::Timestamp;
 use runagents_store::{Error, NewEvent, RunFilter, RunRecord, RunUpdate, Store};
 use serde_json::json;
 
-fn run(id: &str, workspace: &str, agent: &str, status: &str, at: i64) -> RunRecord {
+pub(crate) fn run(id: &str, workspace: &str, agent: &str, status: &str, at: i64) -> RunRecord {
     RunRecord {
         id: id.to_owned(),
         workspace: workspace.to_owned(),
@@ -14,12 +14,14 @@ fn run(id: &str, workspace: &str, agent: &str, status: &str, at: i64) -> RunReco
         initial_message: "hi".to_owned(),
         invoke_url: String::new(),
         final_answer: String::new(),
+        callback_url: String::new(),
+        turn: 0,
         created_at: Timestamp(at),
         updated_at: Timestamp(at),
     }
 }
 
-fn event(kind: &str) -> NewEvent {
+pub(crate) fn event(kind: &str) -> NewEvent {
     NewEvent {
         id: format!("ev-{kind}"),
         kind: kind.to_owned(),

@@ -1,0 +1,909 @@
+//! The governed path's benchmarks, each against a baseline measured in the same run:
+//!
+//! - one policy decision with 1,000 policies bound (in process; indexed and linear);
+//! - egress added latency: the same GET sent straight to a local upstream and through the agent
+//!   plane (policy, API-key injection, X-End-User-ID, TOOL_REQUEST/TOOL_RESPONSE recorded) at a
+//!   fixed open-loop rate, interleaved;
+//! - the allow path's saturation throughput (closed loop, keep-alive connections), against the
+//!   same loop straight at the upstream;
+//! - approve API call → the replayed request arriving at the upstream;
+//! - 10,000 paused runs (among as many running ones) listed by status and the approvals queue.
+//!
+//! `scripts/bench-egress` builds the release binary and runs this. See docs/benchmarks.md.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use runagents_domain::decision::{Call, PolicyIndex, decide, decide_indexed};
+use runagents_domain::policy::PolicySpec;
+use runagents_domain::tool::ToolInput;
+use runagents_testkit::{Backend, TestServer};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const API_KEY: &str = "bench-upstream-key";
+
+#[derive(Parser, Debug)]
+#[command(about = "Egress, approval and run-listing benchmarks (see docs/benchmarks.md)")]
+struct Options {
+    /// Open-loop rate through egress (the direct baseline gets the same rate, interleaved).
+    #[arg(long, default_value_t = 3000)]
+    rate: u32,
+    /// Seconds of open-loop load.
+    #[arg(long, default_value_t = 10)]
+    seconds: u32,
+    /// Keep-alive connections of the saturation loop.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Seconds of each saturation loop.
+    #[arg(long, default_value_t = 8)]
+    saturate_secs: u64,
+    /// Approvals timed from the approve call to the replay at the upstream.
+    #[arg(long, default_value_t = 200)]
+    approvals: usize,
+    /// Paused runs to list (as many running runs are created beside them).
+    #[arg(long, default_value_t = 10_000)]
+    paused: usize,
+    /// Only these scenarios (decision, latency, saturation, approvals, listing); all by default.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn say(line: impl AsRef<str>) {
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{}", line.as_ref());
+    let _ = out.flush();
+}
+
+/// User plus system CPU time of a process, from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Result<Duration, Error> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').ok_or("bad stat")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).ok_or("short stat")?.parse::<u64>()?
+        + fields.get(12).ok_or("short stat")?.parse::<u64>()?;
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The upstream: a tiny HTTP server on its own thread, answering `{"ok":true}`, noting when
+// each `/approved/{n}` request arrives.
+
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+fn start_upstream() -> Result<(String, Arrivals), Error> {
+    let arrivals: Arrivals = Arc::default();
+    let noted = arrivals.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let url = format!("http://{}", listener.local_addr()?);
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+                let noted = noted.clone();
+                async move {
+                    let path = request.uri().path().to_owned();
+                    if path.starts_with("/approved/")
+                        && let Ok(mut map) = noted.lock()
+                    {
+                        map.insert(path, Instant::now());
+                    }
+                    ([("content-type", "application/json")], r#"{"ok":true}"#)
+                }
+            });
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    Ok((url, arrivals))
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal keep-alive HTTP/1.1 client for the closed loop (reqwest costs the shared machine
+// several times more CPU per request).
+
+struct Connection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(addr: &str) -> Result<Self, Error> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Connection {
+            stream,
+            buffer: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Sends a pre-built request and reads one response; its status.
+    async fn exchange(&mut self, request: &[u8]) -> Result<u16, Error> {
+        self.stream.write_all(request).await?;
+        let head_end = loop {
+            if let Some(end) = find(&self.buffer, b"\r\n\r\n") {
+                break end + 4;
+            }
+            self.fill().await?;
+        };
+        let head = std::str::from_utf8(&self.buffer[..head_end])?.to_ascii_lowercase();
+        let status: u16 = head.get(9..12).ok_or("short status line")?.parse()?;
+        let length = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .map(|v| v.trim().parse::<usize>())
+            .transpose()?;
+        self.buffer.drain(..head_end);
+        match length {
+            Some(length) => {
+                while self.buffer.len() < length {
+                    self.fill().await?;
+                }
+                self.buffer.drain(..length);
+            }
+            None => loop {
+                // Chunked: size line, data, CRLF; a zero size ends it.
+                let line_end = loop {
+                    if let Some(end) = find(&self.buffer, b"\r\n") {
+                        break end;
+                    }
+                    self.fill().await?;
+                };
+                let size = usize::from_str_radix(
+                    std::str::from_utf8(&self.buffer[..line_end])?.trim(),
+                    16,
+                )?;
+                let total = line_end + 2 + size + 2;
+                while self.buffer.len() < total {
+                    self.fill().await?;
+                }
+                self.buffer.drain(..total);
+                if size == 0 {
+                    break;
+                }
+            },
+        }
+        Ok(status)
+    }
+
+    async fn fill(&mut self) -> Result<(), Error> {
+        let mut chunk = [0u8; 8192];
+        let read = self.stream.read(&mut chunk).await?;
+        if read == 0 {
+            return Err("connection closed".into());
+        }
+        self.buffer.extend_from_slice(&chunk[..read]);
+        Ok(())
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// `GET` of `url` with extra headers, as bytes; and the `host:port` to connect to.
+fn raw_get(url: &str, headers: &[(&str, &str)]) -> Result<(String, Vec<u8>), Error> {
+    let parsed = reqwest::Url::parse(url)?;
+    let addr = format!(
+        "{}:{}",
+        parsed.host_str().ok_or("no host")?,
+        parsed.port_or_known_default().ok_or("no port")?
+    );
+    let mut path = parsed.path().to_owned();
+    if let Some(query) = parsed.query() {
+        path = format!("{path}?{query}");
+    }
+    let mut request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    Ok((addr, request.into_bytes()))
+}
+
+/// A closed loop of `connections` keep-alive connections for `duration`: requests, errors.
+async fn saturate(
+    addr: &str,
+    request: &[u8],
+    connections: usize,
+    duration: Duration,
+) -> Result<(u64, u64), Error> {
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let mut connection = Connection::open(addr).await?;
+        let request = request.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let (mut done, mut errors) = (0u64, 0u64);
+            while Instant::now() < deadline {
+                match connection.exchange(&request).await {
+                    Ok(200) => done += 1,
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        break;
+                    }
+                }
+            }
+            (done, errors)
+        }));
+    }
+    let (mut done, mut errors) = (0, 0);
+    for task in tasks {
+        let (d, e) = task.await?;
+        done += d;
+        errors += e;
+    }
+    Ok((done, errors))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Bench {
+    server: TestServer,
+    http: reqwest::Client,
+    upstream: String,
+    arrivals: Arrivals,
+    tool_url: String,
+    run_id: String,
+}
+
+impl Bench {
+    async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Error> {
+        let mut request = self
+            .http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes())?,
+                self.server.api(path),
+            )
+            .header("x-runagents-api-key", &self.server.admin_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(format!("{method} {path}: HTTP {status}: {body}").into());
+        }
+        Ok(body)
+    }
+
+    async fn new_run(&self) -> Result<String, Error> {
+        let run = self
+            .api(
+                "POST",
+                "/runs",
+                Some(json!({"agent_id": "bench-agent", "user_id": "bench-user@example.com"})),
+            )
+            .await?;
+        Ok(run["id"].as_str().ok_or("run without id")?.to_owned())
+    }
+
+    /// An egress POST that needs approval; the request id it raised.
+    async fn blocked_write(&self, run_id: &str, n: usize) -> Result<String, Error> {
+        let response = self
+            .http
+            .post(format!("{}/approved/{n}", self.tool_url))
+            .header("x-run-id", run_id)
+            .json(&json!({"n": n}))
+            .send()
+            .await?;
+        let body: Value = response.json().await?;
+        if body["code"] != "APPROVAL_REQUIRED" {
+            return Err(format!("expected APPROVAL_REQUIRED, got {body}").into());
+        }
+        Ok(body["request_id"]
+            .as_str()
+            .ok_or("no request_id")?
+            .to_owned())
+    }
+}
+
+async fn setup() -> Result<Bench, Error> {
+    let (upstream, arrivals) = start_upstream()?;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let http = reqwest::Client::new();
+    let mut bench = Bench {
+        server,
+        http,
+        upstream: upstream.clone(),
+        arrivals,
+        tool_url: String::new(),
+        run_id: String::new(),
+    };
+    bench
+        .api("POST", "/tools", Some(json!({"name": "bench-api", "spec": {
+            "connection": {"baseUrl": upstream, "authentication": {"type": "APIKey",
+                "apiKeyConfig": {"in": "Header", "name": "X-Api-Key"}}},
+            "capabilities": [{"name": "read", "method": "GET", "path": "/items/*"},
+                             {"name": "write", "method": "POST", "path": "/approved/*", "riskTags": ["financial"]}]},
+            "credentials": {"api_key": API_KEY}})))
+        .await?;
+    bench
+        .api("POST", "/policies", Some(json!({"name": "bench-policy", "spec": {"policies": [
+            {"permission": "allow", "operations": ["GET"], "resource": format!("{upstream}/items/*")},
+            {"permission": "approval_required", "operations": ["POST"], "resource": format!("{upstream}/approved/*")},
+            {"permission": "deny", "operations": ["DELETE"], "resource": format!("{upstream}/*")}]}})))
+        .await?;
+    bench
+        .api(
+            "POST",
+            "/deploy",
+            Some(json!({"agent_name": "bench-agent", "source_files": {},
+            "required_tools": ["bench-api"], "policies": ["bench-policy"]})),
+        )
+        .await?;
+    let credential = bench
+        .api("POST", "/agents/bench-agent/credentials", None)
+        .await?;
+    bench.tool_url = credential["tool_urls"]["TOOL_URL_BENCH_API"]
+        .as_str()
+        .ok_or("no tool URL")?
+        .to_owned();
+    bench.run_id = bench.new_run().await?;
+    Ok(bench)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn decision_bench() -> Result<(), Error> {
+    let tool = ToolInput::parse(json!({"name": "svc", "spec": {
+        "connection": {"baseUrl": "https://svc-500.example"},
+        "capabilities": [{"name": "write", "method": "POST", "path": "/v1/*", "riskTags": ["financial"]},
+                         {"name": "read", "method": "GET", "path": "/*"}]}}))?
+    .spec;
+    let policies_on = |host: &dyn Fn(usize) -> String| -> Result<Vec<(String, PolicySpec)>, Error> {
+        (0..1000)
+            .map(|i| {
+                let spec: PolicySpec = serde_json::from_value(json!({"policies": [
+                    {"permission": "allow", "operations": ["GET"], "resource": format!("{}/*", host(i))},
+                    {"permission": "approval_required", "operations": ["POST"], "resource": format!("{}/v1/*", host(i)), "tags": ["financial"]},
+                    {"permission": "deny", "operations": ["DELETE"], "resource": format!("{}/*", host(i))}]}))?;
+                Ok((format!("policy-{i}"), spec))
+            })
+            .collect()
+    };
+    let call = Call {
+        method: "POST",
+        url: "https://svc-500.example/v1/charges",
+        path: "/v1/charges",
+        tool: &tool,
+    };
+    let time = |f: &dyn Fn() -> usize, iterations: u32| {
+        for _ in 0..iterations / 10 {
+            black_box(f());
+        }
+        let started = Instant::now();
+        for _ in 0..iterations {
+            black_box(f());
+        }
+        started.elapsed() / iterations
+    };
+    say("one policy decision, 1,000 policies bound (3,000 rules), POST matching policy 500:");
+    let spread = policies_on(&|i| format!("https://svc-{i}.example"))?;
+    let index = PolicyIndex::new(&spread);
+    let expected = decide(&spread, &call);
+    if decide_indexed(&spread, &index, &call) != expected {
+        return Err("the indexed decision differs".into());
+    }
+    let indexed = time(
+        &|| {
+            let (decision, capability) =
+                decide_indexed(black_box(&spread), black_box(&index), black_box(&call));
+            usize::from(matches!(
+                decision,
+                runagents_domain::decision::Decision::Allow
+            )) + capability.map_or(0, |c| c.len())
+        },
+        200_000,
+    );
+    let linear = time(
+        &|| {
+            let (decision, capability) = decide(black_box(&spread), black_box(&call));
+            usize::from(matches!(
+                decision,
+                runagents_domain::decision::Decision::Allow
+            )) + capability.map_or(0, |c| c.len())
+        },
+        2_000,
+    );
+    // Worst case for the index: every policy on the call's host.
+    let same_host = policies_on(&|_| "https://svc-500.example".to_owned())?;
+    let same_index = PolicyIndex::new(&same_host);
+    let worst = time(
+        &|| {
+            let (decision, _) = decide_indexed(
+                black_box(&same_host),
+                black_box(&same_index),
+                black_box(&call),
+            );
+            usize::from(matches!(
+                decision,
+                runagents_domain::decision::Decision::Allow
+            ))
+        },
+        2_000,
+    );
+    let built = Instant::now();
+    black_box(PolicyIndex::new(&spread));
+    let build = built.elapsed();
+    say(format!(
+        "  indexed (what egress runs)      {:>9.3} µs   ratio to linear {:.4}",
+        indexed.as_secs_f64() * 1e6,
+        indexed.as_secs_f64() / linear.as_secs_f64()
+    ));
+    say(format!(
+        "  linear scan (decide)            {:>9.3} µs",
+        linear.as_secs_f64() * 1e6
+    ));
+    say(format!(
+        "  indexed, all 1,000 on one host  {:>9.3} µs   (the index cannot narrow; degenerates to the scan)",
+        worst.as_secs_f64() * 1e6
+    ));
+    say(format!(
+        "  building the index (once per policy change) {:.3} ms",
+        ms(build)
+    ));
+    say(format!(
+        "  target <= 5 µs: {}",
+        if indexed.as_secs_f64() * 1e6 <= 5.0 {
+            "met"
+        } else {
+            "missed"
+        }
+    ));
+    Ok(())
+}
+
+/// Idle keep-alive connections to one address, shared by the open loop's requests.
+#[derive(Clone)]
+struct Pool {
+    addr: String,
+    idle: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl Pool {
+    fn new(addr: &str) -> Self {
+        Pool {
+            addr: addr.to_owned(),
+            idle: Arc::default(),
+        }
+    }
+
+    /// One request on an idle connection (a new one when none is idle).
+    async fn exchange(&self, request: &[u8]) -> Result<u16, Error> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => Connection::open(&self.addr).await?,
+        };
+        let status = connection.exchange(request).await?;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(connection);
+        }
+        Ok(status)
+    }
+}
+
+/// Open loop, `rate` a second to each target, interleaved; sorted latencies per target, each
+/// measured from when its request was sent (tokio's timer ticks by the millisecond, so
+/// measuring from the tick would add up to a millisecond of timer lag to both targets).
+async fn open_loop(
+    targets: [(&Pool, &Arc<Vec<u8>>); 2],
+    rate: u32,
+    seconds: u32,
+) -> Result<[Vec<Duration>; 2], Error> {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / (rate * 2));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::with_capacity((rate * seconds * 2) as usize);
+    for sent in 0..rate * seconds * 2 {
+        ticker.tick().await;
+        let which = (sent % 2) as usize;
+        let (pool, request) = targets[which];
+        let (pool, request) = (pool.clone(), request.clone());
+        tasks.push((
+            which,
+            tokio::spawn(async move {
+                let sent = Instant::now();
+                let status = pool.exchange(&request).await.map_err(|e| e.to_string())?;
+                if status != 200 {
+                    return Err(format!("HTTP {status}"));
+                }
+                Ok(sent.elapsed())
+            }),
+        ));
+    }
+    let mut latencies = [Vec::new(), Vec::new()];
+    for (which, task) in tasks {
+        latencies[which].push(task.await??);
+    }
+    for list in &mut latencies {
+        list.sort();
+    }
+    Ok(latencies)
+}
+
+async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
+    let (direct_addr, direct) = raw_get(
+        &format!("{}/items/1", bench.upstream),
+        &[("x-api-key", API_KEY)],
+    )?;
+    let (egress_addr, egress) = raw_get(
+        &format!("{}/items/1", bench.tool_url),
+        &[("x-run-id", &bench.run_id)],
+    )?;
+    let (_, no_run) = raw_get(&format!("{}/items/1", bench.tool_url), &[])?;
+    let (direct_pool, egress_pool) = (Pool::new(&direct_addr), Pool::new(&egress_addr));
+    let (direct, egress, no_run) = (Arc::new(direct), Arc::new(egress), Arc::new(no_run));
+    say(format!(
+        "egress added latency: GET at {} req/s through egress and {} req/s straight to the upstream, interleaved, {} s (open loop, keep-alive connections):",
+        options.rate, options.rate, options.seconds
+    ));
+    for (name, request, events) in [
+        (
+            "policy, API-key injection, events recorded (the target's case)",
+            &egress,
+            true,
+        ),
+        (
+            "policy, API-key injection, no run given (no events)",
+            &no_run,
+            false,
+        ),
+    ] {
+        let targets = [(&direct_pool, &direct), (&egress_pool, request)];
+        open_loop(targets, options.rate, 1).await?;
+        let events_before = bench.events().await?;
+        let [direct_latencies, egress_latencies] =
+            open_loop(targets, options.rate, options.seconds).await?;
+        let recorded = bench.events().await? - events_before;
+        say(format!("  {name}:"));
+        let row = |label: &str, list: &[Duration]| {
+            say(format!(
+                "    {label:<7} p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms  ({} requests)",
+                ms(percentile(list, 0.5)),
+                ms(percentile(list, 0.9)),
+                ms(percentile(list, 0.99)),
+                ms(percentile(list, 0.999)),
+                ms(percentile(list, 1.0)),
+                list.len()
+            ));
+        };
+        row("direct", &direct_latencies);
+        row("egress", &egress_latencies);
+        let added =
+            |p: f64| ms(percentile(&egress_latencies, p)) - ms(percentile(&direct_latencies, p));
+        say(format!(
+            "    added   p50 {:+.3} ms  p90 {:+.3} ms  p99 {:+.3} ms  p99.9 {:+.3} ms | ratio p50 {:.2}x  p99 {:.2}x",
+            added(0.5),
+            added(0.9),
+            added(0.99),
+            added(0.999),
+            ms(percentile(&egress_latencies, 0.5)) / ms(percentile(&direct_latencies, 0.5)),
+            ms(percentile(&egress_latencies, 0.99)) / ms(percentile(&direct_latencies, 0.99)),
+        ));
+        if events {
+            say(format!(
+                "    events recorded: {recorded} (2 per call); target p99 added <= 0.3 ms: {}",
+                if added(0.99) <= 0.3 { "met" } else { "missed" }
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Bench {
+    async fn events(&self) -> Result<usize, Error> {
+        let events = self
+            .api(
+                "GET",
+                &format!("/runs/{}/events?limit=1", self.run_id),
+                None,
+            )
+            .await?;
+        Ok(events[0]["seq"].as_u64().unwrap_or(0) as usize)
+    }
+}
+
+async fn saturation_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
+    let duration = Duration::from_secs(options.saturate_secs);
+    let (direct_addr, direct) = raw_get(
+        &format!("{}/items/1", bench.upstream),
+        &[("x-api-key", API_KEY)],
+    )?;
+    let (egress_addr, egress) = raw_get(
+        &format!("{}/items/1", bench.tool_url),
+        &[("x-run-id", &bench.run_id)],
+    )?;
+    let (_, no_run) = raw_get(&format!("{}/items/1", bench.tool_url), &[])?;
+    say(format!(
+        "allow-path saturation: closed loop, {} keep-alive connections, {} s each (load generator, upstream and server share the machine):",
+        options.connections, options.saturate_secs
+    ));
+    saturate(
+        &egress_addr,
+        &egress,
+        options.connections,
+        Duration::from_secs(1),
+    )
+    .await?;
+    let pid = bench.server.pid();
+    let mut rates = Vec::new();
+    for (name, addr, request) in [
+        ("direct", &direct_addr, &direct),
+        ("egress", &egress_addr, &egress),
+        ("egress without a run (no events)", &egress_addr, &no_run),
+    ] {
+        let cpu_before = cpu_time(pid)?;
+        let started = Instant::now();
+        let (done, errors) = saturate(addr, request, options.connections, duration).await?;
+        let elapsed = started.elapsed();
+        let server_cpu = cpu_time(pid)?.saturating_sub(cpu_before);
+        let rate = done as f64 / elapsed.as_secs_f64();
+        rates.push(rate);
+        let per_request = if name.starts_with("egress") && done > 0 {
+            format!(
+                "  platform CPU {:.0} µs/req, {:.2} cores",
+                server_cpu.as_secs_f64() * 1e6 / done as f64,
+                server_cpu.as_secs_f64() / elapsed.as_secs_f64()
+            )
+        } else {
+            String::new()
+        };
+        say(format!(
+            "  {name:<34} {rate:>9.0} req/s  errors {errors}{per_request}"
+        ));
+    }
+    say(format!(
+        "  ratio egress/direct {:.3}; target >= 14,000 req/s through egress: {}",
+        rates[1] / rates[0],
+        if rates[1] >= 14_000.0 {
+            "met"
+        } else {
+            "missed"
+        }
+    ));
+    Ok(())
+}
+
+async fn approvals_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
+    say(format!(
+        "approve → replayed request at the upstream, {} approvals one after another:",
+        options.approvals
+    ));
+    let mut to_upstream = Vec::new();
+    let mut api_calls = Vec::new();
+    for n in 0..options.approvals {
+        let run_id = bench.new_run().await?;
+        let request_id = bench.blocked_write(&run_id, n).await?;
+        let path = format!("/approved/{n}");
+        let started = Instant::now();
+        bench
+            .api(
+                "POST",
+                &format!("/approvals/requests/{request_id}/approve"),
+                Some(json!({"scope": "once"})),
+            )
+            .await?;
+        api_calls.push(started.elapsed());
+        let arrived = loop {
+            if let Some(at) = bench
+                .arrivals
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&path).copied())
+            {
+                break at;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err(format!("{path} never reached the upstream").into());
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        };
+        to_upstream.push(arrived.saturating_duration_since(started));
+    }
+    to_upstream.sort();
+    api_calls.sort();
+    say(format!(
+        "  approve API call          p50 {:.2} ms  p99 {:.2} ms",
+        ms(percentile(&api_calls, 0.5)),
+        ms(percentile(&api_calls, 0.99))
+    ));
+    say(format!(
+        "  approve → at the upstream p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        ms(percentile(&to_upstream, 0.5)),
+        ms(percentile(&to_upstream, 0.99)),
+        ms(percentile(&to_upstream, 1.0))
+    ));
+    say(format!(
+        "  target p99 <= 100 ms: {}",
+        if ms(percentile(&to_upstream, 0.99)) <= 100.0 {
+            "met"
+        } else {
+            "missed"
+        }
+    ));
+    Ok(())
+}
+
+async fn listing_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
+    say(format!(
+        "listing: {} paused runs (each blocked on an approval through egress) among {} running runs:",
+        options.paused, options.paused
+    ));
+    let seeded = Instant::now();
+    let bench_ref = &bench;
+    let concurrency = 16;
+    let per_worker = options.paused.div_ceil(concurrency);
+    let workers = (0..concurrency).map(|w| async move {
+        for i in w * per_worker..((w + 1) * per_worker).min(options.paused) {
+            let run_id = bench_ref.new_run().await?;
+            bench_ref.blocked_write(&run_id, 1_000_000 + i).await?;
+            bench_ref.new_run().await?;
+        }
+        Ok::<_, Error>(())
+    });
+    for result in futures_util::future::join_all(workers).await {
+        result?;
+    }
+    say(format!(
+        "  seeded in {:.1} s",
+        seeded.elapsed().as_secs_f64()
+    ));
+    let time = |path: String| async move {
+        let mut times = Vec::new();
+        let mut count = 0;
+        for _ in 0..20 {
+            let started = Instant::now();
+            let body = bench_ref.api("GET", &path, None).await?;
+            times.push(started.elapsed());
+            count = body.as_array().map_or(0, Vec::len);
+        }
+        times.sort();
+        Ok::<_, Error>((times, count))
+    };
+    for (name, path) in [
+        (
+            "GET /runs?status=PAUSED_APPROVAL&limit=1000 (the API's page)",
+            "/runs?status=PAUSED_APPROVAL&limit=1000".to_owned(),
+        ),
+        (
+            "GET /approvals/requests (the whole queue)",
+            "/approvals/requests".to_owned(),
+        ),
+    ] {
+        let (times, count) = time(path).await?;
+        say(format!(
+            "  {name:<62} {count:>6} items  p50 {:.1} ms  p99 {:.1} ms",
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.99))
+        ));
+    }
+    // All of them at once, from the store (the server's own database, read beside it).
+    let key = std::fs::read_to_string(bench.server.data_dir.join("master.key"))?;
+    let master = runagents_store::MasterKey::from_base64(key.trim())?;
+    let store =
+        runagents_store::SqliteStore::open(&bench.server.data_dir.join("runagents.db"), &master)
+            .await?;
+    use runagents_store::RunStore as _;
+    let filter = runagents_store::RunFilter {
+        statuses: vec!["PAUSED_APPROVAL".into()],
+        limit: u32::try_from(options.paused)?,
+        ..Default::default()
+    };
+    let time_store = || async {
+        let mut times = Vec::new();
+        let mut count = 0;
+        for _ in 0..20 {
+            let started = Instant::now();
+            count = store.list_runs("default", &filter).await?.len();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        Ok::<_, Error>((times, count))
+    };
+    let (times, count) = time_store().await?;
+    say(format!(
+        "  {:<62} {count:>6} items  p50 {:.1} ms  p99 {:.1} ms",
+        "store list_runs(status = PAUSED_APPROVAL, limit = all)",
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99))
+    ));
+    // How SQLite runs it: on 0009's index, with no sort step.
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        bench.server.data_dir.join("runagents.db").display()
+    ))
+    .await?;
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE workspace = 'default' AND status IN ('PAUSED_APPROVAL') \
+         ORDER BY updated_at DESC, id DESC LIMIT 10000",
+    )
+    .fetch_all(&pool)
+    .await?;
+    for (_, _, _, detail) in plan {
+        say(format!("    plan: {detail}"));
+    }
+    say(format!(
+        "  target <= 100 ms for all {}: {}",
+        options.paused,
+        if ms(percentile(&times, 0.99)) <= 100.0 {
+            "met"
+        } else {
+            "missed"
+        }
+    ));
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let options = Options::parse();
+    let wanted = |name: &str| options.only.is_empty() || options.only.iter().any(|o| o == name);
+    if wanted("decision") {
+        decision_bench()?;
+    }
+    if !["latency", "saturation", "approvals", "listing"]
+        .iter()
+        .any(|name| wanted(name))
+    {
+        return Ok(());
+    }
+    let bench = setup().await?;
+    if wanted("latency") {
+        latency_bench(&bench, &options).await?;
+    }
+    if wanted("saturation") {
+        saturation_bench(&bench, &options).await?;
+    }
+    if wanted("approvals") {
+        approvals_bench(&bench, &options).await?;
+    }
+    if wanted("listing") {
+        listing_bench(&bench, &options).await?;
+    }
+    let output = bench.server.output();
+    let warnings: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("WARN") || line.contains("ERROR"))
+        .collect();
+    say(format!(
+        "server warnings and errors during the run: {}{}",
+        warnings.len(),
+        warnings
+            .first()
+            .map(|line| format!(" (first: {line})"))
+            .unwrap_or_default()
+    ));
+    Ok(())
+}
