@@ -8,6 +8,7 @@
 //! the verified end-user token's identity, and the request's `user_id` and `X-End-User-ID` are
 //! ignored; the token itself goes no further.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 
 use axum::Router;
@@ -29,10 +30,10 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/agents/{name}/invoke", post(invoke))
         .route("/agents/{name}/invoke/stream", post(invoke_stream))
-        .route("/agents/{namespace}/{name}/invoke", post(invoke_in))
+        .route("/agents/{namespace}/{name}/invoke", post(invoke))
         .route(
             "/agents/{namespace}/{name}/invoke/stream",
-            post(invoke_in_stream),
+            post(invoke_stream),
         )
 }
 
@@ -113,55 +114,36 @@ fn request(
     })
 }
 
-fn same_workspace(invoker: &InvokerExt, namespace: &str, name: &str) -> Result<(), ApiError> {
-    if namespace == invoker.workspace() {
-        Ok(())
-    } else {
-        Err(ApiError(Error::NotFound(format!(
-            "agent {name:?} not found"
-        ))))
+/// The agent a route names; a route that also names a workspace must name the invoker's.
+fn named_agent(invoker: &InvokerExt, params: &HashMap<String, String>) -> Result<String, ApiError> {
+    let name = params.get("name").cloned().unwrap_or_default();
+    match params.get("namespace") {
+        Some(namespace) if namespace != invoker.workspace() => Err(ApiError(Error::NotFound(
+            format!("agent {name:?} not found"),
+        ))),
+        _ => Ok(name),
     }
 }
 
 async fn invoke(
     State(state): State<AppState>,
     invoker: InvokerExt,
-    Path(name): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    answer(state, invoker, name, headers, body).await
-}
-
-async fn invoke_in(
-    State(state): State<AppState>,
-    invoker: InvokerExt,
-    Path((namespace, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody,
-) -> Result<Response, ApiError> {
-    same_workspace(&invoker, &namespace, &name)?;
+    let name = named_agent(&invoker, &params)?;
     answer(state, invoker, name, headers, body).await
 }
 
 async fn invoke_stream(
     State(state): State<AppState>,
     invoker: InvokerExt,
-    Path(name): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    stream(state, invoker, name, headers, body).await
-}
-
-async fn invoke_in_stream(
-    State(state): State<AppState>,
-    invoker: InvokerExt,
-    Path((namespace, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody,
-) -> Result<Response, ApiError> {
-    same_workspace(&invoker, &namespace, &name)?;
+    let name = named_agent(&invoker, &params)?;
     stream(state, invoker, name, headers, body).await
 }
 
