@@ -42,6 +42,8 @@ impl Engine {
         agent: &Agent,
         run: &RunRecord,
         action_id: &str,
+        // The history the run began with (its INVOKE_REQUESTED event's).
+        history: &Value,
     ) -> Result<TurnEnd> {
         // After a restart the runtime may still be building or starting: give it time.
         let deadline = tokio::time::Instant::now() + CONTINUE_WAIT;
@@ -75,14 +77,7 @@ impl Engine {
                 )
                 .await;
         }
-        let requested = self
-            .store
-            .list_events(&run.workspace, &run.id, 0, None)
-            .await?
-            .into_iter()
-            .find(|event| event.kind == "INVOKE_REQUESTED");
-        let history = requested
-            .map(|event| event.data["history"].clone())
+        let history = Some(history.clone())
             .filter(Value::is_array)
             .unwrap_or_else(|| json!([]));
         let body = json!({"message": run.initial_message, "history": history, "run_id": run.id, "user_id": run.user_id});

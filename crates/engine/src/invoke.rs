@@ -205,15 +205,15 @@ impl Engine {
         }
         // A run this platform did not start (an agent hosted elsewhere, calling the agent
         // plane) goes on by itself: its retry of the call gets the recorded answer.
-        let invoked = self
+        let Some(requested) = self
             .store
             .list_events(workspace, run_id, 0, None)
             .await?
-            .iter()
-            .any(|event| event.kind == "INVOKE_REQUESTED");
-        if !invoked {
+            .into_iter()
+            .find(|event| event.kind == "INVOKE_REQUESTED")
+        else {
             return Ok(());
-        }
+        };
         let started = Instant::now();
         self.log_agent(
             workspace,
@@ -231,7 +231,10 @@ impl Engine {
                         ))),
                     }
                 }
-                ExecutionMode::PythonRuntime => self.continue_hosted(&agent, &run, action_id).await,
+                ExecutionMode::PythonRuntime => {
+                    let history = &requested.data["history"];
+                    self.continue_hosted(&agent, &run, action_id, history).await
+                }
                 ExecutionMode::ContainerImage => Err(Error::Unsupported(
                     "image agents need the kubernetes hosting backend".into(),
                 )),
