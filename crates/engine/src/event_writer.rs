@@ -3,8 +3,11 @@
 //! writes it in one store transaction, then answers each caller. Under load many calls share
 //! one commit; alone, a call waits for its own.
 //!
-//! Invariant: a caller's events are committed before it is answered `Ok`, as with a direct
-//! append, so nothing is lost by batching. The writer is a spawned task, so a caller that goes
+//! A store with an event journal (SQLite) takes the batch itself: it is durable once
+//! journaled and committed by the store's own flusher, so the caller does not wait here.
+//!
+//! Invariant: a caller's events are committed (or journaled) before it is answered `Ok`, as
+//! with a direct append, so nothing is lost by batching. The writer is a spawned task, so a caller that goes
 //! away (a client hanging up) neither stops it nor loses anyone else's events. A batch that
 //! fails as a whole is retried run by run, so one bad run cannot lose the others' events.
 
@@ -39,12 +42,20 @@ impl EventWriter {
         run_id: &str,
         events: Vec<NewEvent>,
     ) -> Result<bool, String> {
-        let (sender, receiver) = oneshot::channel();
         let batch = EventBatch {
             workspace: workspace.to_owned(),
             run_id: run_id.to_owned(),
             events,
         };
+        if store.journals_events() {
+            // Durable once journaled; the store commits it in order before any later read.
+            return store
+                .journal_events(batch)
+                .await
+                .map(|()| true)
+                .map_err(|error| error.to_string());
+        }
+        let (sender, receiver) = oneshot::channel();
         let start_writer = {
             let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
             queue.pending.push((batch, sender));

@@ -4,13 +4,14 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::serve::ListenerExt;
 use runagents_engine::hosting::HostingSettings;
 use runagents_engine::{Engine, Settings};
 use runagents_http::{AppState, agent_router, operator_router, rewrite_workspace_path};
-use runagents_store::{MasterKey, PostgresStore, SqliteStore, Store};
+use runagents_store::{MasterKey, PostgresStore, SqliteOptions, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::Layer;
@@ -71,6 +72,15 @@ pub struct Options {
         hide = true
     )]
     jwks_min_refresh_secs: u64,
+    /// On SQLite, how many milliseconds the event journal gathers call events before a commit
+    /// when no reader is waiting for them (tests lengthen it to catch events still journaled).
+    #[arg(
+        long,
+        env = "RUNAGENTS_EVENT_LINGER_MS",
+        default_value_t = 1,
+        hide = true
+    )]
+    event_linger_ms: u64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,8 +146,14 @@ async fn serve(options: Options) -> anyhow::Result<()> {
                 .context("connecting to PostgreSQL")?,
         ),
         None => Arc::new(
-            SqliteStore::open(&data_dir.join("runagents.db"), &master)
-                .await
+            SqliteStore::open_with(
+                &data_dir.join("runagents.db"),
+                &master,
+                &SqliteOptions {
+                    event_linger: Duration::from_millis(options.event_linger_ms),
+                },
+            )
+            .await
                 .context("opening the SQLite database")?,
         ),
     };
@@ -259,6 +275,9 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     // Usage records of the last gateway calls are written after their answers.
     background.close();
     background.wait().await;
+    if let Err(error) = store.flush_events().await {
+        tracing::warn!(%error, "journaled events stay for the next start to commit");
+    }
     tracing::info!("stopped");
     Ok(())
 }

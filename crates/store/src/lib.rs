@@ -7,6 +7,7 @@
 mod approvals;
 mod callbacks;
 mod dispatch;
+mod event_journal;
 mod local_generations;
 mod oauth;
 mod postgres;
@@ -35,7 +36,7 @@ pub use runs::{
     EventBatch, EventRecord, NewEvent, RecordedCall, RunFilter, RunRecord, RunStore, RunUpdate,
 };
 pub use seal::{MasterKey, Sealer};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

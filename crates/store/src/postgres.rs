@@ -44,8 +44,18 @@ impl PostgresStore {
     }
 
     /// Prepared statements are one statement each.
-    fn multi_statement_batches(&self) -> bool {
-        false
+    #[expect(
+        clippy::unused_async,
+        reason = "the same call as SqliteStore::append_in_one_trip"
+    )]
+    async fn append_in_one_trip(&self, _: &[crate::EventBatch], _: i64) -> Option<Result<Vec<bool>>> {
+        None
+    }
+
+    /// Events are committed by the caller's group commit: a local journal could not be
+    /// replayed by another replica if this one never came back.
+    fn event_journal(&self) -> Option<&crate::event_journal::EventJournal> {
+        None
     }
 
     /// Other replicas write too: counters are always read from the database.

@@ -122,6 +122,15 @@ pub trait RunStore: Send + Sync {
     /// Appends each batch's events to its run, all in one transaction (a group commit for
     /// many callers). A batch whose run does not exist is skipped: `false` at its index.
     async fn append_event_batches(&self, batches: &[EventBatch]) -> Result<Vec<bool>>;
+    /// Whether `journal_events` answers before its commit (SQLite's event journal).
+    fn journals_events(&self) -> bool;
+    /// Appends one batch so that it survives a crash of this process once this returns, and
+    /// is seen, in order, by every later read or write of events through this store. With a
+    /// journal that is before the commit; without one it is `append_event_batches`. A batch
+    /// whose run does not exist is dropped.
+    async fn journal_events(&self, batch: EventBatch) -> Result<()>;
+    /// Commits whatever is journaled (at shutdown, for a tidy database).
+    async fn flush_events(&self) -> Result<()>;
     /// Events with `seq > after_seq`, ascending; with `tail`, only the last `tail` of them.
     async fn list_events(
         &self,

@@ -211,7 +211,7 @@ macro_rules! impl_approval_store {
                 {
                     return Ok($crate::Blocked::Existing(existing));
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 sqlx::query(&format!(
                     "INSERT INTO actions ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                     $crate::sql_approvals::ACTION_COLUMNS
@@ -300,7 +300,7 @@ macro_rules! impl_approval_store {
             }
 
             async fn decide_request(&self, workspace: &str, id: &str, decision: &$crate::RequestDecision) -> $crate::Result<$crate::RequestRecord> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 let sql = format!("SELECT {} FROM access_requests WHERE workspace = $1 AND id = $2", $crate::sql_approvals::REQUEST_COLUMNS);
                 let row: Option<$crate::sql_approvals::RequestRow> = sqlx::query_as(&sql).bind(workspace).bind(id).fetch_optional(&mut *tx).await?;
                 let current = row.map($crate::sql_approvals::request).transpose()?.ok_or($crate::Error::NotFound)?;
@@ -386,7 +386,7 @@ macro_rules! impl_approval_store {
             }
 
             async fn expire_requests(&self, now: runagents_domain::Timestamp) -> $crate::Result<u64> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 let expired: Vec<(String, String)> = sqlx::query_as(
                     "UPDATE access_requests SET status = 'EXPIRED', updated_at = $1 \
                      WHERE status = 'APPROVED' AND expires_at IS NOT NULL AND expires_at <= $1 RETURNING workspace, id",
@@ -426,7 +426,7 @@ macro_rules! impl_approval_store {
             }
 
             async fn finish_action(&self, workspace: &str, action_id: &str, result: &$crate::ActionResult) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 let updated = sqlx::query("UPDATE actions SET status = $3, response = $4, updated_at = $5 WHERE workspace = $1 AND id = $2")
                     .bind(workspace)
                     .bind(action_id)

@@ -39,7 +39,7 @@ macro_rules! impl_callback_store {
             }
 
             async fn complete_callback(&self, run_id: &str, events: &[$crate::NewEvent], at: runagents_domain::Timestamp) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 let row: Option<(String,)> = sqlx::query_as(
                     "UPDATE run_callbacks SET state = 'delivered', locked_until = 0, locked_by = '', last_error = '', updated_at = $2 \
                      WHERE run_id = $1 AND state = 'pending' RETURNING workspace",
@@ -67,7 +67,7 @@ macro_rules! impl_callback_store {
                     Some(retry_at) => ("pending", retry_at.millis()),
                     None => ("failed", at.millis()),
                 };
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 let row: Option<(String,)> = sqlx::query_as(
                     "UPDATE run_callbacks SET state = $2, next_attempt_at = $3, locked_until = 0, locked_by = '', last_error = $4, updated_at = $5 \
                      WHERE run_id = $1 AND state = 'pending' RETURNING workspace",

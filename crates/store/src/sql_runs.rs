@@ -21,12 +21,6 @@ pub(crate) type RunRow = (
 );
 pub(crate) type EventRow = (String, i64, String, String, String, String, String, i64);
 
-/// A bound value of a statement built at run time.
-pub(crate) enum Arg {
-    Text(String),
-    Int(i64),
-}
-
 pub(crate) fn run(row: RunRow) -> crate::RunRecord {
     let (
         id,
@@ -81,6 +75,21 @@ pub(crate) fn event(row: EventRow) -> crate::Result<crate::EventRecord> {
 macro_rules! impl_run_store {
     ($store:ty) => {
         impl $store {
+            /// Waits until journaled events are committed: before reading events and before any
+            /// transaction that may write them, so seqs follow the order calls were answered in.
+            async fn settle_events(&self) -> $crate::Result<()> {
+                match self.event_journal() {
+                    Some(journal) => journal.settle().await,
+                    None => Ok(()),
+                }
+            }
+
+            /// A transaction that comes after every journaled event (see `settle_events`).
+            async fn begin(&self) -> $crate::Result<sqlx::Transaction<'static, Backend>> {
+                self.settle_events().await?;
+                Ok(self.pool.begin().await?)
+            }
+
             /// Bumps `last_seq` by the number of events and inserts them with the seqs taken.
             async fn insert_events(
                 tx: &mut sqlx::Transaction<'_, Backend>,
@@ -128,101 +137,6 @@ macro_rules! impl_run_store {
                     });
                 }
                 Ok(stored)
-            }
-
-            /// `append_event_batches` as one multi-statement call (one round trip to SQLite's
-            /// worker thread instead of four): BEGIN, each run's `last_seq` bump, one INSERT
-            /// whose seqs are computed from the bumped counters, the runs that exist, COMMIT. On
-            /// any error it rolls back on the same connection, so nothing is half-written.
-            async fn append_in_one_trip(
-                &self,
-                batches: &[$crate::EventBatch],
-                runs: &[(&str, &str, i64, i64)],
-                at: i64,
-            ) -> $crate::Result<Vec<bool>> {
-                use std::fmt::Write as _;
-                let mut sql = String::from("BEGIN IMMEDIATE;\n");
-                let mut args = <Backend as sqlx::Database>::Arguments::<'_>::default();
-                let mut next = 0usize;
-                let mut param = |args: &mut <Backend as sqlx::Database>::Arguments<'_>, value: $crate::sql_runs::Arg| -> $crate::Result<String> {
-                    use sqlx::Arguments as _;
-                    let added = match value {
-                        $crate::sql_runs::Arg::Text(text) => args.add(text),
-                        $crate::sql_runs::Arg::Int(int) => args.add(int),
-                    };
-                    added.map_err(|e| $crate::Error::Backend(e.to_string()))?;
-                    next += 1;
-                    Ok(format!("${next}"))
-                };
-                use $crate::sql_runs::Arg;
-                let at_param = param(&mut args, Arg::Int(at))?;
-                for (workspace, run_id, count, _) in runs {
-                    let (w, r, c) = (
-                        param(&mut args, Arg::Text(workspace.to_string()))?,
-                        param(&mut args, Arg::Text(run_id.to_string()))?,
-                        param(&mut args, Arg::Int(*count))?,
-                    );
-                    let _ = writeln!(sql, "UPDATE runs SET last_seq = last_seq + {c}, updated_at = {at_param} WHERE workspace = {w} AND id = {r};");
-                }
-                sql.push_str("INSERT INTO run_events (run_id, seq, id, type, actor, payload_hash, data, at) \
-                    SELECT r.id, r.last_seq - v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 \
-                    FROM (VALUES ");
-                // Each row's distance from its run's last seq after the bump.
-                let mut left: Vec<i64> = runs.iter().map(|run| run.2).collect();
-                let mut first = true;
-                for batch in batches {
-                    let Some(index) = runs.iter().position(|(ws, id, _, _)| *ws == batch.workspace && *id == batch.run_id) else {
-                        continue;
-                    };
-                    for event in &batch.events {
-                        left[index] -= 1;
-                        let values = [
-                            param(&mut args, Arg::Text(batch.workspace.clone()))?,
-                            param(&mut args, Arg::Text(batch.run_id.clone()))?,
-                            param(&mut args, Arg::Int(left[index]))?,
-                            param(&mut args, Arg::Text(event.id.clone()))?,
-                            param(&mut args, Arg::Text(event.kind.clone()))?,
-                            param(&mut args, Arg::Text(event.actor.clone()))?,
-                            param(&mut args, Arg::Text(event.payload_hash.clone()))?,
-                            param(&mut args, Arg::Text(event.data.to_string()))?,
-                            param(&mut args, Arg::Int(event.at.millis()))?,
-                        ];
-                        if !first {
-                            sql.push_str(", ");
-                        }
-                        first = false;
-                        let _ = write!(sql, "({})", values.join(", "));
-                    }
-                }
-                sql.push_str(") AS v JOIN runs r ON r.workspace = v.column1 AND r.id = v.column2;\nSELECT workspace, id FROM runs WHERE ");
-                for (i, (workspace, run_id, _, _)) in runs.iter().enumerate() {
-                    let (w, r) = (
-                        param(&mut args, Arg::Text(workspace.to_string()))?,
-                        param(&mut args, Arg::Text(run_id.to_string()))?,
-                    );
-                    if i > 0 {
-                        sql.push_str(" OR ");
-                    }
-                    let _ = write!(sql, "(workspace = {w} AND id = {r})");
-                }
-                sql.push_str(";\nCOMMIT;");
-                if next > 30_000 {
-                    return Err($crate::Error::Backend("batch too large for one statement".into()));
-                }
-                let mut connection = self.pool.acquire().await?;
-                let found: Result<Vec<(String, String)>, sqlx::Error> =
-                    sqlx::query_as_with(&sql, args).fetch_all(&mut *connection).await;
-                let found = match found {
-                    Ok(found) => found,
-                    Err(error) => {
-                        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
-                        return Err(error.into());
-                    }
-                };
-                Ok(batches
-                    .iter()
-                    .map(|batch| found.iter().any(|(ws, id)| *ws == batch.workspace && *id == batch.run_id))
-                    .collect())
             }
 
             /// Bumps the workspace's credential generation (see `Store::egress_generations`).
@@ -276,7 +190,7 @@ macro_rules! impl_run_store {
         #[async_trait::async_trait]
         impl $crate::RunStore for $store {
             async fn create_run(&self, run: &$crate::RunRecord, events: &[$crate::NewEvent]) -> $crate::Result<Vec<$crate::EventRecord>> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 sqlx::query(
                     "INSERT INTO runs (id, workspace, agent, user_id, conversation_id, status, blocked_action_id, initial_message, invoke_url, final_answer, callback_url, turn, last_seq, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13, $14, 0, $11, $12)",
@@ -358,7 +272,7 @@ macro_rules! impl_run_store {
                 update: &$crate::RunUpdate,
                 events: &[$crate::NewEvent],
             ) -> $crate::Result<($crate::RunRecord, Vec<$crate::EventRecord>)> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 let sql = format!(
                     "UPDATE runs SET status = $4, blocked_action_id = COALESCE($5, blocked_action_id), \
                      final_answer = COALESCE($6, final_answer), updated_at = $7 \
@@ -394,7 +308,7 @@ macro_rules! impl_run_store {
 
             async fn append_events(&self, workspace: &str, run_id: &str, events: &[$crate::NewEvent]) -> $crate::Result<Vec<$crate::EventRecord>> {
                 let at = events.last().map(|event| event.at.millis()).unwrap_or_default();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 let stored = Self::insert_events(&mut tx, workspace, run_id, events, at).await?;
                 tx.commit().await?;
                 Ok(stored)
@@ -418,15 +332,15 @@ macro_rules! impl_run_store {
                     .flat_map(|batch| batch.events.iter().map(|event| event.at.millis()))
                     .max()
                     .unwrap_or_default();
+                self.settle_events().await?;
                 let _turn = self.write_turn().await;
-                if self.multi_statement_batches() {
-                    match self.append_in_one_trip(batches, &runs, at).await {
-                        Ok(appended) => return Ok(appended),
-                        // Nothing of it was committed: the statement by statement path below.
-                        Err(error) => tracing::warn!(%error, "one-trip event batch failed; writing it statement by statement"),
-                    }
+                match self.append_in_one_trip(batches, at).await {
+                    None => {}
+                    Some(Ok(appended)) => return Ok(appended),
+                    // Nothing of it was committed: the statement by statement path below.
+                    Some(Err(error)) => tracing::warn!(%error, "one-trip event batch failed; writing it statement by statement"),
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 for run in &mut runs {
                     let last: Option<(i64,)> = sqlx::query_as(
                         "UPDATE runs SET last_seq = last_seq + $3, updated_at = $4 WHERE workspace = $1 AND id = $2 RETURNING last_seq",
@@ -550,7 +464,23 @@ macro_rules! impl_run_store {
                 .transpose()
             }
 
+            fn journals_events(&self) -> bool {
+                self.event_journal().is_some()
+            }
+
+            async fn journal_events(&self, batch: $crate::EventBatch) -> $crate::Result<()> {
+                match self.event_journal() {
+                    Some(journal) => journal.append(batch).await,
+                    None => self.append_event_batches(std::slice::from_ref(&batch)).await.map(|_| ()),
+                }
+            }
+
+            async fn flush_events(&self) -> $crate::Result<()> {
+                self.settle_events().await
+            }
+
             async fn list_events(&self, workspace: &str, run_id: &str, after_seq: i64, tail: Option<u32>) -> $crate::Result<Vec<$crate::EventRecord>> {
+                self.settle_events().await?;
                 let columns = $crate::sql_runs::EVENT_COLUMNS;
                 // Join on runs so a run of another workspace yields nothing.
                 let scoped = format!(
@@ -571,7 +501,7 @@ macro_rules! impl_run_store {
             }
 
             async fn set_agent_credential(&self, workspace: &str, agent: &str, purpose: &str, hash: &str, at: runagents_domain::Timestamp) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 sqlx::query("DELETE FROM agent_credentials WHERE workspace = $1 AND agent = $2 AND (purpose = $3 OR hash = $4)")
                     .bind(workspace)
                     .bind(agent)
@@ -600,7 +530,7 @@ macro_rules! impl_run_store {
             }
 
             async fn delete_agent_credentials(&self, workspace: &str, agent: &str) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 sqlx::query("DELETE FROM agent_credentials WHERE workspace = $1 AND agent = $2").bind(workspace).bind(agent).execute(&mut *tx).await?;
                 Self::bump_credentials(&mut tx, workspace).await?;
                 tx.commit().await?;

@@ -8,6 +8,7 @@ mod approvals;
 mod callbacks;
 mod cases;
 mod dispatch;
+mod journal;
 mod llm_usage;
 mod oauth;
 mod runs;
@@ -61,6 +62,7 @@ use approvals::*;
 use callbacks::*;
 use cases::*;
 use dispatch::*;
+use journal::*;
 use oauth::*;
 use runs::*;
 
@@ -99,4 +101,5 @@ conformance!(
     event_batches_append_per_run_in_one_go,
     event_batches_stay_gapless_under_concurrency,
     egress_generations_follow_documents_and_credentials,
+    journaled_events_read_and_order_like_commits,
 );

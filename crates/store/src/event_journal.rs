@@ -1,0 +1,390 @@
+//! A write-ahead journal for the events egress records on every call (SQLite only).
+//!
+//! A batch is appended to a file beside the database with one `write` and the caller goes on;
+//! a flusher task commits what the journal holds in large transactions a moment later, and
+//! records in the same transaction the journal sequence it has applied up to. The journal is as
+//! durable as a SQLite commit in WAL mode with `synchronous = NORMAL` (the page cache: a killed
+//! process loses nothing, an OS crash may lose the last moments), so answering once the line is
+//! written gives up nothing, and takes the commit's thread hand-offs off the call's path.
+//!
+//! Invariants:
+//! - a journaled batch is in the database before any later read of events, or any later write
+//!   of events, through this store (`settle`): the store settles before each such statement, so
+//!   seqs stay in the order calls were answered and readers never miss an answered call;
+//! - at open, lines past the applied sequence are committed before the store serves anything,
+//!   then the file is emptied; a torn last line (a crash mid-write) is ignored;
+//! - one process owns the journal (an exclusive file lock). A second handle on the same
+//!   database commits its events directly instead.
+
+use std::borrow::Cow;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use runagents_domain::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
+
+use crate::sqlite::Committer;
+use crate::{Error, EventBatch, NewEvent, Result};
+
+/// How long the flusher gathers more batches before a commit, unless a reader is waiting.
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(1);
+/// Batches per commit: bounds the statement's size, not the journal's.
+const COMMIT_CHUNK: usize = 2_000;
+/// Journaled, uncommitted batches beyond which callers wait for the commit (memory bound).
+const MAX_BACKLOG: usize = 20_000;
+/// The file is emptied, once everything in it is committed, past this size.
+const TRUNCATE_AT: u64 = 4 << 20;
+/// A reader waits this long for the flusher before failing rather than reading stale events.
+const SETTLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// One line of the journal: `{seq} {json}\n`.
+#[derive(Serialize, Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    w: Cow<'a, str>,
+    #[serde(borrow)]
+    r: Cow<'a, str>,
+    #[serde(borrow)]
+    e: Vec<LineEvent<'a>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LineEvent<'a> {
+    #[serde(borrow)]
+    i: Cow<'a, str>,
+    #[serde(borrow)]
+    k: Cow<'a, str>,
+    #[serde(borrow)]
+    a: Cow<'a, str>,
+    #[serde(borrow)]
+    h: Cow<'a, str>,
+    d: serde_json::Value,
+    t: i64,
+}
+
+struct State {
+    file: File,
+    /// Bytes in the file (the offset of the next line).
+    bytes: u64,
+    next_seq: u64,
+    /// Journaled and not yet committed, in sequence order.
+    pending: Vec<(u64, EventBatch)>,
+}
+
+pub(crate) struct EventJournal {
+    state: Mutex<State>,
+    /// The last sequence written to the file.
+    written: AtomicU64,
+    /// The last sequence committed to the database.
+    committed: watch::Sender<u64>,
+    /// A batch was journaled.
+    wake: Notify,
+    /// A reader is waiting (or the store closing): commit without lingering.
+    hurry: Notify,
+    closed: AtomicBool,
+    path: PathBuf,
+}
+
+impl EventJournal {
+    /// Takes the journal of the database at `db` (waiting briefly if a store of this process
+    /// that was just dropped still holds it), commits what a previous process left in it, and
+    /// starts the flusher. `None` when another live process owns it.
+    pub(crate) async fn open(
+        db: &Path,
+        committer: Committer,
+        linger: Duration,
+    ) -> Result<Option<Arc<EventJournal>>> {
+        let mut path = db.as_os_str().to_owned();
+        path.push("-events");
+        let path = PathBuf::from(path);
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| io_error(&path, &e))?;
+        let mut locked = false;
+        for _ in 0..20 {
+            if file.try_lock().is_ok() {
+                locked = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        if !locked {
+            tracing::info!(path = %path.display(), "the event journal belongs to another process; committing events directly");
+            return Ok(None);
+        }
+        let applied = committer.applied().await?;
+        let (left, last_seq) = read_lines(&file, applied).map_err(|e| io_error(&path, &e))?;
+        let recovered = left.len();
+        for chunk in chunks(left) {
+            committer.commit(&chunk).await?;
+        }
+        if recovered > 0 {
+            tracing::info!(batches = recovered, "event journal: committed the batches a previous run had journaled");
+        }
+        file.set_len(0).map_err(|e| io_error(&path, &e))?;
+        let last = last_seq.max(applied);
+        let journal = Arc::new(EventJournal {
+            state: Mutex::new(State {
+                file,
+                bytes: 0,
+                next_seq: last + 1,
+                pending: Vec::new(),
+            }),
+            written: AtomicU64::new(last),
+            committed: watch::Sender::new(last),
+            wake: Notify::new(),
+            hurry: Notify::new(),
+            closed: AtomicBool::new(false),
+            path,
+        });
+        tokio::spawn(flush(journal.clone(), committer, linger));
+        Ok(Some(journal))
+    }
+
+    /// Writes the batch to the journal; once this returns it survives a crash of the process.
+    pub(crate) async fn append(&self, batch: EventBatch) -> Result<()> {
+        let body = serde_json::to_vec(&Line {
+            w: Cow::Borrowed(&batch.workspace),
+            r: Cow::Borrowed(&batch.run_id),
+            e: batch
+                .events
+                .iter()
+                .map(|event| LineEvent {
+                    i: Cow::Borrowed(&event.id),
+                    k: Cow::Borrowed(&event.kind),
+                    a: Cow::Borrowed(&event.actor),
+                    h: Cow::Borrowed(&event.payload_hash),
+                    d: event.data.clone(),
+                    t: event.at.millis(),
+                })
+                .collect(),
+        })
+        .map_err(|e| Error::Backend(format!("event journal: {e}")))?;
+        let backlog = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let seq = state.next_seq;
+            let mut line = Vec::with_capacity(body.len() + 22);
+            line.extend_from_slice(seq.to_string().as_bytes());
+            line.push(b' ');
+            line.extend_from_slice(&body);
+            line.push(b'\n');
+            if let Err(error) = state.file.write_all(&line) {
+                // Cut a partial line off, so the lines after it stay readable.
+                let _ = state.file.set_len(state.bytes);
+                return Err(io_error(&self.path, &error));
+            }
+            state.bytes += line.len() as u64;
+            state.next_seq += 1;
+            state.pending.push((seq, batch));
+            self.written.store(seq, Ordering::Release);
+            state.pending.len()
+        };
+        self.wake.notify_one();
+        if backlog >= MAX_BACKLOG {
+            self.settle().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until everything journaled before this call is committed.
+    pub(crate) async fn settle(&self) -> Result<()> {
+        let target = self.written.load(Ordering::Acquire);
+        if *self.committed.borrow() >= target {
+            return Ok(());
+        }
+        let mut committed = self.committed.subscribe();
+        self.hurry.notify_one();
+        match tokio::time::timeout(SETTLE_LIMIT, committed.wait_for(|seq| *seq >= target)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Error::Backend("the event journal's flusher stopped".into())),
+            Err(_) => Err(Error::Backend(
+                "events are not committed yet: the database is not taking writes".into(),
+            )),
+        }
+    }
+
+    /// Asks the flusher to commit what is left and stop (the store is being dropped).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.hurry.notify_one();
+        self.wake.notify_one();
+    }
+
+    fn take_pending(&self) -> Vec<(u64, EventBatch)> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut state.pending)
+    }
+
+    /// Puts batches whose commit failed back in front, to be tried again.
+    fn restore_pending(&self, mut failed: Vec<(u64, EventBatch)>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        failed.append(&mut state.pending);
+        state.pending = failed;
+    }
+
+    /// Empties a large file once every line in it is committed.
+    fn truncate_if_done(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.pending.is_empty() && state.bytes >= TRUNCATE_AT {
+            match state.file.set_len(0) {
+                Ok(()) => state.bytes = 0,
+                Err(error) => tracing::warn!(%error, "could not empty the event journal"),
+            }
+        }
+    }
+}
+
+/// The flusher: commits pending batches, lingering briefly for more unless someone waits.
+async fn flush(journal: Arc<EventJournal>, committer: Committer, linger: Duration) {
+    loop {
+        let woken = journal.wake.notified();
+        let pending = journal.take_pending();
+        if pending.is_empty() {
+            if journal.closed.load(Ordering::Acquire) {
+                return;
+            }
+            woken.await;
+            // Gather what arrives meanwhile into the same commit.
+            let _ = tokio::time::timeout(linger, journal.hurry.notified()).await;
+            continue;
+        }
+        let mut left = chunks(pending).into_iter();
+        while let Some(chunk) = left.next() {
+            let through = chunk.last().map_or(0, |(seq, _)| *seq);
+            if let Err(error) = committer.commit(&chunk).await {
+                tracing::error!(%error, "could not commit journaled events; retrying");
+                journal.restore_pending(chunk.into_iter().chain(left.flatten()).collect());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                break;
+            }
+            journal.committed.send_replace(through);
+        }
+        journal.truncate_if_done();
+    }
+}
+
+fn chunks(pending: Vec<(u64, EventBatch)>) -> Vec<Vec<(u64, EventBatch)>> {
+    let mut chunks = Vec::with_capacity(pending.len().div_ceil(COMMIT_CHUNK));
+    let mut pending = pending.into_iter().peekable();
+    while pending.peek().is_some() {
+        chunks.push(pending.by_ref().take(COMMIT_CHUNK).collect());
+    }
+    chunks
+}
+
+/// The journal's whole lines past `applied`, and the last sequence in the file. Reading stops
+/// at the first line that is not whole (a torn write at a crash).
+fn read_lines(file: &File, applied: u64) -> std::io::Result<(Vec<(u64, EventBatch)>, u64)> {
+    let mut left = Vec::new();
+    let mut last = 0;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        let Some((seq, batch)) = parse_line(&line) else {
+            tracing::warn!("event journal: stopping at a line that is not whole");
+            break;
+        };
+        last = seq;
+        if seq > applied {
+            left.push((seq, batch));
+        }
+    }
+    Ok((left, last))
+}
+
+fn parse_line(line: &[u8]) -> Option<(u64, EventBatch)> {
+    let space = line.iter().position(|byte| *byte == b' ')?;
+    let seq = std::str::from_utf8(&line[..space]).ok()?.parse().ok()?;
+    let parsed: Line<'_> = serde_json::from_slice(&line[space + 1..]).ok()?;
+    let events = parsed
+        .e
+        .into_iter()
+        .map(|event| NewEvent {
+            id: event.i.into_owned(),
+            kind: event.k.into_owned(),
+            actor: event.a.into_owned(),
+            payload_hash: event.h.into_owned(),
+            data: event.d,
+            at: Timestamp(event.t),
+        })
+        .collect();
+    Some((
+        seq,
+        EventBatch {
+            workspace: parsed.w.into_owned(),
+            run_id: parsed.r.into_owned(),
+            events,
+        },
+    ))
+}
+
+fn io_error(path: &Path, error: &std::io::Error) -> Error {
+    Error::Backend(format!("event journal {}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip_and_a_torn_tail_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let batch = |run: &str| EventBatch {
+            workspace: "default".into(),
+            run_id: run.into(),
+            events: vec![NewEvent {
+                id: format!("{run}-1"),
+                kind: "TOOL_REQUEST".into(),
+                actor: "agent".into(),
+                payload_hash: String::new(),
+                data: serde_json::json!({"tool": "crm", "n": 1.5, "s": "a\nb \u{e9}"}),
+                at: Timestamp(7),
+            }],
+        };
+        let mut text = Vec::new();
+        for (seq, run) in [(4u64, "r1"), (5, "r2"), (6, "r3")] {
+            let line = serde_json::to_vec(&Line {
+                w: "default".into(),
+                r: run.into(),
+                e: batch(run)
+                    .events
+                    .iter()
+                    .map(|e| LineEvent {
+                        i: e.id.as_str().into(),
+                        k: e.kind.as_str().into(),
+                        a: e.actor.as_str().into(),
+                        h: e.payload_hash.as_str().into(),
+                        d: e.data.clone(),
+                        t: e.at.millis(),
+                    })
+                    .collect(),
+            })
+            .unwrap();
+            text.extend_from_slice(format!("{seq} ").as_bytes());
+            text.extend_from_slice(&line);
+            text.push(b'\n');
+        }
+        // A crash in the middle of the next line.
+        text.extend_from_slice(b"7 {\"w\":\"default\",\"r\":");
+        std::fs::write(&path, &text).unwrap();
+        let file = File::open(&path).unwrap();
+        let (left, last) = read_lines(&file, 4).unwrap();
+        assert_eq!(last, 6);
+        let runs: Vec<_> = left.iter().map(|(s, b)| (*s, b.run_id.as_str())).collect();
+        assert_eq!(runs, [(5, "r2"), (6, "r3")]);
+        assert_eq!(left[0].1.events, batch("r2").events);
+    }
+}

@@ -1,0 +1,169 @@
+//! Events taken through `journal_events`: read and ordered exactly like committed ones on both
+//! backends; on SQLite, journaled ahead of their commit and recovered after a crash.
+
+use std::time::Duration;
+
+use runagents_store::{EventBatch, MasterKey, RunStore as _, SqliteOptions, SqliteStore, Store};
+
+use crate::runs::{event, run};
+
+fn call(run_id: &str, n: usize) -> EventBatch {
+    let mut request = event("TOOL_REQUEST");
+    let mut response = event("TOOL_RESPONSE");
+    request.id = format!("{run_id}-req-{n}");
+    response.id = format!("{run_id}-resp-{n}");
+    response.data = serde_json::json!({"n": n, "status_code": 200});
+    EventBatch {
+        workspace: "default".into(),
+        run_id: run_id.into(),
+        events: vec![request, response],
+    }
+}
+
+fn kinds(events: &[runagents_store::EventRecord]) -> Vec<(i64, String)> {
+    events.iter().map(|e| (e.seq, e.kind.clone())).collect()
+}
+
+pub async fn journaled_events_read_and_order_like_commits(store: &dyn Store) {
+    store
+        .create_run(
+            &run("r1", "default", "a", "RUNNING", 1),
+            &[event("RUN_CREATED")],
+        )
+        .await
+        .unwrap();
+    let mut expected = vec!["RUN_CREATED".to_owned()];
+    for n in 0..12 {
+        store.journal_events(call("r1", n)).await.unwrap();
+        expected.extend(["TOOL_REQUEST".to_owned(), "TOOL_RESPONSE".to_owned()]);
+        if n % 4 == 3 {
+            // A write of events in a transaction comes after the calls answered before it.
+            store
+                .append_events("default", "r1", &[event("AGENT_MESSAGE")])
+                .await
+                .unwrap();
+            expected.push("AGENT_MESSAGE".to_owned());
+        }
+    }
+    // A run that does not exist: dropped, not an error.
+    store.journal_events(call("missing", 0)).await.unwrap();
+    let events = store.list_events("default", "r1", 0, None).await.unwrap();
+    let expected: Vec<(i64, String)> = (1..).zip(expected).collect();
+    assert_eq!(kinds(&events), expected);
+    assert_eq!(events[2].data["n"], 0);
+    assert!(
+        store
+            .list_events("default", "missing", 0, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Journaled from many tasks at once: every event lands, gapless, each call's pair adjacent.
+    store
+        .create_run(&run("r2", "default", "a", "RUNNING", 1), &[])
+        .await
+        .unwrap();
+    let callers = (0..8).map(|c| async move {
+        for n in 0..10 {
+            store.journal_events(call("r2", c * 100 + n)).await.unwrap();
+        }
+    });
+    futures_util::future::join_all(callers).await;
+    store.flush_events().await.unwrap();
+    let events = store.list_events("default", "r2", 0, None).await.unwrap();
+    assert_eq!(events.len(), 160);
+    assert!(events.iter().zip(1..).all(|(event, seq)| event.seq == seq));
+    for pair in events.chunks(2) {
+        assert_eq!(pair[0].id.replace("-req-", "-"), pair[1].id.replace("-resp-", "-"));
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn journaled_events_survive_a_crash_before_their_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runagents.db");
+    let master = MasterKey::generate().unwrap();
+    let crashed = runtime();
+    let store = crashed.block_on(async {
+        // The flusher gathers for an hour: nothing journaled below reaches a commit.
+        let lingering = SqliteOptions {
+            event_linger: Duration::from_secs(3600),
+        };
+        let store = SqliteStore::open_with(&path, &master, &lingering)
+            .await
+            .unwrap();
+        assert!(store.journals_events());
+        store
+            .create_run(
+                &run("r1", "default", "a", "RUNNING", 1),
+                &[event("RUN_CREATED")],
+            )
+            .await
+            .unwrap();
+        for n in 0..5 {
+            store.journal_events(call("r1", n)).await.unwrap();
+        }
+        // Not committed: a handle beside it (which cannot settle another's journal) sees none.
+        let beside = SqliteStore::open(&path, &master).await.unwrap();
+        let committed = beside.list_events("default", "r1", 0, None).await.unwrap();
+        assert_eq!(committed.len(), 1);
+        store
+    });
+    // The process dies: its tasks stop where they are.
+    crashed.shutdown_background();
+    drop(store);
+    let journal = std::fs::read_to_string(dir.path().join("runagents.db-events")).unwrap();
+    assert_eq!(journal.lines().count(), 5, "{journal}");
+
+    runtime().block_on(async {
+        let store = SqliteStore::open(&path, &master).await.unwrap();
+        let events = store.list_events("default", "r1", 0, None).await.unwrap();
+        assert_eq!(events.len(), 11);
+        assert!(events.iter().zip(1..).all(|(event, seq)| event.seq == seq));
+        assert_eq!(events[10].id, "r1-resp-4");
+        assert_eq!(events[10].data["n"], 4);
+        // Committed once: a restart after recovery applies nothing twice.
+        drop(store);
+        let store = SqliteStore::open(&path, &master).await.unwrap();
+        assert_eq!(
+            store.list_events("default", "r1", 0, None).await.unwrap().len(),
+            11
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path().join("runagents.db-events"))
+                .unwrap()
+                .len(),
+            0
+        );
+    });
+}
+
+#[tokio::test]
+async fn a_second_handle_on_a_live_database_commits_its_events_directly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runagents.db");
+    let master = MasterKey::generate().unwrap();
+    let owner = SqliteStore::open(&path, &master).await.unwrap();
+    let beside = SqliteStore::open(&path, &master).await.unwrap();
+    assert!(owner.journals_events());
+    assert!(!beside.journals_events());
+    owner
+        .create_run(&run("r1", "default", "a", "RUNNING", 1), &[])
+        .await
+        .unwrap();
+    owner.journal_events(call("r1", 0)).await.unwrap();
+    beside.journal_events(call("r1", 1)).await.unwrap();
+    owner.flush_events().await.unwrap();
+    let events = beside.list_events("default", "r1", 0, None).await.unwrap();
+    assert_eq!(events.len(), 4);
+    assert!(events.iter().zip(1..).all(|(event, seq)| event.seq == seq));
+}
