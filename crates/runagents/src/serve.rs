@@ -154,7 +154,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
                 },
             )
             .await
-                .context("opening the SQLite database")?,
+            .context("opening the SQLite database")?,
         ),
     };
 

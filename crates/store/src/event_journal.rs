@@ -127,7 +127,10 @@ impl EventJournal {
             committer.commit(&chunk).await?;
         }
         if recovered > 0 {
-            tracing::info!(batches = recovered, "event journal: committed the batches a previous run had journaled");
+            tracing::info!(
+                batches = recovered,
+                "event journal: committed the batches a previous run had journaled"
+            );
         }
         file.set_len(0).map_err(|e| io_error(&path, &e))?;
         let last = last_seq.max(applied);

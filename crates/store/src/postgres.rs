@@ -48,7 +48,11 @@ impl PostgresStore {
         clippy::unused_async,
         reason = "the same call as SqliteStore::append_in_one_trip"
     )]
-    async fn append_in_one_trip(&self, _: &[crate::EventBatch], _: i64) -> Option<Result<Vec<bool>>> {
+    async fn append_in_one_trip(
+        &self,
+        _: &[crate::EventBatch],
+        _: i64,
+    ) -> Option<Result<Vec<bool>>> {
         None
     }
 

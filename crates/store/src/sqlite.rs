@@ -56,7 +56,11 @@ impl SqliteStore {
 
     /// `open`, then the event journal: what a previous process journaled is committed before
     /// this returns.
-    pub async fn open_with(path: &Path, master: &MasterKey, opened: &SqliteOptions) -> Result<Self> {
+    pub async fn open_with(
+        path: &Path,
+        master: &MasterKey,
+        opened: &SqliteOptions,
+    ) -> Result<Self> {
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(crate::Error::from)?
             .filename(path)
@@ -110,8 +114,13 @@ impl SqliteStore {
     }
 
     /// SQLite runs a multi-statement batch in one call to its worker thread.
-    async fn append_in_one_trip(&self, batches: &[EventBatch], at: i64) -> Option<Result<Vec<bool>>> {
-        Some(one_trip(&self.pool, batches, at, None).await)
+    async fn append_in_one_trip(
+        &self,
+        batches: &[EventBatch],
+        at: i64,
+    ) -> Option<Result<Vec<bool>>> {
+        let batches: Vec<&EventBatch> = batches.iter().collect();
+        Some(one_trip(&self.pool, &batches, at, None).await)
     }
 
     /// This process is the database's only writer: its counters can be mirrored.
@@ -130,9 +139,10 @@ pub(crate) struct Committer {
 impl Committer {
     /// The last journal sequence committed.
     pub(crate) async fn applied(&self) -> Result<u64> {
-        let (applied,): (i64,) = sqlx::query_as("SELECT applied_through FROM event_journal WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
+        let (applied,): (i64,) =
+            sqlx::query_as("SELECT applied_through FROM event_journal WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(u64::try_from(applied).unwrap_or_default())
     }
 
@@ -148,69 +158,200 @@ impl Committer {
             .max()
             .unwrap_or_default();
         let _turn = self.writer.lock().await;
-        one_trip(&self.pool, batches, at, Some(*through)).await.map(|_| ())
+        one_trip(&self.pool, &batches, at, Some(*through))
+            .await
+            .map(|_| ())
     }
 }
 
-/// Appends batches as one multi-statement call of fixed text over one JSON parameter, so SQLite
-/// prepares it once per connection and the batch is one round trip to its worker thread: BEGIN,
-/// each run's `last_seq` bumped by its count of events, one INSERT whose seqs count back from
-/// the bumped counters, the journal's applied sequence when given, the runs that exist, COMMIT.
-/// On any error it rolls back on the same connection, so nothing is half-written.
-async fn one_trip<'a>(
+/// Events per statement of `one_trip`: the statement has this many rows of parameters,
+/// padded with NULLs, so its text never changes and SQLite prepares it once per connection.
+const TRIP_EVENTS: usize = 64;
+/// Distinct runs per statement of `one_trip`.
+const TRIP_RUNS: usize = 32;
+
+/// Each run's `last_seq` bumped by its count of events (`RETURNING` the runs that exist), then
+/// one INSERT whose seqs count back from the bumped counters, then the journal's applied
+/// sequence when given. Values are bound, never parsed (JSON here cost more than the insert).
+fn trip_statement() -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::from(
+        "UPDATE runs SET last_seq = last_seq + v.column3, updated_at = $1 FROM (VALUES ",
+    );
+    let mut next = 1;
+    let mut row = |sql: &mut String, width: usize, first: bool| {
+        if !first {
+            sql.push_str(", ");
+        }
+        let params: Vec<String> = (0..width)
+            .map(|_| {
+                next += 1;
+                format!("${next}")
+            })
+            .collect();
+        let _ = write!(sql, "({})", params.join(", "));
+    };
+    for i in 0..TRIP_RUNS {
+        row(&mut sql, 3, i == 0);
+    }
+    sql.push_str(
+        ") AS v WHERE runs.workspace = v.column1 AND runs.id = v.column2 RETURNING runs.workspace, runs.id;\n\
+         INSERT INTO run_events (run_id, seq, id, type, actor, payload_hash, data, at) \
+         SELECT runs.id, runs.last_seq - v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 FROM (VALUES ",
+    );
+    for i in 0..TRIP_EVENTS {
+        row(&mut sql, 9, i == 0);
+    }
+    let _ = write!(
+        sql,
+        ") AS v JOIN runs ON runs.workspace = v.column1 AND runs.id = v.column2;\n\
+         UPDATE event_journal SET applied_through = ${last} WHERE id = 1 AND ${last} IS NOT NULL;",
+        last = next + 1
+    );
+    sql
+}
+
+static TRIP: std::sync::LazyLock<String> = std::sync::LazyLock::new(trip_statement);
+static TRIP_IN_TRANSACTION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("BEGIN IMMEDIATE;\n{}\nCOMMIT;", *TRIP));
+
+/// Appends batches in as few round trips to SQLite's worker thread as their size allows: up
+/// to `TRIP_EVENTS` events of `TRIP_RUNS` runs is one call (BEGIN, the statement, COMMIT);
+/// more is a transaction of one such call per slice. The journal's applied sequence is set in
+/// the same transaction. On any error nothing is written. A batch of more than `TRIP_EVENTS`
+/// events is refused (`append_event_batches` then writes statement by statement).
+async fn one_trip(
     pool: &sqlx::SqlitePool,
-    batches: impl IntoIterator<Item = &'a EventBatch> + Clone,
+    batches: &[&EventBatch],
     at: i64,
     journaled_through: Option<u64>,
 ) -> Result<Vec<bool>> {
-    const ONE_TRIP: &str = "BEGIN IMMEDIATE;
-        UPDATE runs SET last_seq = last_seq + b.n, updated_at = $2
-        FROM (SELECT value ->> 'w' AS w, value ->> 'r' AS r, count(*) AS n FROM json_each($1) GROUP BY 1, 2) AS b
-        WHERE runs.workspace = b.w AND runs.id = b.r;
-        INSERT INTO run_events (run_id, seq, id, type, actor, payload_hash, data, at)
-        SELECT runs.id, runs.last_seq - e.back, e.i, e.k, e.a, e.h, e.d, e.t
-        FROM (SELECT value ->> 'w' AS w, value ->> 'r' AS r, value ->> 'i' AS i, value ->> 'k' AS k,
-                     value ->> 'a' AS a, value ->> 'h' AS h, value ->> 'd' AS d, value ->> 't' AS t,
-                     row_number() OVER (PARTITION BY value ->> 'w', value ->> 'r' ORDER BY key DESC) - 1 AS back
-              FROM json_each($1)) AS e
-        JOIN runs ON runs.workspace = e.w AND runs.id = e.r;
-        UPDATE event_journal SET applied_through = $3 WHERE id = 1 AND $3 IS NOT NULL;
-        SELECT DISTINCT runs.workspace, runs.id FROM json_each($1) AS e
-        JOIN runs ON runs.workspace = e.value ->> 'w' AND runs.id = e.value ->> 'r';
-        COMMIT;";
-    let mut rows = String::from("[");
-    for batch in batches.clone() {
-        for event in &batch.events {
-            if rows.len() > 1 {
-                rows.push(',');
+    if batches.iter().any(|batch| batch.events.len() > TRIP_EVENTS) {
+        return Err(crate::Error::Backend("batch too large for one trip".into()));
+    }
+    let through = journaled_through.map(|seq| i64::try_from(seq).unwrap_or(i64::MAX));
+    let slices = trip_slices(batches);
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut connection = pool.acquire().await?;
+    if let [only] = slices.as_slice() {
+        let args = trip_arguments(only, at, through)?;
+        match sqlx::query_as_with(&TRIP_IN_TRANSACTION, args)
+            .fetch_all(&mut *connection)
+            .await
+        {
+            Ok(rows) => found = rows,
+            Err(error) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+                return Err(error.into());
             }
-            let row = serde_json::json!({
-                "w": batch.workspace, "r": batch.run_id, "i": event.id, "k": event.kind,
-                "a": event.actor, "h": event.payload_hash, "d": event.data.to_string(), "t": event.at.millis(),
-            });
-            rows.push_str(&row.to_string());
+        }
+    } else {
+        use sqlx::Connection as _;
+        let mut tx = connection.begin().await?;
+        let last = slices.len() - 1;
+        for (i, slice) in slices.iter().enumerate() {
+            let through = if i == last { through } else { None };
+            let args = trip_arguments(slice, at, through)?;
+            let rows: Vec<(String, String)> =
+                sqlx::query_as_with(&TRIP, args).fetch_all(&mut *tx).await?;
+            found.extend(rows);
+        }
+        tx.commit().await?;
+    }
+    Ok(batches
+        .iter()
+        .map(|batch| {
+            found
+                .iter()
+                .any(|(ws, id)| *ws == batch.workspace && *id == batch.run_id)
+        })
+        .collect())
+}
+
+/// Consecutive batches cut into slices of at most `TRIP_EVENTS` events of `TRIP_RUNS` runs.
+fn trip_slices<'a>(batches: &[&'a EventBatch]) -> Vec<Vec<&'a EventBatch>> {
+    let mut slices: Vec<Vec<&EventBatch>> = Vec::new();
+    let mut events = 0;
+    let mut runs: Vec<(&str, &str)> = Vec::new();
+    for batch in batches {
+        let key = (batch.workspace.as_str(), batch.run_id.as_str());
+        let new_run = !runs.contains(&key);
+        let fits =
+            events + batch.events.len() <= TRIP_EVENTS && (!new_run || runs.len() < TRIP_RUNS);
+        if slices.is_empty() || !fits {
+            slices.push(Vec::new());
+            events = 0;
+            runs.clear();
+        }
+        if !runs.contains(&key) {
+            runs.push(key);
+        }
+        events += batch.events.len();
+        if let Some(slice) = slices.last_mut() {
+            slice.push(batch);
         }
     }
-    rows.push(']');
-    let through = journaled_through.map(|seq| i64::try_from(seq).unwrap_or(i64::MAX));
-    let mut connection = pool.acquire().await?;
-    let found: std::result::Result<Vec<(String, String)>, sqlx::Error> = sqlx::query_as(ONE_TRIP)
-        .bind(rows)
-        .bind(at)
-        .bind(through)
-        .fetch_all(&mut *connection)
-        .await;
-    let found = match found {
-        Ok(found) => found,
-        Err(error) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
-            return Err(error.into());
-        }
+    slices
+}
+
+/// The parameters of one slice: its runs with their counts, its events with their distance
+/// from their run's last seq, NULL rows for the rest.
+fn trip_arguments<'q>(
+    slice: &[&'q EventBatch],
+    at: i64,
+    through: Option<i64>,
+) -> Result<sqlx::sqlite::SqliteArguments<'q>> {
+    use sqlx::Arguments as _;
+    let mut args = sqlx::sqlite::SqliteArguments::default();
+    let add = |result: std::result::Result<(), sqlx::error::BoxDynError>| {
+        result.map_err(|e| crate::Error::Backend(e.to_string()))
     };
-    Ok(batches
-        .into_iter()
-        .map(|batch| found.iter().any(|(ws, id)| *ws == batch.workspace && *id == batch.run_id))
-        .collect())
+    let mut runs: Vec<(&str, &str, i64)> = Vec::new();
+    for batch in slice {
+        let count = batch.events.len() as i64;
+        match runs
+            .iter_mut()
+            .find(|(w, r, _)| *w == batch.workspace && *r == batch.run_id)
+        {
+            Some(run) => run.2 += count,
+            None => runs.push((&batch.workspace, &batch.run_id, count)),
+        }
+    }
+    add(args.add(at))?;
+    for i in 0..TRIP_RUNS {
+        let run = runs.get(i);
+        add(args.add(run.map(|r| r.0)))?;
+        add(args.add(run.map(|r| r.1)))?;
+        add(args.add(run.map(|r| r.2)))?;
+    }
+    let mut left: Vec<i64> = runs.iter().map(|run| run.2).collect();
+    let mut rows = 0;
+    for batch in slice {
+        let index = runs
+            .iter()
+            .position(|(w, r, _)| *w == batch.workspace && *r == batch.run_id)
+            .unwrap_or_default();
+        for event in &batch.events {
+            left[index] -= 1;
+            add(args.add(batch.workspace.as_str()))?;
+            add(args.add(batch.run_id.as_str()))?;
+            add(args.add(left[index]))?;
+            add(args.add(event.id.as_str()))?;
+            add(args.add(event.kind.as_str()))?;
+            add(args.add(event.actor.as_str()))?;
+            add(args.add(event.payload_hash.as_str()))?;
+            add(args.add(event.data.to_string()))?;
+            add(args.add(event.at.millis()))?;
+            rows += 1;
+        }
+    }
+    for _ in rows..TRIP_EVENTS {
+        for _ in 0..9 {
+            add(args.add(None::<&str>))?;
+        }
+    }
+    add(args.add(through))?;
+    Ok(args)
 }
 
 /// Copies the WAL back into the database every second, in passive mode (never blocking readers

@@ -75,7 +75,10 @@ pub async fn journaled_events_read_and_order_like_commits(store: &dyn Store) {
     assert_eq!(events.len(), 160);
     assert!(events.iter().zip(1..).all(|(event, seq)| event.seq == seq));
     for pair in events.chunks(2) {
-        assert_eq!(pair[0].id.replace("-req-", "-"), pair[1].id.replace("-resp-", "-"));
+        assert_eq!(
+            pair[0].id.replace("-req-", "-"),
+            pair[1].id.replace("-resp-", "-")
+        );
     }
 }
 
@@ -135,7 +138,11 @@ fn journaled_events_survive_a_crash_before_their_commit() {
         drop(store);
         let store = SqliteStore::open(&path, &master).await.unwrap();
         assert_eq!(
-            store.list_events("default", "r1", 0, None).await.unwrap().len(),
+            store
+                .list_events("default", "r1", 0, None)
+                .await
+                .unwrap()
+                .len(),
             11
         );
         assert_eq!(
@@ -166,4 +173,52 @@ async fn a_second_handle_on_a_live_database_commits_its_events_directly() {
     let events = beside.list_events("default", "r1", 0, None).await.unwrap();
     assert_eq!(events.len(), 4);
     assert!(events.iter().zip(1..).all(|(event, seq)| event.seq == seq));
+}
+
+pub async fn large_event_batch_groups_keep_every_run_gapless(store: &dyn Store) {
+    for r in 0..40 {
+        store
+            .create_run(
+                &run(&format!("r{r}"), "default", "a", "RUNNING", 1),
+                &[event("RUN_CREATED")],
+            )
+            .await
+            .unwrap();
+    }
+    // 120 calls over 40 runs, one oversized batch, and a missing run in the middle.
+    let mut batches: Vec<EventBatch> = (0..120).map(|n| call(&format!("r{}", n % 40), n)).collect();
+    batches.insert(60, call("missing", 0));
+    let mut long = call("r7", 1000);
+    long.events = (0..70)
+        .map(|i| {
+            let mut e = event("AGENT_MESSAGE");
+            e.id = format!("long-{i}");
+            e
+        })
+        .collect();
+    batches.push(long);
+    let appended = store.append_event_batches(&batches[..121]).await.unwrap();
+    store.append_event_batches(&batches[121..]).await.unwrap();
+    assert_eq!(appended.iter().filter(|a| !**a).count(), 1);
+    assert_eq!(appended.len(), 121);
+    assert!(!appended[60]);
+    for (n, batch) in batches.into_iter().enumerate().take(100) {
+        if n != 60 {
+            store.journal_events(batch).await.unwrap();
+        }
+    }
+    for r in 0..40 {
+        let events = store
+            .list_events("default", &format!("r{r}"), 0, None)
+            .await
+            .unwrap();
+        let calls = (0..120).filter(|n| n % 40 == r).count();
+        let journaled = (0..99).filter(|n| n % 40 == r).count();
+        let long = if r == 7 { 70 } else { 0 };
+        assert_eq!(events.len(), 1 + 2 * calls + 2 * journaled + long, "r{r}");
+        assert!(
+            events.iter().zip(1..).all(|(event, seq)| event.seq == seq),
+            "r{r}"
+        );
+    }
 }

@@ -102,4 +102,5 @@ conformance!(
     event_batches_stay_gapless_under_concurrency,
     egress_generations_follow_documents_and_credentials,
     journaled_events_read_and_order_like_commits,
+    large_event_batch_groups_keep_every_run_gapless,
 );
