@@ -69,6 +69,7 @@ conformance!(
     blocking_is_atomic_and_deduplicated,
     deciding_writes_grant_job_and_events_once,
     resume_jobs_are_leased_and_finished_once,
+    a_replay_waiting_for_consent_is_put_aside_and_queued_again_once,
     runs_and_events_round_trip,
     run_updates_are_compare_and_set,
     event_seq_is_gapless_under_concurrency,
