@@ -200,7 +200,7 @@ macro_rules! impl_approval_store {
                 .bind(job.created_at.millis())
                 .execute(&mut **tx)
                 .await?;
-                Ok(())
+                Self::announce(tx, $crate::Work::Resume, workspace).await
             }
 
             async fn pending_request(&self, workspace: &str, run_id: &str, payload_hash: &str) -> $crate::Result<Option<$crate::RequestRecord>> {

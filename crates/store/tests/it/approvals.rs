@@ -175,7 +175,7 @@ pub async fn blocking_is_atomic_and_deduplicated(store: &dyn Store) {
     assert_eq!(store.list_requests("default", &[]).await.unwrap().len(), 4);
 }
 
-fn approval(run_id: &str, action_id: &str) -> RequestDecision {
+pub(crate) fn approval(run_id: &str, action_id: &str) -> RequestDecision {
     let grant = GrantRecord {
         id: format!("g-{action_id}"),
         workspace: "default".into(),

@@ -11,6 +11,7 @@ mod dispatch;
 mod llm_usage;
 mod oauth;
 mod runs;
+mod work;
 
 use std::sync::Arc;
 
@@ -63,6 +64,7 @@ use cases::*;
 use dispatch::*;
 use oauth::*;
 use runs::*;
+use work::*;
 
 conformance!(
     generations_change_with_every_write,
@@ -100,4 +102,5 @@ conformance!(
     event_batches_append_per_run_in_one_go,
     event_batches_stay_gapless_under_concurrency,
     egress_generations_follow_documents_and_credentials,
+    queued_work_is_announced_to_listeners_at_commit,
 );
