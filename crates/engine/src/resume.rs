@@ -31,8 +31,6 @@ use crate::{Engine, Result};
 /// How long a claimed job is ours before another worker may take it over. Short, so a
 /// crashed worker's job moves on quickly; a live worker renews it while the call is out.
 const LEASE_MS: i64 = 6_000;
-/// Without a wake-up (an approval on another replica), look again this often.
-const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Replays that fail to reach the upstream are retried this many times, then the run fails.
 const MAX_ATTEMPTS: i64 = 5;
 /// Recorded answers larger than this are cut (the agent gets the first part).
@@ -65,7 +63,7 @@ impl Engine {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = notified => {}
-                () = tokio::time::sleep(IDLE_POLL) => {}
+                () = tokio::time::sleep(self.settings.worker_idle_poll) => {}
             }
         }
     }
