@@ -514,7 +514,8 @@ impl Engine {
     /// was revoked, or the provider refused a refresh): the approval stands and the action
     /// stays APPROVED, its job is put aside, and the run pauses for the user's consent exactly
     /// as egress pauses it; the consent callback queues the replay again. False when no run is
-    /// left to pause (none, or it ended): the caller fails the action instead.
+    /// left to pause (none, or it ended) or no consent can be asked for: the caller fails the
+    /// action instead.
     pub(crate) async fn replay_needs_consent(
         &self,
         action: &ActionRecord,
@@ -530,9 +531,18 @@ impl Engine {
         if RunStatus::parse(&run.status).is_ok_and(RunStatus::is_terminal) {
             return Ok(false);
         }
-        let (url, message) = self
+        let (url, message) = match self
             .consent_link(workspace, &action.tool, tool, &run, &action.id)
-            .await?;
+            .await
+        {
+            Ok(link) => link,
+            // No consent can be asked for (the tool lost its OAuth client): the call fails.
+            Err(Error::Invalid(reason)) => {
+                tracing::warn!(action = %action.id, %reason, "an approved call needs consent that cannot be asked for");
+                return Ok(false);
+            }
+            Err(error) => return Err(error),
+        };
         let pause = RunChange {
             run_id: run.id.clone(),
             from: [
