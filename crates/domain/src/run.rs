@@ -46,7 +46,10 @@ impl RunStatus {
 
     /// Whether the platform may move a run from `self` to `next`. Terminal states are final;
     /// a paused run resumes to RUNNING or fails; a run can pause for consent and then for
-    /// approval (or the other way round) only by resuming in between.
+    /// approval (or the other way round) only by resuming in between. The one exception is
+    /// the platform's own: an approved call whose user's token is gone when it is replayed
+    /// moves its run PAUSED_APPROVAL → PAUSED_CONSENT and, on consent, back (the approval
+    /// stands; see the engine's resume worker).
     pub fn can_become(self, next: RunStatus) -> bool {
         use RunStatus::*;
         matches!(

@@ -27,8 +27,6 @@ use crate::{Caller, Engine, Error, Result};
 const LEASE_MS: i64 = 60_000;
 /// One attempt may take this long.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Without a wake-up (a run ended on another replica), look again this often.
-const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Attempts before a callback is given up; backoff doubles from one second.
 const MAX_ATTEMPTS: i64 = 8;
 const MAX_BACKOFF_MS: i64 = 5 * 60 * 1000;
@@ -91,7 +89,7 @@ impl Engine {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = notified => {}
-                () = tokio::time::sleep(IDLE_POLL) => {}
+                () = tokio::time::sleep(self.settings.worker_idle_poll) => {}
             }
         }
     }

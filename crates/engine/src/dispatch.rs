@@ -37,8 +37,6 @@ use crate::{Caller, Engine, Error, Result};
 
 /// How long a claimed row is ours: longer than the longest connector timeout (120 s).
 const LEASE_MS: i64 = 150_000;
-/// Without a wake-up (a request raised on another replica), look again this often.
-const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Attempts per row before it is marked failed; backoff doubles from one second.
 const MAX_ATTEMPTS: i64 = 8;
 const MAX_BACKOFF_MS: i64 = 5 * 60 * 1000;
@@ -238,7 +236,7 @@ impl Engine {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = notified => {}
-                () = tokio::time::sleep(IDLE_POLL) => {}
+                () = tokio::time::sleep(self.settings.worker_idle_poll) => {}
             }
         }
     }

@@ -32,6 +32,7 @@ pub mod runs;
 pub mod sessions;
 pub mod starter_kit;
 pub mod tools;
+mod wake;
 
 use std::sync::Arc;
 
@@ -110,6 +111,9 @@ pub struct Settings {
     pub hosting: Option<hosting::HostingSettings>,
     /// An identity provider's key set (JWKS) is fetched at most once per this interval.
     pub jwks_min_refresh: std::time::Duration,
+    /// Without a wake-up, the resume, dispatch and callback workers look for work this often
+    /// (work queued on another replica wakes them at once on PostgreSQL; see `wake.rs`).
+    pub worker_idle_poll: std::time::Duration,
 }
 
 /// The use cases, sharing one store and one outbound HTTP client. Cheap to clone.
@@ -123,7 +127,8 @@ pub struct Engine {
     egress_cache: Arc<egress_cache::EgressCache>,
     /// Group commit of the events egress records.
     events: Arc<event_writer::EventWriter>,
-    /// Woken by every approval, so the resume worker replays without a polling delay.
+    /// Woken by every approval (here, or on another replica through the store's work
+    /// notices), so the resume worker replays without a polling delay.
     resume_signal: Arc<tokio::sync::Notify>,
     /// Woken when a run ends here, so its callback goes out at once.
     callback_signal: Arc<tokio::sync::Notify>,

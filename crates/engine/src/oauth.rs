@@ -6,7 +6,9 @@
 //! Refreshes are single-flight per tool and user: within a process by a lock, across replicas
 //! by a lease on the connection row, and every write is compare-and-set on its version, so
 //! concurrent calls on an expired token refresh it once (a rotating refresh token is spent
-//! once). A refresh the provider refuses, or a token it revoked, brings back consent.
+//! once). A refresh the provider refuses, or a token it revoked, brings back consent — also
+//! for an approved call whose replay finds the token gone: its approval stands, and the
+//! consent callback queues the replay again instead of continuing the turn itself.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,9 @@ use runagents_domain::oauth::{self, ConsentState, Tokens};
 use runagents_domain::run::RunStatus;
 use runagents_domain::tool::{AuthType, GrantType, OAuth2Config, ToolSpec};
 use runagents_domain::{Secret, Timestamp};
-use runagents_store::{Kind, OAuthConnection, RunRecord, RunUpdate};
+use runagents_store::{
+    ActionRecord, Kind, NewEvent, OAuthConnection, ResumeJob, RunChange, RunRecord, RunUpdate,
+};
 use serde_json::{Map, Value, json};
 
 use crate::egress::{Outcome, Refusal};
@@ -84,6 +88,22 @@ fn oauth_config(tool: &ToolSpec) -> OAuth2Config {
         .oauth2_config
         .clone()
         .unwrap_or_default()
+}
+
+/// CONSENT_REQUIRED on a run: where its user consents, and the call that waits for it.
+fn consent_event(
+    tool_name: &str,
+    run: &RunRecord,
+    action_id: &str,
+    url: &str,
+    message: &str,
+) -> NewEvent {
+    event(
+        "CONSENT_REQUIRED",
+        "platform",
+        json!({"tool": tool_name, "user_id": run.user_id, "action_id": action_id,
+               "authorization_url": url, "message": message}),
+    )
 }
 
 /// A token endpoint's answer: tokens, or refused (the grant is no good: consent again).
@@ -403,27 +423,28 @@ impl Engine {
         }
     }
 
-    /// Pauses the run for the user's consent and tells the agent where to send them.
-    pub(crate) async fn consent_required(
+    /// A consent link for the run's user and the tool, and the message that goes with it; the
+    /// link's state names `action_id`, the call the run waits on.
+    async fn consent_link(
         &self,
         workspace: &str,
         tool_name: &str,
         tool: &ToolSpec,
         run: &RunRecord,
-    ) -> Result<Outcome> {
+        action_id: &str,
+    ) -> Result<(String, String)> {
         let config = oauth_config(tool);
         let (client_id, _) = self.client_credentials(workspace, tool_name).await?;
         let mut nonce = [0u8; 16];
         SystemRandom::new()
             .fill(&mut nonce)
             .map_err(|_| Error::Upstream("no system randomness".into()))?;
-        let action_id = uuid::Uuid::now_v7().to_string();
         let state = ConsentState {
             workspace: workspace.to_owned(),
             tool: tool_name.to_owned(),
             user_id: run.user_id.clone(),
             run_id: run.id.clone(),
-            action_id: action_id.clone(),
+            action_id: action_id.to_owned(),
             expires_at: Timestamp::now()
                 .plus_seconds(oauth::STATE_TTL_SECONDS)
                 .millis(),
@@ -443,6 +464,21 @@ impl Engine {
         let message = format!(
             "Connect your {tool_name} account so I can continue: open the link, sign in and allow access."
         );
+        Ok((url, message))
+    }
+
+    /// Pauses the run for the user's consent and tells the agent where to send them.
+    pub(crate) async fn consent_required(
+        &self,
+        workspace: &str,
+        tool_name: &str,
+        tool: &ToolSpec,
+        run: &RunRecord,
+    ) -> Result<Outcome> {
+        let action_id = uuid::Uuid::now_v7().to_string();
+        let (url, message) = self
+            .consent_link(workspace, tool_name, tool, run, &action_id)
+            .await?;
         let update = RunUpdate {
             from: RunStatus::Running.as_str().to_owned(),
             to: RunStatus::PausedConsent.as_str().to_owned(),
@@ -450,12 +486,7 @@ impl Engine {
             final_answer: None,
             at: Timestamp::now(),
         };
-        let events = [event(
-            "CONSENT_REQUIRED",
-            "platform",
-            json!({"tool": tool_name, "user_id": run.user_id, "action_id": action_id,
-                   "authorization_url": url, "message": message}),
-        )];
+        let events = [consent_event(tool_name, run, &action_id, &url, &message)];
         match self
             .store
             .update_run(workspace, &run.id, &update, &events)
@@ -477,6 +508,76 @@ impl Engine {
             message,
             extra,
         }))
+    }
+
+    /// The replay of an approved call found no usable token of the run's user (the connection
+    /// was revoked, or the provider refused a refresh): the approval stands and the action
+    /// stays APPROVED, its job is put aside, and the run pauses for the user's consent exactly
+    /// as egress pauses it; the consent callback queues the replay again. False when no run is
+    /// left to pause (none, or it ended) or no consent can be asked for: the caller fails the
+    /// action instead.
+    pub(crate) async fn replay_needs_consent(
+        &self,
+        action: &ActionRecord,
+        tool: &ToolSpec,
+    ) -> Result<bool> {
+        let workspace = action.workspace.as_str();
+        if action.run_id.is_empty() {
+            return Ok(false);
+        }
+        let Some(run) = self.store.get_run(workspace, &action.run_id).await? else {
+            return Ok(false);
+        };
+        if RunStatus::parse(&run.status).is_ok_and(RunStatus::is_terminal) {
+            return Ok(false);
+        }
+        let (url, message) = match self
+            .consent_link(workspace, &action.tool, tool, &run, &action.id)
+            .await
+        {
+            Ok(link) => link,
+            // No consent can be asked for (the tool lost its OAuth client): the call fails.
+            Err(Error::Invalid(reason)) => {
+                tracing::warn!(action = %action.id, %reason, "an approved call needs consent that cannot be asked for");
+                return Ok(false);
+            }
+            Err(error) => return Err(error),
+        };
+        let pause = RunChange {
+            run_id: run.id.clone(),
+            from: [
+                RunStatus::Running,
+                RunStatus::Paused,
+                RunStatus::PausedApproval,
+                RunStatus::PausedConsent,
+            ]
+            .map(|status| status.as_str().to_owned())
+            .to_vec(),
+            to: RunStatus::PausedConsent.as_str().to_owned(),
+            blocked_action_id: Some(action.id.clone()),
+            events: vec![consent_event(
+                &action.tool,
+                &run,
+                &action.id,
+                &url,
+                &message,
+            )],
+        };
+        let deferred = self
+            .store
+            .defer_action(
+                workspace,
+                &action.id,
+                "waiting for the user's consent",
+                Some(&pause),
+                Timestamp::now(),
+            )
+            .await?;
+        if deferred {
+            tracing::info!(action = %action.id, run = %run.id, tool = %action.tool, "an approved call waits for its user's consent");
+        }
+        // Not deferred: another worker finished the action meanwhile; nothing is left to do.
+        Ok(true)
     }
 
     /// The provider sent the user back: exchange the code, keep the tokens, resume the run.
@@ -550,6 +651,14 @@ impl Engine {
         if run.status != RunStatus::PausedConsent.as_str() {
             return Ok(false);
         }
+        if let Some(action) = self
+            .store
+            .get_action(workspace, &run.blocked_action_id)
+            .await?
+            .filter(|action| action.status == "APPROVED")
+        {
+            return self.replay_after_consent(state, &action).await;
+        }
         let update = RunUpdate {
             from: run.status.clone(),
             to: RunStatus::Running.as_str().to_owned(),
@@ -594,6 +703,42 @@ impl Engine {
             }
         });
         Ok(true)
+    }
+
+    /// The run waits on an approved call whose replay needed this consent: the approval stands,
+    /// so the run goes back to waiting for that replay (PAUSED_APPROVAL) and the call is queued
+    /// again; the replay resumes the run as it would have. A second callback queues nothing.
+    async fn replay_after_consent(
+        &self,
+        state: &ConsentState,
+        action: &ActionRecord,
+    ) -> Result<bool> {
+        if action.tool != state.tool {
+            // Consent to another tool: the run still waits for this one's.
+            return Ok(false);
+        }
+        let now = Timestamp::now();
+        let job = ResumeJob {
+            id: crate::approvals::new_id("job"),
+            workspace: action.workspace.clone(),
+            action_id: action.id.clone(),
+            run_id: action.run_id.clone(),
+            attempts: 0,
+            created_at: now,
+        };
+        let granted = event(
+            "CONSENT_GRANTED",
+            &state.user_id,
+            json!({"tool": state.tool, "user_id": state.user_id, "action_id": action.id}),
+        );
+        let queued = self
+            .store
+            .requeue_action(&action.workspace, &job, &[granted], now)
+            .await?;
+        if queued {
+            self.resume_signal.notify_waiters();
+        }
+        Ok(queued)
     }
 
     /// The workspace's connections (of one user, or all); never their tokens.

@@ -7,6 +7,11 @@
 //! DISPATCHING (a worker died mid-call) sends it again with the same `Idempotency-Key`, so an
 //! upstream that honours the key applies the write once. A body that no longer matches its
 //! payload hash is never sent.
+//!
+//! A delegated-OAuth call whose user's token is gone by the time it is replayed (revoked, or a
+//! refresh the provider refused, also after an upstream 401) does not fail: the action stays
+//! APPROVED, the run pauses for consent as egress would pause it, and the consent callback
+//! queues the same replay again; the approval stands.
 
 use std::time::Duration;
 
@@ -14,19 +19,18 @@ use base64::Engine as _;
 use runagents_domain::approval::payload_hash;
 use runagents_domain::tool::ToolSpec;
 use runagents_domain::{Timestamp, from_json};
-use runagents_store::{ActionResult, Kind, ResumeJob, RunChange};
+use runagents_store::{ActionRecord, ActionResult, Kind, ResumeJob, RunChange};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::egress::{Prepared, Sent};
+use crate::oauth::{Token, needs_user_token};
 use crate::runs::event;
 use crate::{Engine, Result};
 
 /// How long a claimed job is ours before another worker may take it over. Short, so a
 /// crashed worker's job moves on quickly; a live worker renews it while the call is out.
 const LEASE_MS: i64 = 6_000;
-/// Without a wake-up (an approval on another replica), look again this often.
-const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Replays that fail to reach the upstream are retried this many times, then the run fails.
 const MAX_ATTEMPTS: i64 = 5;
 /// Recorded answers larger than this are cut (the agent gets the first part).
@@ -59,7 +63,7 @@ impl Engine {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = notified => {}
-                () = tokio::time::sleep(IDLE_POLL) => {}
+                () = tokio::time::sleep(self.settings.worker_idle_poll) => {}
             }
         }
     }
@@ -185,6 +189,11 @@ impl Engine {
             secrets: None,
         };
         let sent = self.send_upstream(&prepared).await?;
+        if self.lacks_consent(job, &action, &tool, &sent).await?
+            && self.replay_needs_consent(&action, &tool).await?
+        {
+            return Ok(());
+        }
         let (status, response, data) = match sent {
             Sent::Answered(response, latency_ms) => {
                 let status_code = response.status().as_u16();
@@ -278,5 +287,40 @@ impl Engine {
             });
         }
         Ok(())
+    }
+
+    /// Whether the replay was not made for want of the user's token: egress found none (the
+    /// connection was revoked), or the upstream refused the token and it could not be
+    /// refreshed. A refused token that did refresh is sent again (as an error: the job is
+    /// retried) while attempts remain.
+    async fn lacks_consent(
+        &self,
+        job: &ResumeJob,
+        action: &ActionRecord,
+        tool: &ToolSpec,
+        sent: &Sent,
+    ) -> Result<bool> {
+        match sent {
+            Sent::Refused(refusal) => Ok(refusal.code == "CONSENT_REQUIRED"),
+            Sent::Answered(response, _)
+                if response.status() == reqwest::StatusCode::UNAUTHORIZED
+                    && needs_user_token(tool) =>
+            {
+                match self
+                    .oauth_token(&job.workspace, &action.tool, tool, &action.user_id)
+                    .await?
+                {
+                    Token::Missing => Ok(true),
+                    Token::Bearer(_) if job.attempts < MAX_ATTEMPTS => {
+                        Err(crate::Error::Upstream(format!(
+                            "tool {:?} refused the user's token; it was refreshed and the call will be sent again",
+                            action.tool
+                        )))
+                    }
+                    Token::Bearer(_) => Ok(false),
+                }
+            }
+            Sent::Answered(..) | Sent::Failed(..) => Ok(false),
+        }
     }
 }

@@ -81,6 +81,25 @@ pub struct Options {
         hide = true
     )]
     event_linger_ms: u64,
+    /// Whether this server runs the background workers (replays of approved calls, approval
+    /// deliveries, run callbacks): `off` serves the API only, and another replica on the same
+    /// PostgreSQL does that work (woken at once by what this one queues).
+    #[arg(long, env = "RUNAGENTS_WORKERS", value_enum, default_value = "on")]
+    workers: WorkersMode,
+    /// Without a wake-up, the workers look for work this often (tests lengthen it).
+    #[arg(
+        long,
+        env = "RUNAGENTS_WORKER_IDLE_POLL_MS",
+        default_value_t = 500,
+        hide = true
+    )]
+    worker_idle_poll_ms: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum WorkersMode {
+    On,
+    Off,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +153,11 @@ async fn serve(options: Options) -> anyhow::Result<()> {
             "--dev runs without authentication, so it binds only loopback addresses (got {} and {})",
             options.listen,
             options.agent_listen
+        );
+    }
+    if options.workers == WorkersMode::Off && options.database_url.is_none() {
+        bail!(
+            "--workers off needs --database-url: on the embedded SQLite no other server would replay approved calls or deliver approvals and callbacks"
         );
     }
     let data_dir = options.data_dir.clone().unwrap_or_else(default_data_dir);
@@ -190,6 +214,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
                 .collect(),
         }),
         jwks_min_refresh: std::time::Duration::from_secs(options.jwks_min_refresh_secs),
+        worker_idle_poll: std::time::Duration::from_millis(options.worker_idle_poll_ms.max(1)),
     };
     let engine = Engine::new(store.clone(), settings)?;
     if !options.dev
@@ -205,21 +230,32 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     // Named by process and address, so leases in a shared database say who holds them.
     let worker_name = format!("{}@{operator_addr}", std::process::id());
-    let resume_worker = tokio::spawn(
-        engine
-            .clone()
-            .run_resume_worker(worker_name.clone(), stop.clone()),
-    );
-    let dispatch_worker = tokio::spawn(
-        engine
-            .clone()
-            .run_dispatch_worker(worker_name.clone(), stop.clone()),
-    );
-    let callback_worker = tokio::spawn(
-        engine
-            .clone()
-            .run_callback_worker(worker_name, stop.clone()),
-    );
+    let workers = if options.workers == WorkersMode::On {
+        vec![
+            tokio::spawn(
+                engine
+                    .clone()
+                    .run_resume_worker(worker_name.clone(), stop.clone()),
+            ),
+            tokio::spawn(
+                engine
+                    .clone()
+                    .run_dispatch_worker(worker_name.clone(), stop.clone()),
+            ),
+            tokio::spawn(
+                engine
+                    .clone()
+                    .run_callback_worker(worker_name, stop.clone()),
+            ),
+            // Work queued on other replicas wakes this one's workers (PostgreSQL only).
+            tokio::spawn(engine.clone().run_work_listener(stop.clone())),
+        ]
+    } else {
+        tracing::info!(
+            "background workers off: other replicas replay approvals and deliver approvals and callbacks"
+        );
+        Vec::new()
+    };
     // Agents hosted here come back: their environments are reused, their processes restarted.
     tokio::spawn({
         let engine = engine.clone();
@@ -268,9 +304,9 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     stop.cancel();
     operator_task.await??;
     agent_task.await??;
-    resume_worker.await?;
-    dispatch_worker.await?;
-    callback_worker.await?;
+    for worker in workers {
+        worker.await?;
+    }
     hosting.shutdown_hosting().await;
     // Usage records of the last gateway calls are written after their answers.
     background.close();

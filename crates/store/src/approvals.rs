@@ -4,7 +4,9 @@
 //! (status + grant + resume job + action + run + events + outbox follow-ups) are each one
 //! transaction; at most one
 //! PENDING request exists per (run, payload hash); a resume job is claimed with a lease in one
-//! statement, so two workers never hold it at once and a crashed worker's lease runs out.
+//! statement, so two workers never hold it at once and a crashed worker's lease runs out. A
+//! replay that waits for the user's consent is put back (action APPROVED, job done, run
+//! PAUSED_CONSENT) and queued again (run PAUSED_APPROVAL, job pending) in one transaction each.
 
 use async_trait::async_trait;
 use runagents_domain::Timestamp;
@@ -181,6 +183,28 @@ pub trait ApprovalStore: Send + Sync {
         action_id: &str,
         result: &ActionResult,
     ) -> Result<()>;
+    /// The replay of an approved action needs something first (the user's consent): the action
+    /// goes back to APPROVED (from DISPATCHING), its job is finished with `reason`, and the run
+    /// change is applied, atomically. False, writing nothing, if the action was neither.
+    async fn defer_action(
+        &self,
+        workspace: &str,
+        action_id: &str,
+        reason: &str,
+        run: Option<&RunChange>,
+        at: Timestamp,
+    ) -> Result<bool>;
+    /// The user consented: the run paused for consent on this APPROVED action goes back to
+    /// PAUSED_APPROVAL with `events`, and the action's job is queued again (attempts from
+    /// zero), atomically. False, writing nothing, if the run is not paused for consent on the
+    /// action or the action is no longer APPROVED (a second callback of the same consent).
+    async fn requeue_action(
+        &self,
+        workspace: &str,
+        job: &ResumeJob,
+        events: &[NewEvent],
+        at: Timestamp,
+    ) -> Result<bool>;
     /// Extends the lease of a job this worker still holds; false if it no longer holds it.
     async fn renew_resume_job(
         &self,

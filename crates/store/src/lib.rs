@@ -216,12 +216,49 @@ pub struct SpendRow {
     pub spent_nanos: i64,
 }
 
+/// Work a worker waits for. The transaction that queues it announces it to every process
+/// listening (PostgreSQL NOTIFY, delivered on commit), so a replica's idle worker wakes at once
+/// for work queued on another replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// A resume job: an approval, or a consent that queued an approved call again.
+    Resume,
+    /// Approval-delivery outbox rows: a new access request, or a decision's follow-ups.
+    Dispatch,
+    /// A run callback: a run with a `callback_url` ended.
+    Callback,
+}
+
+impl Work {
+    pub const ALL: [Work; 3] = [Work::Resume, Work::Dispatch, Work::Callback];
+
+    /// Its PostgreSQL notification channel.
+    pub(crate) fn channel(self) -> &'static str {
+        match self {
+            Work::Resume => "runagents_resume",
+            Work::Dispatch => "runagents_dispatch",
+            Work::Callback => "runagents_callback",
+        }
+    }
+
+    pub(crate) fn of_channel(channel: &str) -> Option<Work> {
+        Work::ALL.into_iter().find(|work| work.channel() == channel)
+    }
+}
+
 #[async_trait]
 pub trait Store:
     RunStore + ApprovalStore + DispatchStore + OAuthStore + CallbackStore + Send + Sync
 {
     /// Which backend this is, for logs and health output.
     fn backend(&self) -> &'static str;
+
+    /// Work other processes queue, as their transactions commit: a task listens (reconnecting
+    /// whenever its connection is lost, and then announcing every kind of work, since
+    /// announcements made meanwhile are lost) until the receiver is dropped. `None` on a store
+    /// only this process writes (SQLite): the engine wakes its own workers. Never needed for
+    /// correctness: workers also look for work on their own every so often.
+    fn work_notices(&self) -> Option<tokio::sync::mpsc::Receiver<Work>>;
 
     // Resource documents and their secrets.
     async fn list_documents(&self, workspace: &str, kind: Kind) -> Result<Vec<Document>>;

@@ -77,6 +77,10 @@ macro_rules! impl_store {
                 $backend
             }
 
+            fn work_notices(&self) -> Option<tokio::sync::mpsc::Receiver<$crate::Work>> {
+                self.listen_for_work()
+            }
+
             async fn list_documents(&self, workspace: &str, kind: $crate::Kind) -> $crate::Result<Vec<$crate::Document>> {
                 let sql = format!(
                     "SELECT {} FROM documents WHERE workspace = $1 AND kind = $2 ORDER BY key",

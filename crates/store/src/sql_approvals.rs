@@ -185,6 +185,24 @@ macro_rules! impl_approval_store {
                 Ok(())
             }
 
+            /// Queues an action's replay inside a transaction; an action's finished job is
+            /// queued again from scratch (there is one job row per action).
+            async fn queue_resume_job(tx: &mut sqlx::Transaction<'_, Backend>, workspace: &str, job: &$crate::ResumeJob) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO resume_jobs (id, workspace, action_id, run_id, done, attempts, locked_until, locked_by, last_error, created_at) \
+                     VALUES ($1, $2, $3, $4, 0, 0, 0, '', '', $5) \
+                     ON CONFLICT (action_id) DO UPDATE SET done = 0, attempts = 0, locked_until = 0, locked_by = '', last_error = ''",
+                )
+                .bind(&job.id)
+                .bind(workspace)
+                .bind(&job.action_id)
+                .bind(&job.run_id)
+                .bind(job.created_at.millis())
+                .execute(&mut **tx)
+                .await?;
+                Self::announce(tx, $crate::Work::Resume, workspace).await
+            }
+
             async fn pending_request(&self, workspace: &str, run_id: &str, payload_hash: &str) -> $crate::Result<Option<$crate::RequestRecord>> {
                 let sql = format!(
                     "SELECT {} FROM access_requests WHERE workspace = $1 AND run_id = $2 AND payload_hash = $3 AND status = 'PENDING'",
@@ -348,17 +366,7 @@ macro_rules! impl_approval_store {
                     .await?;
                 }
                 if let Some(job) = &decision.job {
-                    sqlx::query(
-                        "INSERT INTO resume_jobs (id, workspace, action_id, run_id, done, attempts, locked_until, locked_by, last_error, created_at) \
-                         VALUES ($1, $2, $3, $4, 0, 0, 0, '', '', $5)",
-                    )
-                    .bind(&job.id)
-                    .bind(workspace)
-                    .bind(&job.action_id)
-                    .bind(&job.run_id)
-                    .bind(job.created_at.millis())
-                    .execute(&mut *tx)
-                    .await?;
+                    Self::queue_resume_job(&mut tx, workspace, job).await?;
                 }
                 sqlx::query("UPDATE actions SET status = $3, updated_at = $4 WHERE workspace = $1 AND id = $2")
                     .bind(workspace)
@@ -448,6 +456,72 @@ macro_rules! impl_approval_store {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn defer_action(
+                &self,
+                workspace: &str,
+                action_id: &str,
+                reason: &str,
+                run: Option<&$crate::RunChange>,
+                at: runagents_domain::Timestamp,
+            ) -> $crate::Result<bool> {
+                let mut tx = self.begin().await?;
+                let updated = sqlx::query(
+                    "UPDATE actions SET status = 'APPROVED', updated_at = $3 WHERE workspace = $1 AND id = $2 AND status IN ('APPROVED', 'DISPATCHING')",
+                )
+                .bind(workspace)
+                .bind(action_id)
+                .bind(at.millis())
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE resume_jobs SET done = 1, locked_by = '', last_error = $3 WHERE workspace = $1 AND action_id = $2")
+                    .bind(workspace)
+                    .bind(action_id)
+                    .bind(reason)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(change) = run {
+                    Self::apply_run_change(&mut tx, workspace, change, at.millis()).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn requeue_action(
+                &self,
+                workspace: &str,
+                job: &$crate::ResumeJob,
+                events: &[$crate::NewEvent],
+                at: runagents_domain::Timestamp,
+            ) -> $crate::Result<bool> {
+                let mut tx = self.begin().await?;
+                let action = sqlx::query("UPDATE actions SET updated_at = $3 WHERE workspace = $1 AND id = $2 AND status = 'APPROVED'")
+                    .bind(workspace)
+                    .bind(&job.action_id)
+                    .bind(at.millis())
+                    .execute(&mut *tx)
+                    .await?;
+                let run = sqlx::query(
+                    "UPDATE runs SET status = 'PAUSED_APPROVAL', updated_at = $4 \
+                     WHERE workspace = $1 AND id = $2 AND status = 'PAUSED_CONSENT' AND blocked_action_id = $3",
+                )
+                .bind(workspace)
+                .bind(&job.run_id)
+                .bind(&job.action_id)
+                .bind(at.millis())
+                .execute(&mut *tx)
+                .await?;
+                if action.rows_affected() == 0 || run.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                Self::queue_resume_job(&mut tx, workspace, job).await?;
+                Self::insert_events(&mut tx, workspace, &job.run_id, events, at.millis()).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn renew_resume_job(&self, id: &str, worker: &str, locked_until: runagents_domain::Timestamp) -> $crate::Result<bool> {

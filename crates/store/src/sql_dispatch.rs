@@ -102,7 +102,10 @@ macro_rules! impl_dispatch_store {
                     .execute(&mut **tx)
                     .await?;
                 }
-                Ok(())
+                match rows.first() {
+                    Some(row) => Self::announce(tx, $crate::Work::Dispatch, &row.workspace).await,
+                    None => Ok(()),
+                }
             }
 
             /// On a decision: pending deliveries not in flight are skipped, delivered ones get
@@ -117,7 +120,7 @@ macro_rules! impl_dispatch_store {
                 .bind(request_id)
                 .execute(&mut **tx)
                 .await?;
-                sqlx::query(&format!(
+                let followups = sqlx::query(&format!(
                     "{}d.workspace = $2 AND d.request_id = $3 AND d.state = 'delivered' ON CONFLICT (id) DO NOTHING",
                     $crate::sql_dispatch::FOLLOWUPS_FROM
                 ))
@@ -126,12 +129,15 @@ macro_rules! impl_dispatch_store {
                 .bind(request_id)
                 .execute(&mut **tx)
                 .await?;
+                if followups.rows_affected() > 0 {
+                    Self::announce(tx, $crate::Work::Dispatch, workspace).await?;
+                }
                 Ok(())
             }
 
             /// On expiry: every delivered row of the request gets an expiry follow-up.
             async fn followups_on_expiry(tx: &mut sqlx::Transaction<'_, Backend>, workspace: &str, request_id: &str, at: i64) -> $crate::Result<()> {
-                sqlx::query(&format!(
+                let followups = sqlx::query(&format!(
                     "{}d.workspace = $2 AND d.request_id = $3 AND d.state = 'delivered' ON CONFLICT (id) DO NOTHING",
                     $crate::sql_dispatch::EXPIRY_FOLLOWUPS_FROM
                 ))
@@ -140,6 +146,9 @@ macro_rules! impl_dispatch_store {
                 .bind(request_id)
                 .execute(&mut **tx)
                 .await?;
+                if followups.rows_affected() > 0 {
+                    Self::announce(tx, $crate::Work::Dispatch, workspace).await?;
+                }
                 Ok(())
             }
         }

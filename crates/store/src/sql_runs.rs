@@ -164,7 +164,7 @@ macro_rules! impl_run_store {
                 if !matches!(to, "COMPLETED" | "FAILED") {
                     return Ok(());
                 }
-                sqlx::query(
+                let callback = sqlx::query(
                     "INSERT INTO run_callbacks (run_id, workspace, url, state, attempts, next_attempt_at, locked_until, locked_by, last_error, created_at, updated_at) \
                      SELECT id, workspace, callback_url, 'pending', 0, $3, 0, '', '', $3, $3 FROM runs \
                      WHERE workspace = $1 AND id = $2 AND callback_url <> '' AND status IN ('COMPLETED', 'FAILED') \
@@ -175,6 +175,9 @@ macro_rules! impl_run_store {
                 .bind(at)
                 .execute(&mut **tx)
                 .await?;
+                if callback.rows_affected() > 0 {
+                    Self::announce(tx, $crate::Work::Callback, workspace).await?;
+                }
                 sqlx::query(
                     "DELETE FROM run_calls WHERE workspace = $1 AND run_id = $2 \
                      AND EXISTS (SELECT 1 FROM runs WHERE workspace = $1 AND id = $2 AND status IN ('COMPLETED', 'FAILED'))",

@@ -123,6 +123,24 @@ impl SqliteStore {
         Some(one_trip(&self.pool, &batches, at, None).await)
     }
 
+    /// This process is the database's only writer: it knows of all the work it queues.
+    fn listen_for_work(&self) -> Option<tokio::sync::mpsc::Receiver<crate::Work>> {
+        None
+    }
+
+    /// Nobody else to tell: the engine wakes its workers itself.
+    #[expect(
+        clippy::unused_async,
+        reason = "the same call as PostgresStore::announce"
+    )]
+    async fn announce(
+        _tx: &mut sqlx::Transaction<'_, Backend>,
+        _work: crate::Work,
+        _workspace: &str,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// This process is the database's only writer: its counters can be mirrored.
     fn local_generations(&self) -> Option<&crate::local_generations::LocalGenerations> {
         Some(&self.local)

@@ -159,3 +159,19 @@ pub async fn fresh_database() -> Result<String, String> {
         .unwrap_or(&admin);
     Ok(format!("{base}/{name}"))
 }
+
+/// Ends every session of the database at `url` that is listening for notifications (its last
+/// statement was a LISTEN), as a lost connection would; returns how many it ended.
+pub async fn terminate_listeners(url: &str) -> Result<i64, String> {
+    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (ended,): (i64,) = sqlx::query_as(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(ended)
+}

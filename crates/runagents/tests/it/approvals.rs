@@ -601,6 +601,108 @@ async fn two_replicas_race_to_approve_and_resume_one_action() {
     assert_eq!((count("RESUMED"), count("APPROVED")), (1, 1));
 }
 
+/// Two replicas on one PostgreSQL: A serves the API only (`--workers off`) and B's workers
+/// look for work on their own only once a minute. An approval decided on A is replayed by B
+/// at once: the transaction that queues the job announces it and B's listener wakes its
+/// worker. B listens again after losing its listening connection.
+#[tokio::test]
+async fn an_approval_on_a_replica_without_workers_is_replayed_by_another_at_once() {
+    use runagents_testkit::{Backend, TestServer};
+    let database = runagents_testkit::postgres::fresh_database().await.unwrap();
+    let master = (
+        "RUNAGENTS_MASTER_KEY",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    );
+    let first = TestServer::start_with_env(
+        Backend::Postgres(database.clone()),
+        &[],
+        &[master, ("RUNAGENTS_WORKERS", "off")],
+    )
+    .await;
+    let second = TestServer::start_with_env(
+        Backend::Postgres(database.clone()),
+        &[],
+        &[master, ("RUNAGENTS_WORKER_IDLE_POLL_MS", "60000")],
+    )
+    .await;
+    let a = first.client();
+    let b = second.client().with_key(&first.admin_key);
+
+    let (upstream_url, upstream) = crate::egress::fake_upstream().await;
+    a.post(
+        "/tools",
+        json!({"name": "stripe", "spec": {"connection": {"baseUrl": upstream_url}}}),
+    )
+    .await;
+    a.post("/policies", json!({"name": "p", "spec": {"policies": [{"permission": "approval_required", "operations": ["POST"]}]}})).await;
+    a.post("/deploy", json!({"agent_name": "billing", "source_files": {}, "required_tools": ["stripe"], "policies": ["p"]})).await;
+    let (_, credential) = a.send("POST", "/agents/billing/credentials", None).await;
+    let tool_url = credential["tool_urls"]["TOOL_URL_STRIPE"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let writes = || {
+        upstream
+            .seen()
+            .into_iter()
+            .filter(|seen| seen.method == "POST")
+            .count()
+    };
+    for (round, amount) in [(1, 9), (2, 10)] {
+        if round == 2 {
+            // B's listening connection is lost: it listens again (and looks for work at once).
+            let ended = runagents_testkit::postgres::terminate_listeners(&database)
+                .await
+                .unwrap();
+            assert_eq!(ended, 1, "only B listens: A runs no workers");
+        }
+        let (_, run) = a
+            .post("/runs", json!({"agent_id": "billing", "user_id": "alice"}))
+            .await;
+        let run_id = run["id"].as_str().unwrap().to_owned();
+        let (status, blocked) = call(
+            "POST",
+            &format!("{tool_url}/v1/charges"),
+            Some(&run_id),
+            Some(json!({"amount": amount})),
+        )
+        .await;
+        assert_eq!(status, 403, "{blocked}");
+        let request_id = blocked["request_id"].as_str().unwrap();
+        let approved_at = std::time::Instant::now();
+        let (status, approved) = a
+            .post(
+                &format!("/approvals/requests/{request_id}/approve"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{approved}");
+        let mut status = Value::Null;
+        for _ in 0..400 {
+            status = b.get(&format!("/runs/{run_id}")).await.1["status"].clone();
+            if status == "RUNNING" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let waited = approved_at.elapsed();
+        assert_eq!(
+            status, "RUNNING",
+            "round {round}: not replayed after {waited:?}"
+        );
+        assert!(
+            waited < Duration::from_secs(5),
+            "round {round}: replayed after {waited:?}, not at once (B polls once a minute)"
+        );
+        assert_eq!(writes(), round, "one execution per approval");
+    }
+    assert!(
+        first.output().contains("background workers off"),
+        "A replays nothing: {}",
+        first.output()
+    );
+}
+
 /// The release policy with an approval rule that only `finance` may decide.
 pub(crate) async fn finance_rule(s: &Setup, matching: &str) {
     let (status, body) = s.server.client().put("/policies/stripe-guarded", json!({"spec": {"policies": [

@@ -1,6 +1,7 @@
 //! Delegated-user OAuth2 against a local fake provider speaking RFC 6749 / 7636 / 7009:
 //! consent pauses the run and resumes it (then an approval, in the same run), tokens refresh
-//! once under concurrency (also across two replicas), a revoked grant brings consent back,
+//! once under concurrency (also across two replicas), a revoked grant brings consent back
+//! (also when it is revoked after an approval, before the approved call is replayed),
 //! client-credentials tools need no consent, and connections are listed and revoked.
 
 use std::collections::HashMap;
@@ -387,6 +388,208 @@ async fn consent_then_approval_resume_the_same_run_and_the_call_carries_the_user
         !server.output().contains("at-2") && !server.output().contains("rt-2"),
         "tokens never reach the log"
     );
+}
+
+/// A Tier-1 run of `user` that consented and now waits for the approval of its send: the run
+/// id, the access request and its action.
+async fn connected_and_waiting_for_approval(
+    api: &ApiClient,
+    user: &str,
+) -> (String, String, String) {
+    let (_, paused) = api
+        .post(
+            "/agents/mailer/invoke",
+            json!({"message": "gmail__send hello bob", "user_id": user}),
+        )
+        .await;
+    assert_eq!(paused["status"], "PAUSED_CONSENT", "{paused}");
+    let run_id = paused["run_id"].as_str().unwrap().to_owned();
+    let (status, page) = consent(paused["authorization_url"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{page}");
+    wait_status(api, &run_id, "PAUSED_APPROVAL").await;
+    let (_, requests) = api.get("/approvals/requests").await;
+    let request = &requests[0];
+    (
+        run_id,
+        request["id"].as_str().unwrap().to_owned(),
+        request["action_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The run's events from the approval on, by type.
+async fn types_since_approval(api: &ApiClient, run_id: &str) -> Vec<String> {
+    let (_, events) = api.get(&format!("/runs/{run_id}/events")).await;
+    let types: Vec<String> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    let approved = types.iter().position(|t| t == "APPROVED").unwrap();
+    types[approved..].to_vec()
+}
+
+/// The approved send waits for consent again, APPROVED and unsent; the consent link is in a
+/// CONSENT_REQUIRED event naming the approved action. Returns the link.
+async fn waiting_for_consent_again(
+    api: &ApiClient,
+    provider: &str,
+    run_id: &str,
+    request_id: &str,
+    action_id: &str,
+) -> String {
+    let run = wait_status(api, run_id, "PAUSED_CONSENT").await;
+    assert_eq!(run["blocked_action_id"], action_id, "{run}");
+    let (_, action) = api
+        .get(&format!("/runs/{run_id}/actions/{action_id}"))
+        .await;
+    assert_eq!(action["status"], "APPROVED", "{action}");
+    let (_, request) = api.get(&format!("/approvals/requests/{request_id}")).await;
+    assert_eq!(request["status"], "APPROVED", "{request}");
+    assert_eq!(
+        api.get("/approvals/requests").await.1,
+        json!([]),
+        "no second approval is asked for"
+    );
+    let (_, events) = api.get(&format!("/runs/{run_id}/events")).await;
+    let consent = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["type"] == "CONSENT_REQUIRED")
+        .unwrap()
+        .clone();
+    let data = &consent["data"];
+    assert_eq!(
+        (data["tool"].as_str(), data["action_id"].as_str()),
+        (Some("gmail"), Some(action_id)),
+        "{consent}"
+    );
+    assert!(data["message"].is_string(), "{consent}");
+    let url = data["authorization_url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{provider}/authorize?")), "{url}");
+    url
+}
+
+/// The user's connection is deleted between the send's approval and its replay: the run does
+/// not fail, it waits for the user's consent again with the approval standing, and the consent
+/// replays the approved send once and completes the run.
+#[tokio::test]
+async fn a_connection_revoked_before_the_replay_brings_back_consent_and_the_approval_stands() {
+    let server = crate::server().await;
+    let api = server.client();
+    let (provider, fake) = fake_provider().await;
+    setup(&api, &provider).await;
+    let (run_id, request_id, action_id) =
+        connected_and_waiting_for_approval(&api, "carol@example.com").await;
+    // Revoked first, approved next: the decision needs no token, the replay does.
+    let (status, _) = api
+        .delete("/oauth/connections/gmail?user_id=carol@example.com")
+        .await;
+    assert_eq!(status, 200);
+    let (status, approved) = api
+        .post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({"scope": "once"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+
+    let url = waiting_for_consent_again(&api, &provider, &run_id, &request_id, &action_id).await;
+    assert!(
+        fake.with(|p| p.api_tokens.is_empty()),
+        "nothing reached the upstream without a token"
+    );
+    let (status, page) = consent(&url).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("continuing where it stopped"), "{page}");
+
+    let run = wait_status(&api, &run_id, "COMPLETED").await;
+    assert!(
+        run["final_answer"]
+            .as_str()
+            .unwrap()
+            .contains("carol@example.com"),
+        "{run}"
+    );
+    let sent_with = fake.with(|p| p.api_tokens.clone());
+    assert_eq!(sent_with.len(), 1, "the approved send, once: {sent_with:?}");
+    assert!(
+        fake.with(|p| p.live_access.contains(&sent_with[0])),
+        "with the new token"
+    );
+    let (_, action) = api
+        .get(&format!("/runs/{run_id}/actions/{action_id}"))
+        .await;
+    assert_eq!(action["status"], "EXECUTED", "{action}");
+    assert_eq!(
+        types_since_approval(&api, &run_id).await,
+        [
+            "APPROVED",
+            "CONSENT_REQUIRED",
+            "CONSENT_GRANTED",
+            "TOOL_CALLED",
+            "RESUMED",
+            "INVOKE_COMPLETED",
+            "AGENT_MESSAGE",
+            "COMPLETED"
+        ]
+    );
+    // The same link again: connected, but nothing is replayed twice.
+    let (status, _) = consent(&url).await;
+    assert_ne!(status, 500);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(fake.with(|p| p.api_tokens.len()), 1);
+}
+
+/// The provider revokes the grant between the approval and the replay: the replay's call is
+/// refused (401), the refresh is refused too, and the run waits for consent instead of
+/// failing; after it the send is made once more, now with the new token.
+#[tokio::test]
+async fn an_upstream_401_at_replay_with_a_refused_refresh_brings_back_consent() {
+    let server = crate::server().await;
+    let api = server.client();
+    let (provider, fake) = fake_provider().await;
+    setup(&api, &provider).await;
+    let (run_id, request_id, action_id) =
+        connected_and_waiting_for_approval(&api, "dave@example.com").await;
+    fake.with(|p| {
+        p.live_access.clear();
+        p.live_refresh.clear();
+    });
+    let (status, _) = api
+        .post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({"scope": "once"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let url = waiting_for_consent_again(&api, &provider, &run_id, &request_id, &action_id).await;
+    assert_eq!(
+        fake.with(|p| p.api_tokens.len()),
+        1,
+        "one attempt, refused with 401"
+    );
+    let (status, page) = consent(&url).await;
+    assert_eq!(status, 200, "{page}");
+    wait_status(&api, &run_id, "COMPLETED").await;
+    let sent_with = fake.with(|p| p.api_tokens.clone());
+    assert_eq!(sent_with.len(), 2, "{sent_with:?}");
+    assert!(fake.with(|p| p.live_access.contains(&sent_with[1])));
+    let types = types_since_approval(&api, &run_id).await;
+    assert_eq!(
+        types[..5],
+        [
+            "APPROVED",
+            "CONSENT_REQUIRED",
+            "CONSENT_GRANTED",
+            "TOOL_CALLED",
+            "RESUMED"
+        ],
+        "{types:?}"
+    );
+    assert_eq!(types.last().map(String::as_str), Some("COMPLETED"));
 }
 
 /// An agent credential and a run for `user`, to call the tool on the agent plane directly.

@@ -175,7 +175,7 @@ pub async fn blocking_is_atomic_and_deduplicated(store: &dyn Store) {
     assert_eq!(store.list_requests("default", &[]).await.unwrap().len(), 4);
 }
 
-fn approval(run_id: &str, action_id: &str) -> RequestDecision {
+pub(crate) fn approval(run_id: &str, action_id: &str) -> RequestDecision {
     let grant = GrantRecord {
         id: format!("g-{action_id}"),
         workspace: "default".into(),
@@ -460,5 +460,140 @@ pub async fn resume_jobs_are_leased_and_finished_once(store: &dyn Store) {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+fn platform_event(id: &str, kind: &str, at: i64) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        kind: kind.into(),
+        actor: "platform".into(),
+        payload_hash: String::new(),
+        data: json!({}),
+        at: Timestamp(at),
+    }
+}
+
+pub async fn a_replay_waiting_for_consent_is_put_aside_and_queued_again_once(store: &dyn Store) {
+    run(store, "r4").await;
+    store
+        .block_action(
+            &action("a4", "r4", "h4"),
+            &request("q1", "a4", "r4", "h4"),
+            Some(&pause("r4", "a4")),
+            &[],
+        )
+        .await
+        .unwrap();
+    store
+        .decide_request("default", "q1", &approval("r4", "a4"))
+        .await
+        .unwrap();
+    let job = store
+        .claim_resume_job("w1", Timestamp(10), 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_action_status("default", "a4", "APPROVED", "DISPATCHING", Timestamp(11))
+        .await
+        .unwrap();
+    // The user's token is gone: the action goes back to APPROVED, the job is put aside and the
+    // run pauses for consent, together.
+    let consent = RunChange {
+        run_id: "r4".into(),
+        from: vec!["RUNNING".into(), "PAUSED_APPROVAL".into()],
+        to: "PAUSED_CONSENT".into(),
+        blocked_action_id: Some("a4".into()),
+        events: vec![platform_event("ev-consent", "CONSENT_REQUIRED", 12)],
+    };
+    assert!(
+        store
+            .defer_action("default", "a4", "waiting", Some(&consent), Timestamp(12))
+            .await
+            .unwrap()
+    );
+    let action_now = store.get_action("default", "a4").await.unwrap().unwrap();
+    assert_eq!(action_now.status, "APPROVED");
+    let run_now = store.get_run("default", "r4").await.unwrap().unwrap();
+    assert_eq!(
+        (run_now.status.as_str(), run_now.blocked_action_id.as_str()),
+        ("PAUSED_CONSENT", "a4")
+    );
+    assert!(
+        store
+            .claim_resume_job("w1", Timestamp(99_999), 1000)
+            .await
+            .unwrap()
+            .is_none(),
+        "a job waiting for consent is not claimed"
+    );
+    // An action that is not waiting for a replay is not put aside.
+    assert!(
+        !store
+            .defer_action("default", "nope", "waiting", None, Timestamp(13))
+            .await
+            .unwrap()
+    );
+
+    // Consent: the job comes back (a fresh attempt count) and the run waits for the replay.
+    let again = ResumeJob {
+        id: "j-again".into(),
+        ..job.clone()
+    };
+    let granted = [platform_event("ev-granted", "CONSENT_GRANTED", 20)];
+    let (one, two) = tokio::join!(
+        store.requeue_action("default", &again, &granted, Timestamp(20)),
+        store.requeue_action("default", &again, &granted, Timestamp(20))
+    );
+    let queued = [one, two]
+        .into_iter()
+        .filter(|q| *q.as_ref().unwrap())
+        .count();
+    assert_eq!(queued, 1, "a second callback queues nothing");
+    let run_now = store.get_run("default", "r4").await.unwrap().unwrap();
+    assert_eq!(
+        (run_now.status.as_str(), run_now.blocked_action_id.as_str()),
+        ("PAUSED_APPROVAL", "a4")
+    );
+    let claimed = store
+        .claim_resume_job("w2", Timestamp(21), 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (claimed.action_id.as_str(), claimed.attempts),
+        ("a4", 1),
+        "the same action, its attempts counted afresh"
+    );
+    let kinds: Vec<String> = store
+        .list_events("default", "r4", 0, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "APPROVAL_REQUIRED",
+            "APPROVED",
+            "CONSENT_REQUIRED",
+            "CONSENT_GRANTED"
+        ]
+    );
+    // Once replayed, the action is no longer APPROVED: nothing is queued again.
+    let result = ActionResult {
+        status: "EXECUTED".into(),
+        response: json!({"status": 200}),
+        run: None,
+        at: Timestamp(22),
+    };
+    store.finish_action("default", "a4", &result).await.unwrap();
+    assert!(
+        !store
+            .requeue_action("default", &again, &granted, Timestamp(23))
+            .await
+            .unwrap()
     );
 }

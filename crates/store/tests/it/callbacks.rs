@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::approvals::{action, pause, request};
 use crate::runs::{event, run};
 
-fn finish(from: &str, to: &str) -> RunUpdate {
+pub(crate) fn finish(from: &str, to: &str) -> RunUpdate {
     RunUpdate {
         from: from.into(),
         to: to.into(),
@@ -20,7 +20,7 @@ fn finish(from: &str, to: &str) -> RunUpdate {
     }
 }
 
-async fn run_with_callback(store: &dyn Store, id: &str, url: &str) {
+pub(crate) async fn run_with_callback(store: &dyn Store, id: &str, url: &str) {
     let mut record = run(id, "default", "billing", "RUNNING", 1);
     record.callback_url = url.into();
     record.turn = 1;

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::approvals::{action, request};
 
-fn row(id: &str, request_id: &str, position: i64, mode: &str) -> DispatchRecord {
+pub(crate) fn row(id: &str, request_id: &str, position: i64, mode: &str) -> DispatchRecord {
     DispatchRecord {
         id: id.into(),
         workspace: "default".into(),
@@ -27,7 +27,7 @@ fn row(id: &str, request_id: &str, position: i64, mode: &str) -> DispatchRecord 
     }
 }
 
-async fn raise(store: &dyn Store, request_id: &str, rows: &[DispatchRecord]) {
+pub(crate) async fn raise(store: &dyn Store, request_id: &str, rows: &[DispatchRecord]) {
     let action_id = format!("a-{request_id}");
     store
         .block_action(

@@ -12,6 +12,7 @@ mod journal;
 mod llm_usage;
 mod oauth;
 mod runs;
+mod work;
 
 use std::sync::Arc;
 
@@ -65,12 +66,14 @@ use dispatch::*;
 use journal::*;
 use oauth::*;
 use runs::*;
+use work::*;
 
 conformance!(
     generations_change_with_every_write,
     blocking_is_atomic_and_deduplicated,
     deciding_writes_grant_job_and_events_once,
     resume_jobs_are_leased_and_finished_once,
+    a_replay_waiting_for_consent_is_put_aside_and_queued_again_once,
     runs_and_events_round_trip,
     run_updates_are_compare_and_set,
     event_seq_is_gapless_under_concurrency,
@@ -103,4 +106,5 @@ conformance!(
     egress_generations_follow_documents_and_credentials,
     journaled_events_read_and_order_like_commits,
     large_event_batch_groups_keep_every_run_gapless,
+    queued_work_is_announced_to_listeners_at_commit,
 );
