@@ -84,7 +84,9 @@ pub(crate) struct EventJournal {
     committed: watch::Sender<u64>,
     /// A batch was journaled.
     wake: Notify,
-    /// A reader is waiting (or the store closing): commit without lingering.
+    /// A reader waits for this sequence: commit without lingering while it is not committed.
+    hurry_for: AtomicU64,
+    /// Wakes a lingering flusher when `hurry_for` rises (or the store closes).
     hurry: Notify,
     closed: AtomicBool,
     path: PathBuf,
@@ -144,6 +146,7 @@ impl EventJournal {
             written: AtomicU64::new(last),
             committed: watch::Sender::new(last),
             wake: Notify::new(),
+            hurry_for: AtomicU64::new(0),
             hurry: Notify::new(),
             closed: AtomicBool::new(false),
             path,
@@ -204,6 +207,7 @@ impl EventJournal {
             return Ok(());
         }
         let mut committed = self.committed.subscribe();
+        self.hurry_for.fetch_max(target, Ordering::AcqRel);
         self.hurry.notify_one();
         match tokio::time::timeout(SETTLE_LIMIT, committed.wait_for(|seq| *seq >= target)).await {
             Ok(Ok(_)) => Ok(()),
@@ -219,6 +223,29 @@ impl EventJournal {
         self.closed.store(true, Ordering::Release);
         self.hurry.notify_one();
         self.wake.notify_one();
+    }
+
+    /// Gathers what arrives for `linger` into the same commit, unless a reader waits or the
+    /// store closes. (A wake-up left over from an earlier reader only looks again.)
+    async fn linger(&self, linger: Duration) {
+        let until = tokio::time::Instant::now() + linger;
+        loop {
+            let waited_for = self.hurry_for.load(Ordering::Acquire);
+            if waited_for > *self.committed.borrow() || self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            if tokio::time::timeout_at(until, self.hurry.notified())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    fn pending_is_empty(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.pending.is_empty()
     }
 
     fn take_pending(&self) -> Vec<(u64, EventBatch)> {
@@ -245,18 +272,20 @@ impl EventJournal {
     }
 }
 
-/// The flusher: commits pending batches, lingering briefly for more unless someone waits.
+/// The flusher: commits pending batches, always lingering first to gather more unless someone
+/// waits (under load, what arrives during one commit is the next one).
 async fn flush(journal: Arc<EventJournal>, committer: Committer, linger: Duration) {
     loop {
         let woken = journal.wake.notified();
-        let pending = journal.take_pending();
-        if pending.is_empty() {
+        if journal.pending_is_empty() {
             if journal.closed.load(Ordering::Acquire) {
                 return;
             }
             woken.await;
-            // Gather what arrives meanwhile into the same commit.
-            let _ = tokio::time::timeout(linger, journal.hurry.notified()).await;
+        }
+        journal.linger(linger).await;
+        let pending = journal.take_pending();
+        if pending.is_empty() {
             continue;
         }
         let mut left = chunks(pending).into_iter();

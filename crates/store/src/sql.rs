@@ -128,7 +128,7 @@ macro_rules! impl_store {
                          WHERE workspace = $1 AND kind = $2 AND key = $3 {returning}"
                     ),
                 };
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 let row: Option<$crate::sql::DocumentRow> = sqlx::query_as(&sql)
                     .bind(workspace)
                     .bind(kind.as_str())
@@ -175,7 +175,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_document(&self, workspace: &str, kind: $crate::Kind, key: &str) -> $crate::Result<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 let deleted = sqlx::query("DELETE FROM documents WHERE workspace = $1 AND kind = $2 AND key = $3")
                     .bind(workspace)
                     .bind(kind.as_str())
@@ -285,7 +285,7 @@ macro_rules! impl_store {
             }
 
             async fn create_workspace_with_key(&self, name: &str, key: &$crate::ApiKeyRecord) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 let inserted = sqlx::query("INSERT INTO workspaces (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
                     .bind(name)
                     .bind(key.created_at.millis())
@@ -453,12 +453,15 @@ macro_rules! impl_store {
                 record: &$crate::LlmUsageRecord,
                 settle: Option<(&$crate::SpendKey, i64)>,
             ) -> $crate::Result<()> {
-                let _turn = self.write_turn().await;
                 let Some((key, reserved_nanos)) = settle else {
+                    let _turn = self.write_turn().await;
                     // One statement needs no transaction (and costs one round trip, not three).
                     return insert_llm_usage(&self.pool, record).await;
                 };
-                let mut tx = self.pool.begin().await?;
+                // Opened before the turn: `begin` may wait for the event journal's flusher,
+                // which takes turns too. A deferred BEGIN holds no lock until its first write.
+                let mut tx = self.begin().await?;
+                let _turn = self.write_turn().await;
                 insert_llm_usage(&mut *tx, record).await?;
                 settle_spend(&mut *tx, key, reserved_nanos, record.cost_nanos).await?;
                 tx.commit().await?;

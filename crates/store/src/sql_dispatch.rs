@@ -172,7 +172,7 @@ macro_rules! impl_dispatch_store {
             }
 
             async fn complete_dispatch(&self, id: &str, external_ref: &serde_json::Value, external_key: &str, at: runagents_domain::Timestamp) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin().await?;
                 let sql = format!(
                     "UPDATE dispatches SET state = 'delivered', locked_until = 0, locked_by = '', last_error = '', external_ref = $2, external_key = $4, updated_at = $3 \
                      WHERE id = $1 RETURNING {}",

@@ -85,6 +85,7 @@ macro_rules! impl_run_store {
             }
 
             /// A transaction that comes after every journaled event (see `settle_events`).
+            #[expect(clippy::disallowed_methods, reason = "the one place that opens a transaction")]
             async fn begin(&self) -> $crate::Result<sqlx::Transaction<'static, Backend>> {
                 self.settle_events().await?;
                 Ok(self.pool.begin().await?)

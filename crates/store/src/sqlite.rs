@@ -100,6 +100,8 @@ impl SqliteStore {
         })
     }
 
+    /// A turn of the hot writers. Whoever holds it must not wait for the event journal (`begin`,
+    /// `list_events`): the journal's flusher takes turns too.
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.writer.lock().await)
     }

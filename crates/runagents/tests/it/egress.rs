@@ -547,3 +547,77 @@ async fn two_replicas_see_each_others_writes_on_the_next_call() {
     assert!(status == 200 || status == 204, "{body}");
     assert_eq!(call("GET", &read, Some(&s.run_id), None).await.0, 401);
 }
+
+/// On SQLite a call is answered once its events are journaled, before their commit: a read
+/// right after still sees them in order, and a SIGKILL before the commit loses none of them.
+#[tokio::test]
+async fn answered_calls_keep_their_events_through_a_crash_before_the_commit() {
+    use runagents_testkit::{Backend, TestServer};
+    // The journal waits a minute before committing unless a reader or a transaction needs it.
+    let server = TestServer::start_with_env(
+        Backend::Sqlite,
+        &[],
+        &[
+            ("RUNAGENTS_EVENT_LINGER_MS", "60000"),
+            // Idle workers open transactions, which settle the journal too: keep them asleep.
+            ("RUNAGENTS_WORKER_IDLE_POLL_MS", "600000"),
+        ],
+    )
+    .await;
+    let s = setup_on(server).await;
+    let read = |n: usize| format!("{}/v1/customers/{n}", s.tool_url);
+    let (status, _) = call("GET", &read(0), Some(&s.run_id), None).await;
+    assert_eq!(status, 200);
+    // A reader settles the journal: the call's events are there at once.
+    let events_path = format!("/runs/{}/events", s.run_id);
+    let (_, events) = s.server.client().get(&events_path).await;
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(kinds[kinds.len() - 2..], ["TOOL_REQUEST", "TOOL_RESPONSE"]);
+    let before = kinds.len();
+    for n in 1..=5 {
+        let (status, _) = call("GET", &read(n), Some(&s.run_id), None).await;
+        assert_eq!(status, 200);
+    }
+    // Not committed yet: a second handle on the database (which cannot settle the server's
+    // journal) sees only the events read above.
+    let master = std::fs::read_to_string(s.server.data_dir.join("master.key")).unwrap();
+    let master = runagents_store::MasterKey::from_base64(master.trim()).unwrap();
+    let beside =
+        runagents_store::SqliteStore::open(&s.server.data_dir.join("runagents.db"), &master)
+            .await
+            .unwrap();
+    use runagents_store::RunStore as _;
+    let committed = beside
+        .list_events("default", &s.run_id, 0, None)
+        .await
+        .unwrap();
+    assert_eq!(committed.len(), before);
+    drop(beside);
+    let Setup { server, run_id, .. } = s;
+    let server = server.crash_and_restart().await;
+    let (_, events) = server.client().get(&format!("/runs/{run_id}/events")).await;
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), before + 10, "{events:?}");
+    for (n, pair) in events[before..].chunks(2).enumerate() {
+        assert_eq!(pair[0]["type"], "TOOL_REQUEST");
+        assert_eq!(pair[1]["type"], "TOOL_RESPONSE");
+        assert_eq!(
+            pair[1]["data"]["tool_url"]
+                .as_str()
+                .map(|u| u.ends_with(&format!("/v1/customers/{}", n + 1))),
+            Some(true)
+        );
+    }
+    assert!(
+        events
+            .iter()
+            .zip(1..)
+            .all(|(event, seq)| event["seq"] == seq),
+        "gapless"
+    );
+}
