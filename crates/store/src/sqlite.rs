@@ -184,16 +184,18 @@ impl Committer {
     }
 }
 
-/// Events per statement of `one_trip`: the statement has this many rows of parameters,
-/// padded with NULLs, so its text never changes and SQLite prepares it once per connection.
+/// The row counts `one_trip`'s statement comes in: a slice takes the smallest that holds its
+/// events and runs, padded with NULL rows, so there are only a few statement texts and SQLite
+/// prepares each once per connection. (Each bound parameter costs time, so padding a small
+/// commit to the largest size would cost more than the commit.)
+const TRIP_SIZES: [usize; 4] = [2, 8, 32, 64];
+/// Events (and runs) per statement of `one_trip`.
 const TRIP_EVENTS: usize = 64;
-/// Distinct runs per statement of `one_trip`.
-const TRIP_RUNS: usize = 32;
 
 /// Each run's `last_seq` bumped by its count of events (`RETURNING` the runs that exist), then
 /// one INSERT whose seqs count back from the bumped counters, then the journal's applied
 /// sequence when given. Values are bound, never parsed (JSON here cost more than the insert).
-fn trip_statement() -> String {
+fn trip_statement(size: usize) -> String {
     use std::fmt::Write as _;
     let mut sql = String::from(
         "UPDATE runs SET last_seq = last_seq + v.column3, updated_at = $1 FROM (VALUES ",
@@ -211,7 +213,7 @@ fn trip_statement() -> String {
             .collect();
         let _ = write!(sql, "({})", params.join(", "));
     };
-    for i in 0..TRIP_RUNS {
+    for i in 0..size {
         row(&mut sql, 3, i == 0);
     }
     sql.push_str(
@@ -219,7 +221,7 @@ fn trip_statement() -> String {
          INSERT INTO run_events (run_id, seq, id, type, actor, payload_hash, data, at) \
          SELECT runs.id, runs.last_seq - v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 FROM (VALUES ",
     );
-    for i in 0..TRIP_EVENTS {
+    for i in 0..size {
         row(&mut sql, 9, i == 0);
     }
     let _ = write!(
@@ -231,12 +233,39 @@ fn trip_statement() -> String {
     sql
 }
 
-static TRIP: std::sync::LazyLock<String> = std::sync::LazyLock::new(trip_statement);
-static TRIP_IN_TRANSACTION: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("BEGIN IMMEDIATE;\n{}\nCOMMIT;", *TRIP));
+/// Per size of `TRIP_SIZES`: the statement alone, and wrapped in its own transaction.
+static TRIPS: std::sync::LazyLock<Vec<(String, String)>> = std::sync::LazyLock::new(|| {
+    TRIP_SIZES
+        .iter()
+        .map(|size| {
+            let statement = trip_statement(*size);
+            let alone = format!("BEGIN IMMEDIATE;\n{statement}\nCOMMIT;");
+            (statement, alone)
+        })
+        .collect()
+});
+
+/// The statements (alone, in a transaction) and row count for a slice.
+fn trip_for(slice: &[&EventBatch]) -> (&'static str, &'static str, usize) {
+    let mut runs: Vec<(&str, &str)> = Vec::new();
+    let mut events = 0;
+    for batch in slice {
+        events += batch.events.len();
+        if !runs.contains(&(batch.workspace.as_str(), batch.run_id.as_str())) {
+            runs.push((&batch.workspace, &batch.run_id));
+        }
+    }
+    let needed = events.max(runs.len());
+    let index = TRIP_SIZES
+        .iter()
+        .position(|size| *size >= needed)
+        .unwrap_or(TRIP_SIZES.len() - 1);
+    let (statement, alone) = &TRIPS[index];
+    (statement, alone, TRIP_SIZES[index])
+}
 
 /// Appends batches in as few round trips to SQLite's worker thread as their size allows: up
-/// to `TRIP_EVENTS` events of `TRIP_RUNS` runs is one call (BEGIN, the statement, COMMIT);
+/// to `TRIP_EVENTS` events (and runs) is one call (BEGIN, the statement, COMMIT);
 /// more is a transaction of one such call per slice. The journal's applied sequence is set in
 /// the same transaction. On any error nothing is written. A batch of more than `TRIP_EVENTS`
 /// events is refused (`append_event_batches` then writes statement by statement).
@@ -254,8 +283,9 @@ async fn one_trip(
     let mut found: Vec<(String, String)> = Vec::new();
     let mut connection = pool.acquire().await?;
     if let [only] = slices.as_slice() {
-        let args = trip_arguments(only, at, through)?;
-        match sqlx::query_as_with(&TRIP_IN_TRANSACTION, args)
+        let (_, alone, size) = trip_for(only);
+        let args = trip_arguments(only, size, at, through)?;
+        match sqlx::query_as_with(alone, args)
             .fetch_all(&mut *connection)
             .await
         {
@@ -271,9 +301,11 @@ async fn one_trip(
         let last = slices.len() - 1;
         for (i, slice) in slices.iter().enumerate() {
             let through = if i == last { through } else { None };
-            let args = trip_arguments(slice, at, through)?;
-            let rows: Vec<(String, String)> =
-                sqlx::query_as_with(&TRIP, args).fetch_all(&mut *tx).await?;
+            let (statement, _, size) = trip_for(slice);
+            let args = trip_arguments(slice, size, at, through)?;
+            let rows: Vec<(String, String)> = sqlx::query_as_with(statement, args)
+                .fetch_all(&mut *tx)
+                .await?;
             found.extend(rows);
         }
         tx.commit().await?;
@@ -288,7 +320,7 @@ async fn one_trip(
         .collect())
 }
 
-/// Consecutive batches cut into slices of at most `TRIP_EVENTS` events of `TRIP_RUNS` runs.
+/// Consecutive batches cut into slices of at most `TRIP_EVENTS` events and runs.
 fn trip_slices<'a>(batches: &[&'a EventBatch]) -> Vec<Vec<&'a EventBatch>> {
     let mut slices: Vec<Vec<&EventBatch>> = Vec::new();
     let mut events = 0;
@@ -297,7 +329,7 @@ fn trip_slices<'a>(batches: &[&'a EventBatch]) -> Vec<Vec<&'a EventBatch>> {
         let key = (batch.workspace.as_str(), batch.run_id.as_str());
         let new_run = !runs.contains(&key);
         let fits =
-            events + batch.events.len() <= TRIP_EVENTS && (!new_run || runs.len() < TRIP_RUNS);
+            events + batch.events.len() <= TRIP_EVENTS && (!new_run || runs.len() < TRIP_EVENTS);
         if slices.is_empty() || !fits {
             slices.push(Vec::new());
             events = 0;
@@ -318,6 +350,7 @@ fn trip_slices<'a>(batches: &[&'a EventBatch]) -> Vec<Vec<&'a EventBatch>> {
 /// from their run's last seq, NULL rows for the rest.
 fn trip_arguments<'q>(
     slice: &[&'q EventBatch],
+    size: usize,
     at: i64,
     through: Option<i64>,
 ) -> Result<sqlx::sqlite::SqliteArguments<'q>> {
@@ -338,7 +371,7 @@ fn trip_arguments<'q>(
         }
     }
     add(args.add(at))?;
-    for i in 0..TRIP_RUNS {
+    for i in 0..size {
         let run = runs.get(i);
         add(args.add(run.map(|r| r.0)))?;
         add(args.add(run.map(|r| r.1)))?;
@@ -365,7 +398,7 @@ fn trip_arguments<'q>(
             rows += 1;
         }
     }
-    for _ in rows..TRIP_EVENTS {
+    for _ in rows..size {
         for _ in 0..9 {
             add(args.add(None::<&str>))?;
         }
