@@ -194,43 +194,24 @@ const TRIP_EVENTS: usize = 64;
 
 /// Each run's `last_seq` bumped by its count of events (`RETURNING` the runs that exist), then
 /// one INSERT whose seqs count back from the bumped counters, then the journal's applied
-/// sequence when given. Values are bound, never parsed (JSON here cost more than the insert).
+/// sequence when given. Values are bound, never parsed (JSON here cost more than the insert),
+/// as anonymous `?` parameters taken in order: SQLite looks a named one up by a linear scan,
+/// which made binding a few hundred of them quadratic.
 fn trip_statement(size: usize) -> String {
-    use std::fmt::Write as _;
-    let mut sql = String::from(
-        "UPDATE runs SET last_seq = last_seq + v.column3, updated_at = $1 FROM (VALUES ",
-    );
-    let mut next = 1;
-    let mut row = |sql: &mut String, width: usize, first: bool| {
-        if !first {
-            sql.push_str(", ");
-        }
-        let params: Vec<String> = (0..width)
-            .map(|_| {
-                next += 1;
-                format!("${next}")
-            })
-            .collect();
-        let _ = write!(sql, "({})", params.join(", "));
+    let rows = |width: usize| {
+        let row = format!("({})", vec!["?"; width].join(", "));
+        vec![row; size].join(", ")
     };
-    for i in 0..size {
-        row(&mut sql, 3, i == 0);
-    }
-    sql.push_str(
-        ") AS v WHERE runs.workspace = v.column1 AND runs.id = v.column2 RETURNING runs.workspace, runs.id;\n\
+    format!(
+        "UPDATE runs SET last_seq = last_seq + v.column3, updated_at = ? FROM (VALUES {}) AS v \
+         WHERE runs.workspace = v.column1 AND runs.id = v.column2 RETURNING runs.workspace, runs.id;\n\
          INSERT INTO run_events (run_id, seq, id, type, actor, payload_hash, data, at) \
-         SELECT runs.id, runs.last_seq - v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 FROM (VALUES ",
-    );
-    for i in 0..size {
-        row(&mut sql, 9, i == 0);
-    }
-    let _ = write!(
-        sql,
-        ") AS v JOIN runs ON runs.workspace = v.column1 AND runs.id = v.column2;\n\
-         UPDATE event_journal SET applied_through = ${last} WHERE id = 1 AND ${last} IS NOT NULL;",
-        last = next + 1
-    );
-    sql
+         SELECT runs.id, runs.last_seq - v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 \
+         FROM (VALUES {}) AS v JOIN runs ON runs.workspace = v.column1 AND runs.id = v.column2;\n\
+         UPDATE event_journal SET applied_through = coalesce(?, applied_through) WHERE id = 1;",
+        rows(3),
+        rows(9)
+    )
 }
 
 /// Per size of `TRIP_SIZES`: the statement alone, and wrapped in its own transaction.

@@ -112,28 +112,34 @@ fn journaled_events_survive_a_crash_before_their_commit() {
             )
             .await
             .unwrap();
-        for n in 0..5 {
+        // Three calls committed (their lines stay in the file), five more only journaled.
+        for n in 0..3 {
             store.journal_events(call("r1", n)).await.unwrap();
         }
-        // Not committed: a handle beside it (which cannot settle another's journal) sees none.
+        store.flush_events().await.unwrap();
+        for n in 3..8 {
+            store.journal_events(call("r1", n)).await.unwrap();
+        }
+        // A handle beside it (which cannot settle another's journal) sees the committed ones.
         let beside = SqliteStore::open(&path, &master).await.unwrap();
         let committed = beside.list_events("default", "r1", 0, None).await.unwrap();
-        assert_eq!(committed.len(), 1);
+        assert_eq!(committed.len(), 7);
         store
     });
     // The process dies: its tasks stop where they are.
     crashed.shutdown_background();
     drop(store);
     let journal = std::fs::read_to_string(dir.path().join("runagents.db-events")).unwrap();
-    assert_eq!(journal.lines().count(), 5, "{journal}");
+    assert_eq!(journal.lines().count(), 8, "{journal}");
 
     runtime().block_on(async {
         let store = SqliteStore::open(&path, &master).await.unwrap();
         let events = store.list_events("default", "r1", 0, None).await.unwrap();
-        assert_eq!(events.len(), 11);
+        // The committed lines are not applied twice; the others are applied once, in order.
+        assert_eq!(events.len(), 17);
         assert!(events.iter().zip(1..).all(|(event, seq)| event.seq == seq));
-        assert_eq!(events[10].id, "r1-resp-4");
-        assert_eq!(events[10].data["n"], 4);
+        assert_eq!(events[16].id, "r1-resp-7");
+        assert_eq!(events[16].data["n"], 7);
         // Committed once: a restart after recovery applies nothing twice.
         drop(store);
         let store = SqliteStore::open(&path, &master).await.unwrap();
@@ -143,7 +149,7 @@ fn journaled_events_survive_a_crash_before_their_commit() {
                 .await
                 .unwrap()
                 .len(),
-            11
+            17
         );
         assert_eq!(
             std::fs::metadata(dir.path().join("runagents.db-events"))
