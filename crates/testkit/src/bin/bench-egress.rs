@@ -780,18 +780,33 @@ async fn listing_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
         "  seeded in {:.1} s",
         seeded.elapsed().as_secs_f64()
     ));
+    // Timed to the answer's last byte; parsing it (what the bench did before) is shown apart:
+    // for 10,000 requests it is the client's own work, tens of milliseconds.
     let time = |path: String| async move {
-        let mut times = Vec::new();
+        let mut received = Vec::new();
+        let mut parsed = Vec::new();
         let mut count = 0;
         for _ in 0..20 {
             let started = Instant::now();
-            let body = bench_ref.api("GET", &path, None).await?;
-            times.push(started.elapsed());
+            let answer = bench_ref
+                .http
+                .get(bench_ref.server.api(&path))
+                .header("x-runagents-api-key", &bench_ref.server.admin_key)
+                .send()
+                .await?
+                .error_for_status()?
+                .bytes()
+                .await?;
+            received.push(started.elapsed());
+            let body: Value = serde_json::from_slice(&answer)?;
+            parsed.push(started.elapsed());
             count = body.as_array().map_or(0, Vec::len);
         }
-        times.sort();
-        Ok::<_, Error>((times, count))
+        received.sort();
+        parsed.sort();
+        Ok::<_, Error>((received, parsed, count))
     };
+    let mut queue_p99 = Duration::ZERO;
     for (name, path) in [
         (
             "GET /runs?status=PAUSED_APPROVAL&limit=1000 (the API's page)",
@@ -802,11 +817,16 @@ async fn listing_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
             "/approvals/requests".to_owned(),
         ),
     ] {
-        let (times, count) = time(path).await?;
+        let (times, parsed, count) = time(path).await?;
+        if name.starts_with("GET /approvals") {
+            queue_p99 = percentile(&times, 0.99);
+        }
         say(format!(
-            "  {name:<62} {count:>6} items  p50 {:.1} ms  p99 {:.1} ms",
+            "  {name:<62} {count:>6} items  p50 {:.1} ms  p99 {:.1} ms  (parsed by the bench too: p50 {:.1} ms  p99 {:.1} ms)",
             ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.99))
+            ms(percentile(&times, 0.99)),
+            ms(percentile(&parsed, 0.5)),
+            ms(percentile(&parsed, 0.99))
         ));
     }
     // All of them at once, from the store (the server's own database, read beside it).
@@ -815,53 +835,71 @@ async fn listing_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
     let store =
         runagents_store::SqliteStore::open(&bench.server.data_dir.join("runagents.db"), &master)
             .await?;
-    use runagents_store::RunStore as _;
+    use runagents_store::{ApprovalStore as _, RunStore as _};
     let filter = runagents_store::RunFilter {
         statuses: vec!["PAUSED_APPROVAL".into()],
         limit: u32::try_from(options.paused)?,
         ..Default::default()
     };
-    let time_store = || async {
-        let mut times = Vec::new();
-        let mut count = 0;
-        for _ in 0..20 {
-            let started = Instant::now();
-            count = store.list_runs("default", &filter).await?.len();
-            times.push(started.elapsed());
-        }
-        times.sort();
-        Ok::<_, Error>((times, count))
-    };
-    let (times, count) = time_store().await?;
-    say(format!(
-        "  {:<62} {count:>6} items  p50 {:.1} ms  p99 {:.1} ms",
+    let pending = ["PENDING".to_owned()];
+    let (mut times, mut counts) = ([Vec::new(), Vec::new()], [0, 0]);
+    for _ in 0..20 {
+        let started = Instant::now();
+        counts[0] = store.list_runs("default", &filter).await?.len();
+        times[0].push(started.elapsed());
+        let started = Instant::now();
+        counts[1] = store.list_requests("default", &pending).await?.len();
+        times[1].push(started.elapsed());
+    }
+    let mut worst = Duration::ZERO;
+    let labels = [
         "store list_runs(status = PAUSED_APPROVAL, limit = all)",
-        ms(percentile(&times, 0.5)),
-        ms(percentile(&times, 0.99))
-    ));
-    // How SQLite runs it: on 0009's index, with no sort step.
+        "store list_requests(status = PENDING), what the queue reads",
+    ];
+    for ((label, mut times), count) in labels.into_iter().zip(times).zip(counts) {
+        times.sort();
+        say(format!(
+            "  {label:<62} {count:>6} items  p50 {:.1} ms  p99 {:.1} ms",
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.99))
+        ));
+        worst = worst.max(percentile(&times, 0.99));
+    }
+    // How SQLite runs them: on an index in the lists' order, with no sort step.
     let pool = sqlx::SqlitePool::connect(&format!(
         "sqlite://{}",
         bench.server.data_dir.join("runagents.db").display()
     ))
     .await?;
-    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-        "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE workspace = 'default' AND status IN ('PAUSED_APPROVAL') \
-         ORDER BY updated_at DESC, id DESC LIMIT 10000",
-    )
-    .fetch_all(&pool)
-    .await?;
-    for (_, _, _, detail) in plan {
-        say(format!("    plan: {detail}"));
-    }
-    say(format!(
-        "  target <= 100 ms for all {}: {}",
-        options.paused,
-        if ms(percentile(&times, 0.99)) <= 100.0 {
-            "met"
-        } else {
-            "missed"
+    for (table, query) in [
+        (
+            "runs",
+            "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE workspace = 'default' AND status IN ('PAUSED_APPROVAL') \
+             ORDER BY updated_at DESC, id DESC LIMIT 10000",
+        ),
+        (
+            "access_requests",
+            "EXPLAIN QUERY PLAN SELECT id, workspace, action_id, run_id, payload_hash, status, body, expires_at, created_at, updated_at \
+             FROM access_requests WHERE workspace = 'default' AND status IN ('PENDING') \
+             ORDER BY created_at, id LIMIT 10000",
+        ),
+        (
+            "ended windows, looked for before each listing",
+            "EXPLAIN QUERY PLAN UPDATE access_requests SET status = 'EXPIRED', updated_at = 1 \
+             WHERE status = 'APPROVED' AND expires_at IS NOT NULL AND expires_at <= 1 RETURNING workspace, id",
+        ),
+    ] {
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(query).fetch_all(&pool).await?;
+        for (_, _, _, detail) in plan {
+            say(format!("    plan ({table}): {detail}"));
         }
+    }
+    let verdict = |p99: Duration| if ms(p99) <= 100.0 { "met" } else { "missed" };
+    say(format!(
+        "  target p99 <= 100 ms for all {}: from the store {}, the approvals queue through the API {}",
+        options.paused,
+        verdict(worst),
+        verdict(queue_p99)
     ));
     Ok(())
 }
