@@ -339,6 +339,31 @@ fn refuse_unhostable(plan: &Plan) -> Result<()> {
     }
 }
 
+/// Stale requests are PENDING ones raised in a run of an agent that has since been deleted
+/// (or deleted and deployed again, so the run is not the present agent's). Nobody can act on
+/// them usefully: the run never resumes. Requests raised by hand outside a run are never stale.
+#[derive(Debug, Default)]
+pub struct StaleCheck {
+    /// When each agent of the workspace was created (empty when no request could be stale).
+    born: std::collections::HashMap<String, Timestamp>,
+}
+
+impl StaleCheck {
+    fn may_be_stale(request: &runagents_store::ListedRequest) -> bool {
+        request.status == "PENDING" && !request.run_id.is_empty()
+    }
+
+    /// Whether `request`, raised by `agent` (its body's `agent_id`), is stale.
+    pub fn is_stale(&self, request: &runagents_store::ListedRequest, agent: &str) -> bool {
+        Self::may_be_stale(request)
+            && !agent.is_empty()
+            && self
+                .born
+                .get(agent)
+                .is_none_or(|created| request.created_at < *created)
+    }
+}
+
 pub fn current_period() -> Period {
     Period::month_of(Timestamp::now())
 }
@@ -348,38 +373,22 @@ fn nanos_to_usd(nanos: i64) -> f64 {
 }
 
 impl Engine {
-    /// The ids of the stale requests among `requests`: PENDING ones raised in a run of an
-    /// agent that has since been deleted (or deleted and deployed again, so the run is not
-    /// the present agent's). Nobody can act on them usefully: the run never resumes. Requests
-    /// raised by hand outside a run are never stale.
-    pub async fn stale_requests(
+    /// What tells the stale requests among `requests` (see `StaleCheck`); reads the agents
+    /// only if one of them could be stale.
+    pub async fn stale_check(
         &self,
         workspace: &str,
-        requests: &[runagents_store::RequestRecord],
-    ) -> Result<std::collections::HashSet<String>> {
-        let pending_in_runs = || {
-            requests
-                .iter()
-                .filter(|r| r.status == "PENDING" && !r.run_id.is_empty())
-        };
-        if pending_in_runs().next().is_none() {
-            return Ok(Default::default());
+        requests: &[runagents_store::ListedRequest],
+    ) -> Result<StaleCheck> {
+        if !requests.iter().any(StaleCheck::may_be_stale) {
+            return Ok(StaleCheck::default());
         }
-        let born: std::collections::HashMap<String, Timestamp> = self
+        let born = self
             .list_agents(workspace)
             .await?
             .into_iter()
             .map(|agent| (agent.name, agent.created_at))
             .collect();
-        Ok(pending_in_runs()
-            .filter(|request| {
-                let agent = request.body["agent_id"].as_str().unwrap_or_default();
-                !agent.is_empty()
-                    && born
-                        .get(agent)
-                        .is_none_or(|created| request.created_at < *created)
-            })
-            .map(|request| request.id.clone())
-            .collect())
+        Ok(StaleCheck { born })
     }
 }

@@ -17,7 +17,8 @@ use runagents_domain::policy::{ApprovalRule, Approvers};
 use runagents_domain::tool::ToolSpec;
 use runagents_domain::{Timestamp, duration};
 use runagents_store::{
-    ActionRecord, GrantRecord, RequestDecision, RequestRecord, ResumeJob, RunChange, RunRecord,
+    ActionRecord, GrantRecord, ListedRequest, RequestDecision, RequestRecord, ResumeJob, RunChange,
+    RunRecord,
 };
 use serde_json::{Map, Value, json};
 
@@ -215,7 +216,7 @@ impl Engine {
         &self,
         ws: &str,
         status: Option<&str>,
-    ) -> Result<Vec<RequestRecord>> {
+    ) -> Result<Vec<ListedRequest>> {
         self.expire_windows().await?;
         let statuses = match status.map(|s| s.trim().to_ascii_uppercase()) {
             None => vec!["PENDING".to_owned()],

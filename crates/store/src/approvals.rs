@@ -10,8 +10,9 @@
 
 use async_trait::async_trait;
 use runagents_domain::Timestamp;
+use serde_json::value::RawValue;
 
-use crate::{NewEvent, Result};
+use crate::{NewEvent, RequestFields, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActionRecord {
@@ -49,6 +50,47 @@ pub struct RequestRecord {
     pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A request as `list_requests` returns it: `body` is the stored JSON text, not parsed into a
+/// tree; `fields` reads what a list shows of it.
+#[derive(Clone, Debug)]
+pub struct ListedRequest {
+    pub id: String,
+    pub workspace: String,
+    pub action_id: String,
+    pub run_id: String,
+    pub payload_hash: String,
+    pub status: String,
+    pub body: Box<RawValue>,
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl ListedRequest {
+    /// The body's text fields and routing (see `RequestFields`).
+    pub fn fields(&self) -> RequestFields<'_> {
+        RequestFields::read(&self.body)
+    }
+}
+
+impl From<&RequestRecord> for ListedRequest {
+    fn from(request: &RequestRecord) -> Self {
+        ListedRequest {
+            id: request.id.clone(),
+            workspace: request.workspace.clone(),
+            action_id: request.action_id.clone(),
+            run_id: request.run_id.clone(),
+            payload_hash: request.payload_hash.clone(),
+            status: request.status.clone(),
+            // Cannot fail: a `Value`'s keys are strings.
+            body: serde_json::value::to_raw_value(&request.body).unwrap_or_default(),
+            expires_at: request.expires_at,
+            created_at: request.created_at,
+            updated_at: request.updated_at,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -134,12 +176,12 @@ pub trait ApprovalStore: Send + Sync {
     ) -> Result<Blocked>;
     async fn get_action(&self, workspace: &str, id: &str) -> Result<Option<ActionRecord>>;
     async fn get_request(&self, workspace: &str, id: &str) -> Result<Option<RequestRecord>>;
-    /// Requests in creation order; `statuses` empty means all.
+    /// Requests in creation order (then by id), at most 10,000; `statuses` empty means all.
     async fn list_requests(
         &self,
         workspace: &str,
         statuses: &[String],
-    ) -> Result<Vec<RequestRecord>>;
+    ) -> Result<Vec<ListedRequest>>;
     /// Decides a PENDING request; `Conflict` if it is no longer PENDING, `NotFound` if absent.
     /// Its pending deliveries are skipped and its delivered ones get follow-ups, atomically.
     async fn decide_request(

@@ -11,6 +11,7 @@ mod event_journal;
 mod local_generations;
 mod oauth;
 mod postgres;
+mod request_fields;
 mod runs;
 mod seal;
 mod sql;
@@ -25,13 +26,14 @@ use async_trait::async_trait;
 use runagents_domain::{Secret, Timestamp};
 
 pub use approvals::{
-    ActionRecord, ActionResult, ApprovalStore, Blocked, GrantRecord, RequestDecision,
-    RequestRecord, ResumeJob, RunChange,
+    ActionRecord, ActionResult, ApprovalStore, Blocked, GrantRecord, ListedRequest,
+    RequestDecision, RequestRecord, ResumeJob, RunChange,
 };
 pub use callbacks::{CallbackRecord, CallbackStore};
 pub use dispatch::{DELIVER, DispatchRecord, DispatchStore, FOLLOWUP};
 pub use oauth::{OAuthConnection, OAuthStore};
 pub use postgres::PostgresStore;
+pub use request_fields::RequestFields;
 pub use runs::{
     EventBatch, EventRecord, NewEvent, RecordedCall, RunFilter, RunRecord, RunStore, RunUpdate,
 };

@@ -1,9 +1,9 @@
 use runagents_domain::Timestamp;
 use runagents_store::{
-    ActionRecord, ActionResult, Blocked, Error, GrantRecord, NewEvent, RequestDecision,
-    RequestRecord, ResumeJob, RunChange, RunRecord, Store,
+    ActionRecord, ActionResult, Blocked, Error, GrantRecord, ListedRequest, NewEvent,
+    RequestDecision, RequestRecord, ResumeJob, RunChange, RunRecord, Store,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub(crate) async fn run(store: &dyn Store, id: &str) {
     let record = RunRecord {
@@ -173,6 +173,163 @@ pub async fn blocking_is_atomic_and_deduplicated(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(store.list_requests("default", &[]).await.unwrap().len(), 4);
+}
+
+/// Raises a request outside any run, in `workspace`, created at `at`.
+async fn raise(store: &dyn Store, workspace: &str, id: &str, at: i64, body: Value) {
+    let mut blocked = action(&format!("a-{id}"), "", &format!("h-{id}"));
+    blocked.workspace = workspace.into();
+    let mut raised = request(id, &blocked.id, "", &format!("h-{id}"));
+    raised.workspace = workspace.into();
+    raised.body = body;
+    raised.created_at = Timestamp(at);
+    raised.updated_at = Timestamp(at);
+    let created = store
+        .block_action(&blocked, &raised, None, &[])
+        .await
+        .unwrap();
+    assert!(matches!(created, Blocked::Created(_)));
+}
+
+/// The approvals queue's read: creation order (the id breaks ties), one status, several or
+/// all, one workspace, and every field and body exactly as written.
+pub async fn requests_list_in_creation_order_by_status_and_round_trip(store: &dyn Store) {
+    let rich = json!({
+        "agent_id": "billing",
+        "tool_id": "stripe",
+        "message": "Approval required for stripe: \"POST\" \\ é ü 漢字 😀 \u{2028}\n\t</script>",
+        "routing": {
+            "rule": "finance",
+            "approvers": {"groups": ["fin", "ops"], "users": []},
+            "defaultDuration": "",
+            "delivery": {"fallbackToUI": true, "connectors": [{"name": "slack", "weight": 1.5}]},
+        },
+        "numbers": [0, -1, 3.25, 1e20, i64::MIN, u64::MAX],
+        "nothing": null,
+        "deep": {"a": {"b": {"c": [{"d": "e"}, [], {}]}}},
+        "": "empty key",
+    });
+    raise(store, "default", "q-c", 5, json!({"agent_id": "c"})).await;
+    raise(store, "default", "q-b", 3, rich.clone()).await;
+    raise(
+        store,
+        "default",
+        "q-a",
+        3,
+        json!({"agent_id": "a", "routing": {}}),
+    )
+    .await;
+    raise(store, "default", "q-d", 1, Value::Null).await;
+    raise(store, "other", "q-x", 2, json!({"agent_id": "x"})).await;
+    raise(store, "default", "q-e", 4, json!({"agent_id": "e"})).await;
+    let rejected = RequestDecision {
+        status: "REJECTED".into(),
+        fields: json!({"reason": "not now ✋", "approver_id": "admin"}),
+        expires_at: Some(Timestamp(9_000)),
+        action_status: "REJECTED".into(),
+        grant: None,
+        job: None,
+        run: None,
+        at: Timestamp(6),
+    };
+    store
+        .decide_request("default", "q-e", &rejected)
+        .await
+        .unwrap();
+    let list = |workspace: &'static str, statuses: &'static [&'static str]| async move {
+        let statuses: Vec<String> = statuses.iter().map(|s| (*s).to_owned()).collect();
+        store.list_requests(workspace, &statuses).await.unwrap()
+    };
+    let ids =
+        |requests: &[ListedRequest]| requests.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let pending = list("default", &["PENDING"]).await;
+    assert_eq!(ids(&pending), ["q-d", "q-a", "q-b", "q-c"]);
+    assert_eq!(ids(&list("default", &["REJECTED"]).await), ["q-e"]);
+    assert_eq!(
+        ids(&list("default", &["REJECTED", "PENDING"]).await),
+        ["q-d", "q-a", "q-b", "q-e", "q-c"]
+    );
+    assert!(list("default", &["APPROVED", "EXPIRED"]).await.is_empty());
+    let all = list("default", &[]).await;
+    assert_eq!(ids(&all), ["q-d", "q-a", "q-b", "q-e", "q-c"]);
+    assert_eq!(ids(&list("other", &[]).await), ["q-x"]);
+    assert_eq!(ids(&list("other", &["PENDING"]).await), ["q-x"]);
+    assert!(list("nowhere", &[]).await.is_empty());
+    // Listed exactly as read one by one and as written; a body's text is what was written.
+    let all: Vec<RequestRecord> = all
+        .iter()
+        .map(|listed| {
+            let body: Value = serde_json::from_str(listed.body.get()).unwrap();
+            assert_eq!(listed.body.get(), body.to_string());
+            RequestRecord {
+                id: listed.id.clone(),
+                workspace: listed.workspace.clone(),
+                action_id: listed.action_id.clone(),
+                run_id: listed.run_id.clone(),
+                payload_hash: listed.payload_hash.clone(),
+                status: listed.status.clone(),
+                body,
+                expires_at: listed.expires_at,
+                created_at: listed.created_at,
+                updated_at: listed.updated_at,
+            }
+        })
+        .collect();
+    for listed in &all {
+        let read = store.get_request("default", &listed.id).await.unwrap();
+        assert_eq!(Some(listed), read.as_ref());
+    }
+    let by_id = |id: &str| all.iter().find(|r| r.id == id).unwrap().clone();
+    assert_eq!(by_id("q-b").body, rich);
+    assert_eq!(by_id("q-d").body, Value::Null);
+    assert_eq!(by_id("q-a").body, json!({"agent_id": "a", "routing": {}}));
+    // What lists show of a body, read from its text.
+    let listed_rich = pending.iter().find(|r| r.id == "q-b").unwrap();
+    assert_eq!(listed_rich.body.get(), rich.to_string());
+    let fields = listed_rich.fields();
+    assert_eq!(
+        (
+            fields.agent_id.as_ref(),
+            fields.tool_id.as_ref(),
+            fields.subject.as_ref()
+        ),
+        ("billing", "stripe", "")
+    );
+    assert_eq!(fields.message, rich["message"].as_str().unwrap());
+    assert_eq!(
+        fields.routing.map(|routing| routing.get()),
+        Some(rich["routing"].to_string().as_str())
+    );
+    let decided = by_id("q-e");
+    assert_eq!(
+        (
+            decided.status.as_str(),
+            decided.expires_at,
+            decided.created_at,
+            decided.updated_at
+        ),
+        (
+            "REJECTED",
+            Some(Timestamp(9_000)),
+            Timestamp(4),
+            Timestamp(6)
+        )
+    );
+    assert_eq!(
+        decided.body,
+        json!({"agent_id": "e", "reason": "not now ✋", "approver_id": "admin"})
+    );
+    let first = by_id("q-d");
+    assert_eq!(
+        (
+            first.workspace.as_str(),
+            first.action_id.as_str(),
+            first.run_id.as_str(),
+            first.payload_hash.as_str()
+        ),
+        ("default", "a-q-d", "", "h-q-d")
+    );
+    assert_eq!(first.expires_at, None);
 }
 
 pub(crate) fn approval(run_id: &str, action_id: &str) -> RequestDecision {

@@ -72,6 +72,7 @@ conformance!(
     generations_change_with_every_write,
     blocking_is_atomic_and_deduplicated,
     deciding_writes_grant_job_and_events_once,
+    requests_list_in_creation_order_by_status_and_round_trip,
     resume_jobs_are_leased_and_finished_once,
     a_replay_waiting_for_consent_is_put_aside_and_queued_again_once,
     runs_and_events_round_trip,
