@@ -9,6 +9,10 @@ use crate::{MasterKey, Result, Sealer, Work};
 
 type Backend = sqlx::Postgres;
 
+/// Claims skip rows another claimer holds, so workers (on any replica) woken together each
+/// take a different row instead of queueing on one and coming back empty.
+const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+
 /// After a listener error, wait this long (doubling up to `LISTEN_BACKOFF_MAX`) before
 /// listening again.
 const LISTEN_BACKOFF: Duration = Duration::from_millis(250);

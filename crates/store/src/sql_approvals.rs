@@ -514,7 +514,7 @@ macro_rules! impl_approval_store {
             async fn claim_resume_job(&self, worker: &str, now: runagents_domain::Timestamp, lease_ms: i64) -> $crate::Result<Option<$crate::ResumeJob>> {
                 let sql = format!(
                     "UPDATE resume_jobs SET locked_until = $2, locked_by = $3, attempts = attempts + 1 \
-                     WHERE id = (SELECT id FROM resume_jobs WHERE done = 0 AND locked_until < $1 ORDER BY created_at, id LIMIT 1) \
+                     WHERE id = (SELECT id FROM resume_jobs WHERE done = 0 AND locked_until < $1 ORDER BY created_at, id LIMIT 1{SKIP_LOCKED}) \
                      AND done = 0 AND locked_until < $1 RETURNING {}",
                     $crate::sql_approvals::JOB_COLUMNS
                 );

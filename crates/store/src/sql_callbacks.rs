@@ -29,7 +29,7 @@ macro_rules! impl_callback_store {
                 let sql = format!(
                     "UPDATE run_callbacks SET locked_until = $2, locked_by = $3, attempts = attempts + 1, updated_at = $1 \
                      WHERE run_id = (SELECT run_id FROM run_callbacks WHERE state = 'pending' AND next_attempt_at <= $1 AND locked_until < $1 \
-                        ORDER BY next_attempt_at, created_at LIMIT 1) \
+                        ORDER BY next_attempt_at, created_at LIMIT 1{SKIP_LOCKED}) \
                      AND state = 'pending' AND locked_until < $1 RETURNING {}",
                     $crate::sql_callbacks::CALLBACK_COLUMNS
                 );

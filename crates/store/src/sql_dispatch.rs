@@ -162,7 +162,7 @@ macro_rules! impl_dispatch_store {
                         AND NOT (d.mode = 'first_success' AND d.purpose = 'deliver' AND EXISTS (SELECT 1 FROM dispatches e \
                             WHERE e.request_id = d.request_id AND e.purpose = 'deliver' AND e.position < d.position \
                             AND e.state = 'pending' AND (e.attempts = 0 OR e.locked_until >= $1))) \
-                        ORDER BY d.next_attempt_at, d.created_at, d.position LIMIT 1) \
+                        ORDER BY d.next_attempt_at, d.created_at, d.position LIMIT 1{SKIP_LOCKED}) \
                      AND state = 'pending' AND locked_until < $1 RETURNING {}",
                     $crate::sql_dispatch::DISPATCH_COLUMNS
                 );

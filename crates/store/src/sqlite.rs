@@ -12,6 +12,9 @@ use crate::{EventBatch, MasterKey, Result, Sealer};
 
 type Backend = sqlx::Sqlite;
 
+/// SQLite has one writer at a time: a claim never meets a row another claimer holds.
+const SKIP_LOCKED: &str = "";
+
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     sealer: Sealer,
