@@ -63,7 +63,8 @@ struct LineEvent<'a> {
     a: Cow<'a, str>,
     #[serde(borrow)]
     h: Cow<'a, str>,
-    d: serde_json::Value,
+    #[serde(borrow)]
+    d: Cow<'a, serde_json::Value>,
     t: i64,
 }
 
@@ -168,7 +169,7 @@ impl EventJournal {
                     k: Cow::Borrowed(&event.kind),
                     a: Cow::Borrowed(&event.actor),
                     h: Cow::Borrowed(&event.payload_hash),
-                    d: event.data.clone(),
+                    d: Cow::Borrowed(&event.data),
                     t: event.at.millis(),
                 })
                 .collect(),
@@ -178,8 +179,7 @@ impl EventJournal {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             let seq = state.next_seq;
             let mut line = Vec::with_capacity(body.len() + 22);
-            line.extend_from_slice(seq.to_string().as_bytes());
-            line.push(b' ');
+            let _ = write!(line, "{seq} ");
             line.extend_from_slice(&body);
             line.push(b'\n');
             if let Err(error) = state.file.write_all(&line) {
@@ -348,7 +348,7 @@ fn parse_line(line: &[u8]) -> Option<(u64, EventBatch)> {
             kind: event.k.into_owned(),
             actor: event.a.into_owned(),
             payload_hash: event.h.into_owned(),
-            data: event.d,
+            data: event.d.into_owned(),
             at: Timestamp(event.t),
         })
         .collect();
@@ -399,7 +399,7 @@ mod tests {
                         k: e.kind.as_str().into(),
                         a: e.actor.as_str().into(),
                         h: e.payload_hash.as_str().into(),
-                        d: e.data.clone(),
+                        d: Cow::Borrowed(&e.data),
                         t: e.at.millis(),
                     })
                     .collect(),

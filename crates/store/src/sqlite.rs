@@ -229,23 +229,55 @@ static TRIPS: std::sync::LazyLock<Vec<(String, String)>> = std::sync::LazyLock::
         .collect()
 });
 
-/// The statements (alone, in a transaction) and row count for a slice.
-fn trip_for(slice: &[&EventBatch]) -> (&'static str, &'static str, usize) {
-    let mut runs: Vec<(&str, &str)> = Vec::new();
-    let mut events = 0;
-    for batch in slice {
-        events += batch.events.len();
-        if !runs.contains(&(batch.workspace.as_str(), batch.run_id.as_str())) {
-            runs.push((&batch.workspace, &batch.run_id));
+/// Consecutive batches committed by one statement, with their runs (each with its count of
+/// events, in the order first seen) and their count of events.
+struct Slice<'a> {
+    batches: Vec<&'a EventBatch>,
+    runs: Vec<(&'a str, &'a str, i64)>,
+    events: usize,
+}
+
+impl<'a> Slice<'a> {
+    fn new() -> Self {
+        Slice {
+            batches: Vec::new(),
+            runs: Vec::new(),
+            events: 0,
         }
     }
-    let needed = events.max(runs.len());
-    let index = TRIP_SIZES
-        .iter()
-        .position(|size| *size >= needed)
-        .unwrap_or(TRIP_SIZES.len() - 1);
-    let (statement, alone) = &TRIPS[index];
-    (statement, alone, TRIP_SIZES[index])
+
+    fn run_index(&self, batch: &EventBatch) -> Option<usize> {
+        self.runs
+            .iter()
+            .position(|(w, r, _)| *w == batch.workspace && *r == batch.run_id)
+    }
+
+    /// Room for `batch`: at most `TRIP_EVENTS` events and runs.
+    fn fits(&self, batch: &EventBatch) -> bool {
+        let runs = self.runs.len() + usize::from(self.run_index(batch).is_none());
+        self.events + batch.events.len() <= TRIP_EVENTS && runs <= TRIP_EVENTS
+    }
+
+    fn push(&mut self, batch: &'a EventBatch) {
+        let count = batch.events.len() as i64;
+        match self.run_index(batch) {
+            Some(index) => self.runs[index].2 += count,
+            None => self.runs.push((&batch.workspace, &batch.run_id, count)),
+        }
+        self.events += batch.events.len();
+        self.batches.push(batch);
+    }
+
+    /// The statements (alone, in a transaction) and the row count that hold this slice.
+    fn trip(&self) -> (&'static str, &'static str, usize) {
+        let needed = self.events.max(self.runs.len());
+        let index = TRIP_SIZES
+            .iter()
+            .position(|size| *size >= needed)
+            .unwrap_or(TRIP_SIZES.len() - 1);
+        let (statement, alone) = &TRIPS[index];
+        (statement, alone, TRIP_SIZES[index])
+    }
 }
 
 /// Appends batches in as few round trips to SQLite's worker thread as their size allows: up
@@ -267,7 +299,7 @@ async fn one_trip(
     let mut found: Vec<(String, String)> = Vec::new();
     let mut connection = pool.acquire().await?;
     if let [only] = slices.as_slice() {
-        let (_, alone, size) = trip_for(only);
+        let (_, alone, size) = only.trip();
         let args = trip_arguments(only, size, at, through)?;
         match sqlx::query_as_with(alone, args)
             .fetch_all(&mut *connection)
@@ -285,7 +317,7 @@ async fn one_trip(
         let last = slices.len() - 1;
         for (i, slice) in slices.iter().enumerate() {
             let through = if i == last { through } else { None };
-            let (statement, _, size) = trip_for(slice);
+            let (statement, _, size) = slice.trip();
             let args = trip_arguments(slice, size, at, through)?;
             let rows: Vec<(String, String)> = sqlx::query_as_with(statement, args)
                 .fetch_all(&mut *tx)
@@ -305,26 +337,16 @@ async fn one_trip(
 }
 
 /// Consecutive batches cut into slices of at most `TRIP_EVENTS` events and runs.
-fn trip_slices<'a>(batches: &[&'a EventBatch]) -> Vec<Vec<&'a EventBatch>> {
-    let mut slices: Vec<Vec<&EventBatch>> = Vec::new();
-    let mut events = 0;
-    let mut runs: Vec<(&str, &str)> = Vec::new();
+fn trip_slices<'a>(batches: &[&'a EventBatch]) -> Vec<Slice<'a>> {
+    let mut slices: Vec<Slice<'a>> = Vec::new();
     for batch in batches {
-        let key = (batch.workspace.as_str(), batch.run_id.as_str());
-        let new_run = !runs.contains(&key);
-        let fits =
-            events + batch.events.len() <= TRIP_EVENTS && (!new_run || runs.len() < TRIP_EVENTS);
-        if slices.is_empty() || !fits {
-            slices.push(Vec::new());
-            events = 0;
-            runs.clear();
-        }
-        if !runs.contains(&key) {
-            runs.push(key);
-        }
-        events += batch.events.len();
-        if let Some(slice) = slices.last_mut() {
-            slice.push(batch);
+        match slices.last_mut() {
+            Some(slice) if slice.fits(batch) => slice.push(batch),
+            _ => {
+                let mut slice = Slice::new();
+                slice.push(batch);
+                slices.push(slice);
+            }
         }
     }
     slices
@@ -333,7 +355,7 @@ fn trip_slices<'a>(batches: &[&'a EventBatch]) -> Vec<Vec<&'a EventBatch>> {
 /// The parameters of one slice: its runs with their counts, its events with their distance
 /// from their run's last seq, NULL rows for the rest.
 fn trip_arguments<'q>(
-    slice: &[&'q EventBatch],
+    slice: &Slice<'q>,
     size: usize,
     at: i64,
     through: Option<i64>,
@@ -343,17 +365,7 @@ fn trip_arguments<'q>(
     let add = |result: std::result::Result<(), sqlx::error::BoxDynError>| {
         result.map_err(|e| crate::Error::Backend(e.to_string()))
     };
-    let mut runs: Vec<(&str, &str, i64)> = Vec::new();
-    for batch in slice {
-        let count = batch.events.len() as i64;
-        match runs
-            .iter_mut()
-            .find(|(w, r, _)| *w == batch.workspace && *r == batch.run_id)
-        {
-            Some(run) => run.2 += count,
-            None => runs.push((&batch.workspace, &batch.run_id, count)),
-        }
-    }
+    let runs = &slice.runs;
     add(args.add(at))?;
     for i in 0..size {
         let run = runs.get(i);
@@ -363,11 +375,8 @@ fn trip_arguments<'q>(
     }
     let mut left: Vec<i64> = runs.iter().map(|run| run.2).collect();
     let mut rows = 0;
-    for batch in slice {
-        let index = runs
-            .iter()
-            .position(|(w, r, _)| *w == batch.workspace && *r == batch.run_id)
-            .unwrap_or_default();
+    for batch in &slice.batches {
+        let index = slice.run_index(batch).unwrap_or_default();
         for event in &batch.events {
             left[index] -= 1;
             add(args.add(batch.workspace.as_str()))?;
