@@ -259,7 +259,7 @@ async fn egress(
     };
     match outcome {
         Outcome::Refused(refused) => refusal(refused),
-        Outcome::Forwarded(upstream) => stream_back(upstream),
+        Outcome::Forwarded(upstream) => stream_back(upstream).await,
         Outcome::Replayed {
             status,
             headers,
@@ -268,8 +268,12 @@ async fn egress(
     }
 }
 
-/// Relays the upstream's status, end-to-end headers and body as it arrives.
-fn stream_back(upstream: reqwest::Response) -> Response {
+/// Upstream answers up to this size (by `content-length`) are relayed whole.
+const WHOLE_BODY_LIMIT: u64 = 64 * 1024;
+
+/// Relays the upstream's status, end-to-end headers and body (streamed as it arrives, unless
+/// it is small).
+async fn stream_back(upstream: reqwest::Response) -> Response {
     let status =
         StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = Response::builder().status(status);
@@ -287,7 +291,26 @@ fn stream_back(upstream: reqwest::Response) -> Response {
             response = response.header(name, value);
         }
     }
-    let body = Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other));
+    // A small answer of known length is read whole and sent with its head in one write,
+    // instead of a hand-off per chunk between the upstream's connection and the agent's.
+    let small = upstream
+        .content_length()
+        .is_some_and(|length| length <= WHOLE_BODY_LIMIT);
+    let body = if small {
+        match upstream.bytes().await {
+            Ok(bytes) => Body::from(bytes),
+            Err(error) => {
+                return refusal(Refusal {
+                    status: 502,
+                    code: "UPSTREAM_FAILED",
+                    message: format!("the upstream's answer broke off: {error}"),
+                    extra: serde_json::Map::new(),
+                });
+            }
+        }
+    } else {
+        Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other))
+    };
     response
         .body(body)
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())

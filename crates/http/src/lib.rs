@@ -40,7 +40,8 @@ pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub engine: Engine,
+    /// Behind one `Arc`: every handler clones the state, and the engine is many `Arc`s.
+    pub engine: std::sync::Arc<Engine>,
     /// Rendered tool lists per workspace, with the store generation they were read at.
     tool_lists: std::sync::Arc<
         std::sync::Mutex<std::collections::HashMap<String, (i64, axum::body::Bytes)>>,
@@ -50,7 +51,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(engine: Engine) -> Self {
         AppState {
-            engine,
+            engine: std::sync::Arc::new(engine),
             tool_lists: Default::default(),
         }
     }

@@ -73,7 +73,7 @@ async fn run_stream(
 }
 
 struct RunCursor {
-    engine: Engine,
+    engine: std::sync::Arc<Engine>,
     workspace: String,
     run_id: String,
     after: i64,
@@ -147,7 +147,7 @@ async fn conversation_stream(
 }
 
 struct ConversationCursor {
-    engine: Engine,
+    engine: std::sync::Arc<Engine>,
     workspace: String,
     conversation: String,
     /// (run id, last seq sent, final answer sent).

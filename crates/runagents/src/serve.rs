@@ -175,6 +175,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
                 &master,
                 &SqliteOptions {
                     event_linger: Duration::from_millis(options.event_linger_ms),
+                    ..SqliteOptions::default()
                 },
             )
             .await

@@ -96,11 +96,13 @@ pub(crate) struct EventJournal {
 impl EventJournal {
     /// Takes the journal of the database at `db` (waiting briefly if a store of this process
     /// that was just dropped still holds it), commits what a previous process left in it, and
-    /// starts the flusher. `None` when another live process owns it.
+    /// starts the flusher (on a thread of its own, or as a task of the caller's runtime). `None`
+    /// when another live process owns it.
     pub(crate) async fn open(
         db: &Path,
         committer: Committer,
         linger: Duration,
+        own_thread: bool,
     ) -> Result<Option<Arc<EventJournal>>> {
         let mut path = db.as_os_str().to_owned();
         path.push("-events");
@@ -152,7 +154,21 @@ impl EventJournal {
             closed: AtomicBool::new(false),
             path,
         });
-        tokio::spawn(flush(journal.clone(), committer, linger));
+        let flusher = flush(journal.clone(), committer, linger);
+        if own_thread {
+            // Off the request runtime: a commit's wait on the SQLite worker's channel (a lock
+            // its holder may be preempted with) must not hold a worker that answers calls.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Backend(format!("event journal flusher: {e}")))?;
+            std::thread::Builder::new()
+                .name("event-journal".into())
+                .spawn(move || runtime.block_on(flusher))
+                .map_err(|e| Error::Backend(format!("event journal flusher: {e}")))?;
+        } else {
+            tokio::spawn(flusher);
+        }
         Ok(Some(journal))
     }
 

@@ -33,12 +33,17 @@ pub struct SqliteStore {
 pub struct SqliteOptions {
     /// How long the event journal gathers batches before a commit when no reader waits.
     pub event_linger: Duration,
+    /// The journal's flusher runs on a thread of its own (the default), so its commits never
+    /// hold a worker of the runtime answering calls; `false` runs it as a task of the caller's
+    /// runtime, which stops with it (tests simulate a crash that way).
+    pub flusher_thread: bool,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             event_linger: crate::event_journal::DEFAULT_LINGER,
+            flusher_thread: true,
         }
     }
 }
@@ -93,7 +98,8 @@ impl SqliteStore {
             pool: pool.clone(),
             writer: writer.clone(),
         };
-        let journal = EventJournal::open(path, committer, opened.event_linger).await?;
+        let journal =
+            EventJournal::open(path, committer, opened.event_linger, opened.flusher_thread).await?;
         Ok(SqliteStore {
             pool,
             sealer: Sealer::new(master),

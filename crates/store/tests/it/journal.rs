@@ -100,6 +100,8 @@ fn journaled_events_survive_a_crash_before_their_commit() {
         // The flusher gathers for an hour: nothing journaled below reaches a commit.
         let lingering = SqliteOptions {
             event_linger: Duration::from_secs(3600),
+            // A task of this runtime, so that stopping the runtime stops it like a crash.
+            flusher_thread: false,
         };
         let store = SqliteStore::open_with(&path, &master, &lingering)
             .await
