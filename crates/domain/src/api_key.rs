@@ -35,11 +35,7 @@ pub fn encode_token(prefix: &str, bytes: &[u8; 32]) -> String {
 }
 
 pub fn hash(token: &str) -> String {
-    digest(&SHA256, token.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(digest(&SHA256, token.as_bytes()).as_ref())
 }
 
 pub fn last4(token: &str) -> String {

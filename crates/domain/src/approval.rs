@@ -110,11 +110,7 @@ pub fn payload_hash(method: &str, url: &str, body: &[u8]) -> String {
     data.extend_from_slice(url.as_bytes());
     data.push(b'\n');
     data.extend_from_slice(body);
-    digest(&SHA256, &data)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(digest(&SHA256, &data).as_ref())
 }
 
 #[cfg(test)]

@@ -101,26 +101,12 @@ impl DeliveryMode {
 
 fn hmac_hex(secret: &[u8], message: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    hex(hmac::sign(&key, message).as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
+    crate::hex::encode(hmac::sign(&key, message).as_ref())
 }
 
 fn verify_hex(secret: &[u8], message: &[u8], signature_hex: &str) -> bool {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    unhex(signature_hex).is_some_and(|tag| hmac::verify(&key, message, &tag).is_ok())
+    crate::hex::decode(signature_hex).is_some_and(|tag| hmac::verify(&key, message, &tag).is_ok())
 }
 
 fn fresh(sent_at_secs: i64, now: Timestamp) -> Result<(), Invalid> {

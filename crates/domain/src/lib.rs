@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod document;
 pub mod duration;
 pub mod fields;
+pub mod hex;
 pub mod identity_provider;
 pub mod jwt;
 pub mod model_provider;

@@ -58,7 +58,7 @@ impl Engine {
             &key,
             format!("runagents callbacks v1\n{workspace}").as_bytes(),
         );
-        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        runagents_domain::hex::encode(tag.as_ref())
     }
 
     /// Wakes the callback worker (a run ended here).

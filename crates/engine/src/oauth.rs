@@ -448,7 +448,7 @@ impl Engine {
             expires_at: Timestamp::now()
                 .plus_seconds(oauth::STATE_TTL_SECONDS)
                 .millis(),
-            nonce: nonce.iter().map(|b| format!("{b:02x}")).collect(),
+            nonce: runagents_domain::hex::encode(&nonce),
         };
         let key = self.oauth_key();
         let challenge = config

@@ -3,6 +3,7 @@
 //! tested against AWS's published example.
 
 use ring::{digest, hmac};
+use runagents_domain::hex;
 
 /// What a signature is made for.
 pub struct Request<'a> {
@@ -51,7 +52,7 @@ pub fn authorization(
         request.method,
         canonical_path(request.path),
         request.query,
-        hex(digest::digest(&digest::SHA256, request.body).as_ref()),
+        hex::encode(digest::digest(&digest::SHA256, request.body).as_ref()),
     );
     let scope = format!(
         "{date}/{}/{}/aws4_request",
@@ -59,7 +60,7 @@ pub fn authorization(
     );
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref())
+        hex::encode(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref())
     );
     let mut key = sign(
         format!("AWS4{}", credentials.secret_access_key).as_bytes(),
@@ -68,7 +69,7 @@ pub fn authorization(
     for part in [credentials.region, credentials.service, "aws4_request"] {
         key = sign(&key, part.as_bytes());
     }
-    let signature = hex(&sign(&key, string_to_sign.as_bytes()));
+    let signature = hex::encode(&sign(&key, string_to_sign.as_bytes()));
     format!(
         "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
         credentials.access_key_id
@@ -100,10 +101,6 @@ fn sign(key: &[u8], data: &[u8]) -> Vec<u8> {
     hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
         .as_ref()
         .to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
