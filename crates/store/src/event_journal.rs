@@ -22,7 +22,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use runagents_domain::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,8 @@ use crate::{Error, EventBatch, NewEvent, Result};
 
 /// How long the flusher gathers more batches before a commit, unless a reader is waiting.
 pub const DEFAULT_LINGER: Duration = Duration::from_millis(1);
+/// How long the flusher keeps looking for batches without being woken before it sleeps.
+const STAY_AWAKE: Duration = Duration::from_millis(100);
 /// Batches per commit: bounds the statement's size, not the journal's.
 const COMMIT_CHUNK: usize = 2_000;
 /// Journaled, uncommitted batches beyond which callers wait for the commit (memory bound).
@@ -83,8 +85,11 @@ pub(crate) struct EventJournal {
     written: AtomicU64,
     /// The last sequence committed to the database.
     committed: watch::Sender<u64>,
-    /// A batch was journaled.
+    /// A batch was journaled while the flusher slept.
     wake: Notify,
+    /// The flusher sleeps until the next batch. Under load it stays awake, so a call's path
+    /// does not pay for a wake-up of another thread.
+    asleep: AtomicBool,
     /// A reader waits for this sequence: commit without lingering while it is not committed.
     hurry_for: AtomicU64,
     /// Wakes a lingering flusher when `hurry_for` rises (or the store closes).
@@ -149,6 +154,7 @@ impl EventJournal {
             written: AtomicU64::new(last),
             committed: watch::Sender::new(last),
             wake: Notify::new(),
+            asleep: AtomicBool::new(false),
             hurry_for: AtomicU64::new(0),
             hurry: Notify::new(),
             closed: AtomicBool::new(false),
@@ -209,7 +215,9 @@ impl EventJournal {
             self.written.store(seq, Ordering::Release);
             state.pending.len()
         };
-        self.wake.notify_one();
+        if self.asleep.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
         if backlog >= MAX_BACKLOG {
             self.settle().await?;
         }
@@ -289,16 +297,32 @@ impl EventJournal {
 }
 
 /// The flusher: commits pending batches, always lingering first to gather more unless someone
-/// waits (under load, what arrives during one commit is the next one).
+/// waits (under load, what arrives during one commit is the next one). With nothing pending it
+/// looks again every `linger` until `STAY_AWAKE` has passed idle, then sleeps until a batch
+/// wakes it.
 async fn flush(journal: Arc<EventJournal>, committer: Committer, linger: Duration) {
+    let mut idle_since: Option<Instant> = None;
     loop {
-        let woken = journal.wake.notified();
         if journal.pending_is_empty() {
             if journal.closed.load(Ordering::Acquire) {
                 return;
             }
-            woken.await;
+            if idle_since.get_or_insert_with(Instant::now).elapsed() < STAY_AWAKE {
+                journal.linger(linger).await;
+                continue;
+            }
+            let woken = journal.wake.notified();
+            // Announced before looking: a batch journaled after the look sees it and wakes us
+            // (the permit outlives a wake-up that comes before the wait).
+            journal.asleep.store(true, Ordering::SeqCst);
+            if journal.pending_is_empty() && !journal.closed.load(Ordering::Acquire) {
+                woken.await;
+            }
+            journal.asleep.store(false, Ordering::SeqCst);
+            idle_since = None;
+            continue;
         }
+        idle_since = None;
         journal.linger(linger).await;
         let pending = journal.take_pending();
         if pending.is_empty() {

@@ -42,6 +42,31 @@ pub(crate) async fn fake_upstream() -> (String, Upstream) {
                 headers: parts.headers,
                 body,
             });
+            if parts.uri.path() == "/v1/broken" {
+                // Promises 100 bytes, sends 9, then the connection breaks.
+                let chunks: Vec<Result<&'static str, std::io::Error>> = vec![
+                    Ok(r#"{"partial"#),
+                    Err(std::io::Error::other("upstream died")),
+                ];
+                return axum::response::Response::builder()
+                    .status(200)
+                    .header("content-length", "100")
+                    .body(axum::body::Body::from_stream(futures_util::stream::iter(
+                        chunks,
+                    )))
+                    .unwrap();
+            }
+            if parts.uri.path() == "/v1/export" {
+                // 256 KiB in 64 chunks of unknown total length: relayed as a stream.
+                let chunks = (0..64).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 4096]));
+                return axum::response::Response::builder()
+                    .status(200)
+                    .header("content-type", "text/plain")
+                    .body(axum::body::Body::from_stream(futures_util::stream::iter(
+                        chunks,
+                    )))
+                    .unwrap();
+            }
             if parts.uri.path() == "/redirect" {
                 return axum::response::Response::builder()
                     .status(302)
@@ -197,6 +222,34 @@ async fn allowed_reads_reach_the_upstream_with_injected_credentials_and_identity
         !everything.contains("sk_egress_secret"),
         "no secret in events or logs"
     );
+}
+
+#[tokio::test]
+async fn small_answers_that_break_off_are_a_bad_gateway_and_large_ones_stream_whole() {
+    let s = setup().await;
+    // A small answer is read whole before it is relayed, so one that breaks off is refused
+    // cleanly instead of reaching the agent truncated.
+    let (status, body) = call(
+        "GET",
+        &format!("{}/v1/broken", s.tool_url),
+        Some(&s.run_id),
+        None,
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], "UPSTREAM_FAILED", "{body}");
+
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/export", s.tool_url))
+        .header("X-Run-ID", &s.run_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/plain");
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(bytes.len(), 64 * 4096);
+    assert!(bytes.iter().all(|b| *b == b'x'));
 }
 
 #[tokio::test]

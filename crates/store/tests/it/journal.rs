@@ -230,3 +230,36 @@ pub async fn large_event_batch_groups_keep_every_run_gapless(store: &dyn Store) 
         );
     }
 }
+
+#[tokio::test]
+async fn a_flusher_asleep_after_an_idle_spell_commits_the_next_batch_unasked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runagents.db");
+    let master = MasterKey::generate().unwrap();
+    let owner = SqliteStore::open(&path, &master).await.unwrap();
+    // A second handle reads without settling the owner's journal: it sees commits only.
+    let beside = SqliteStore::open(&path, &master).await.unwrap();
+    owner
+        .create_run(&run("r1", "default", "a", "RUNNING", 1), &[])
+        .await
+        .unwrap();
+    let committed = |wanted: usize| {
+        let beside = &beside;
+        async move {
+            for _ in 0..200 {
+                let events = beside.list_events("default", "r1", 0, None).await.unwrap();
+                if events.len() == wanted {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("{wanted} events were not committed without a reader asking");
+        }
+    };
+    owner.journal_events(call("r1", 0)).await.unwrap();
+    committed(2).await;
+    // Idle well past the time the flusher stays awake: it sleeps until the next batch.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    owner.journal_events(call("r1", 1)).await.unwrap();
+    committed(4).await;
+}
