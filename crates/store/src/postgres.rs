@@ -13,6 +13,9 @@ type Backend = sqlx::Postgres;
 /// take a different row instead of queueing on one and coming back empty.
 const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 
+/// Row locks, not a database lock, order PostgreSQL's writers: a plain transaction.
+const BEGIN: &str = "BEGIN";
+
 /// After a listener error, wait this long (doubling up to `LISTEN_BACKOFF_MAX`) before
 /// listening again.
 const LISTEN_BACKOFF: Duration = Duration::from_millis(250);

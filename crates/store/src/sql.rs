@@ -458,10 +458,11 @@ macro_rules! impl_store {
                     // One statement needs no transaction (and costs one round trip, not three).
                     return insert_llm_usage(&self.pool, record).await;
                 };
-                // Opened before the turn: `begin` may wait for the event journal's flusher,
-                // which takes turns too. A deferred BEGIN holds no lock until its first write.
-                let mut tx = self.begin().await?;
+                // The turn first, then the transaction (which takes SQLite's write lock at once):
+                // the journal's flusher takes them in that order too. It writes no events, so
+                // it does not wait for the journal.
                 let _turn = self.write_turn().await;
+                let mut tx = self.begin_without_events().await?;
                 insert_llm_usage(&mut *tx, record).await?;
                 settle_spend(&mut *tx, key, reserved_nanos, record.cost_nanos).await?;
                 tx.commit().await?;

@@ -84,11 +84,19 @@ macro_rules! impl_run_store {
                 }
             }
 
-            /// A transaction that comes after every journaled event (see `settle_events`).
-            #[expect(clippy::disallowed_methods, reason = "the one place that opens a transaction")]
+            /// A transaction that comes after every journaled event (see `settle_events`). On
+            /// SQLite it holds the write lock from its start, so it must not be opened while
+            /// holding the write turn (the flusher needs both) — see `begin_without_events`.
             async fn begin(&self) -> $crate::Result<sqlx::Transaction<'static, Backend>> {
                 self.settle_events().await?;
-                Ok(self.pool.begin().await?)
+                self.begin_without_events().await
+            }
+
+            /// A transaction that writes no events, so it need not wait for the event journal:
+            /// it may be opened while holding the write turn (and must be, if it will take one).
+            #[expect(clippy::disallowed_methods, reason = "the one place that opens a transaction")]
+            async fn begin_without_events(&self) -> $crate::Result<sqlx::Transaction<'static, Backend>> {
+                Ok(self.pool.begin_with(BEGIN).await?)
             }
 
             /// Bumps `last_seq` by the number of events and inserts them with the seqs taken.

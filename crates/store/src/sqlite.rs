@@ -15,6 +15,11 @@ type Backend = sqlx::Sqlite;
 /// SQLite has one writer at a time: a claim never meets a row another claimer holds.
 const SKIP_LOCKED: &str = "";
 
+/// Store transactions take the write lock when they begin. A deferred one that reads and then
+/// writes fails at once with SQLITE_BUSY (no busy wait) if another connection — the event
+/// journal's flusher, a worker — committed in between; waiting at BEGIN cannot fail that way.
+const BEGIN: &str = "BEGIN IMMEDIATE";
+
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     sealer: Sealer,
@@ -319,7 +324,7 @@ async fn one_trip(
         }
     } else {
         use sqlx::Connection as _;
-        let mut tx = connection.begin().await?;
+        let mut tx = connection.begin_with(BEGIN).await?;
         let last = slices.len() - 1;
         for (i, slice) in slices.iter().enumerate() {
             let through = if i == last { through } else { None };

@@ -263,3 +263,79 @@ async fn a_flusher_asleep_after_an_idle_spell_commits_the_next_batch_unasked() {
     owner.journal_events(call("r1", 1)).await.unwrap();
     committed(4).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_read_then_write_while_the_flusher_and_others_commit_beside_them() {
+    use crate::approvals::{action, approval, pause, request};
+    use runagents_store::ApprovalStore as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate().unwrap();
+    let store = std::sync::Arc::new(
+        SqliteStore::open(&dir.path().join("runagents.db"), &master)
+            .await
+            .unwrap(),
+    );
+    store
+        .create_run(&run("busy", "default", "a", "RUNNING", 1), &[])
+        .await
+        .unwrap();
+    let decisions = 100;
+    for i in 0..decisions {
+        let (run_id, action_id, id) = (format!("r{i}"), format!("a{i}"), format!("q{i}"));
+        crate::approvals::run(&*store, &run_id).await;
+        store
+            .block_action(
+                &action(&action_id, &run_id, "h"),
+                &request(&id, &action_id, &run_id, "h"),
+                Some(&pause(&run_id, &action_id)),
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    // Calls keep journaling on another run, so the flusher commits every millisecond on its
+    // own connection while the decisions read and then write on theirs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let calls = tokio::spawn({
+        let (store, stop) = (store.clone(), stop.clone());
+        async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store.journal_events(call("busy", n)).await.unwrap();
+                n += 1;
+                tokio::time::sleep(Duration::from_micros(100)).await;
+            }
+            n
+        }
+    });
+    // And other writers come and go on their connections, as the API and the workers do.
+    let writers = tokio::spawn({
+        let (store, stop) = (store.clone(), stop.clone());
+        async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store
+                    .create_run(&run(&format!("x{n}"), "default", "a", "RUNNING", 1), &[])
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+        }
+    });
+    for i in 0..decisions {
+        let decided = store
+            .decide_request(
+                "default",
+                &format!("q{i}"),
+                &approval(&format!("r{i}"), &format!("a{i}")),
+            )
+            .await;
+        assert!(decided.is_ok(), "decision {i}: {decided:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writers.await.unwrap();
+    let journaled = calls.await.unwrap();
+    let events = store.list_events("default", "busy", 0, None).await.unwrap();
+    assert_eq!(events.len(), 2 * journaled);
+}

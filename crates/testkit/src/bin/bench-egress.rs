@@ -965,18 +965,22 @@ async fn main() -> Result<(), Error> {
         return Ok(());
     }
     let bench = setup().await?;
-    if wanted("latency") {
-        latency_bench(&bench, &options).await?;
-    }
-    if wanted("saturation") {
-        saturation_bench(&bench, &options).await?;
-    }
-    if wanted("approvals") {
-        approvals_bench(&bench, &options).await?;
-    }
-    if wanted("listing") {
-        listing_bench(&bench, &options).await?;
-    }
+    let scenarios = async {
+        if wanted("latency") {
+            latency_bench(&bench, &options).await?;
+        }
+        if wanted("saturation") {
+            saturation_bench(&bench, &options).await?;
+        }
+        if wanted("approvals") {
+            approvals_bench(&bench, &options).await?;
+        }
+        if wanted("listing") {
+            listing_bench(&bench, &options).await?;
+        }
+        Ok::<(), Error>(())
+    };
+    let outcome = scenarios.await;
     let output = bench.server.output();
     let warnings: Vec<&str> = output
         .lines()
@@ -986,9 +990,10 @@ async fn main() -> Result<(), Error> {
         "server warnings and errors during the run: {}{}",
         warnings.len(),
         warnings
-            .first()
-            .map(|line| format!(" (first: {line})"))
-            .unwrap_or_default()
+            .iter()
+            .take(5)
+            .map(|line| format!("\n  {line}"))
+            .collect::<String>()
     ));
-    Ok(())
+    outcome
 }
