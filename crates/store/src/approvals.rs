@@ -37,35 +37,48 @@ pub struct ActionRecord {
     pub updated_at: Timestamp,
 }
 
+/// An access request. `B` is its body — the rest of the request (agent, tool, subject,
+/// capability, scope, routing, ...): parsed (`RequestRecord`) or, as `list_requests` returns
+/// it, the stored JSON text (`ListedRequest`), whose `fields` read what a list shows of it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RequestRecord {
+pub struct AccessRequest<B> {
     pub id: String,
     pub workspace: String,
     pub action_id: String,
     pub run_id: String,
     pub payload_hash: String,
     pub status: String,
-    /// The rest of the request (agent, tool, subject, capability, scope, routing, ...).
-    pub body: serde_json::Value,
+    pub body: B,
     pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
-/// A request as `list_requests` returns it: `body` is the stored JSON text, not parsed into a
-/// tree; `fields` reads what a list shows of it.
-#[derive(Clone, Debug)]
-pub struct ListedRequest {
-    pub id: String,
-    pub workspace: String,
-    pub action_id: String,
-    pub run_id: String,
-    pub payload_hash: String,
-    pub status: String,
-    pub body: Box<RawValue>,
-    pub expires_at: Option<Timestamp>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+/// A request with its body parsed.
+pub type RequestRecord = AccessRequest<serde_json::Value>;
+
+/// A request with its body as the stored JSON text, not parsed into a tree.
+pub type ListedRequest = AccessRequest<Box<RawValue>>;
+
+impl<B> AccessRequest<B> {
+    /// The same request with its body converted by `convert`.
+    pub fn try_map_body<C, E>(
+        self,
+        convert: impl FnOnce(B) -> Result<C, E>,
+    ) -> Result<AccessRequest<C>, E> {
+        Ok(AccessRequest {
+            body: convert(self.body)?,
+            id: self.id,
+            workspace: self.workspace,
+            action_id: self.action_id,
+            run_id: self.run_id,
+            payload_hash: self.payload_hash,
+            status: self.status,
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
 }
 
 impl ListedRequest {
@@ -77,19 +90,13 @@ impl ListedRequest {
 
 impl From<&RequestRecord> for ListedRequest {
     fn from(request: &RequestRecord) -> Self {
-        ListedRequest {
-            id: request.id.clone(),
-            workspace: request.workspace.clone(),
-            action_id: request.action_id.clone(),
-            run_id: request.run_id.clone(),
-            payload_hash: request.payload_hash.clone(),
-            status: request.status.clone(),
+        let Ok(listed) = request.clone().try_map_body(|body| {
             // Cannot fail: a `Value`'s keys are strings.
-            body: serde_json::value::to_raw_value(&request.body).unwrap_or_default(),
-            expires_at: request.expires_at,
-            created_at: request.created_at,
-            updated_at: request.updated_at,
-        }
+            Ok::<_, std::convert::Infallible>(
+                serde_json::value::to_raw_value(&body).unwrap_or_default(),
+            )
+        });
+        listed
     }
 }
 

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use runagents_domain::{Secret, Timestamp};
 
 pub use approvals::{
-    ActionRecord, ActionResult, ApprovalStore, Blocked, GrantRecord, ListedRequest,
+    AccessRequest, ActionRecord, ActionResult, ApprovalStore, Blocked, GrantRecord, ListedRequest,
     RequestDecision, RequestRecord, ResumeJob, RunChange,
 };
 pub use callbacks::{CallbackRecord, CallbackStore};

@@ -123,9 +123,10 @@ pub(crate) fn action(row: ActionRow) -> crate::Result<crate::ActionRecord> {
     })
 }
 
-pub(crate) fn request(row: RequestRow) -> crate::Result<crate::RequestRecord> {
-    Ok(crate::RequestRecord {
-        body: json(&row.body)?,
+/// A row as stored: the body still its JSON text.
+fn stored_request(row: RequestRow) -> crate::AccessRequest<String> {
+    crate::AccessRequest {
+        body: row.body,
         id: row.id,
         workspace: row.workspace,
         action_id: row.action_id,
@@ -135,28 +136,21 @@ pub(crate) fn request(row: RequestRow) -> crate::Result<crate::RequestRecord> {
         expires_at: row.expires_at.map(Timestamp),
         created_at: Timestamp(row.created_at),
         updated_at: Timestamp(row.updated_at),
-    })
+    }
+}
+
+pub(crate) fn request(row: RequestRow) -> crate::Result<crate::RequestRecord> {
+    stored_request(row).try_map_body(|body| json(&body))
 }
 
 /// A listed row whose body is checked to be JSON but not parsed into a tree.
 pub(crate) fn listed_request(row: RequestRow) -> crate::Result<crate::ListedRequest> {
-    let body = if row.body.is_empty() {
-        serde_json::value::RawValue::NULL.to_owned()
-    } else {
-        serde_json::value::RawValue::from_string(row.body)
-            .map_err(|e| crate::Error::Backend(format!("stored JSON is invalid: {e}")))?
-    };
-    Ok(crate::ListedRequest {
-        body,
-        id: row.id,
-        workspace: row.workspace,
-        action_id: row.action_id,
-        run_id: row.run_id,
-        payload_hash: row.payload_hash,
-        status: row.status,
-        expires_at: row.expires_at.map(Timestamp),
-        created_at: Timestamp(row.created_at),
-        updated_at: Timestamp(row.updated_at),
+    stored_request(row).try_map_body(|body| {
+        if body.is_empty() {
+            return Ok(serde_json::value::RawValue::NULL.to_owned());
+        }
+        serde_json::value::RawValue::from_string(body)
+            .map_err(|e| crate::Error::Backend(format!("stored JSON is invalid: {e}")))
     })
 }
 
