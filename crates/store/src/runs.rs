@@ -62,6 +62,17 @@ pub struct EventBatch {
     pub events: Vec<NewEvent>,
 }
 
+impl EventBatch {
+    /// The time a commit of these batches stamps on their runs: their latest event's.
+    pub(crate) fn latest_at<'a>(batches: impl IntoIterator<Item = &'a EventBatch>) -> i64 {
+        batches
+            .into_iter()
+            .flat_map(|batch| batch.events.iter().map(|event| event.at.millis()))
+            .max()
+            .unwrap_or_default()
+    }
+}
+
 /// The answer of a call a run made, kept so a turn invoked again gets it instead of making
 /// the call twice.
 #[derive(Clone, Debug, PartialEq)]

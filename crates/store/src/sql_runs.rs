@@ -339,11 +339,7 @@ macro_rules! impl_run_store {
                         None => runs.push((&batch.workspace, &batch.run_id, count, 0)),
                     }
                 }
-                let at = batches
-                    .iter()
-                    .flat_map(|batch| batch.events.iter().map(|event| event.at.millis()))
-                    .max()
-                    .unwrap_or_default();
+                let at = $crate::EventBatch::latest_at(batches);
                 self.settle_events().await?;
                 let _turn = self.write_turn().await;
                 match self.append_in_one_trip(batches, at).await {

@@ -186,11 +186,7 @@ impl Committer {
             return Ok(());
         };
         let batches: Vec<&EventBatch> = journaled.iter().map(|(_, batch)| batch).collect();
-        let at = batches
-            .iter()
-            .flat_map(|batch| batch.events.iter().map(|event| event.at.millis()))
-            .max()
-            .unwrap_or_default();
+        let at = EventBatch::latest_at(batches.iter().copied());
         let _turn = self.writer.lock().await;
         one_trip(&self.pool, &batches, at, Some(*through))
             .await
