@@ -137,9 +137,9 @@ fn default_data_dir() -> PathBuf {
 
 pub fn run(options: Options) -> anyhow::Result<()> {
     init_logs(options.log_format);
-    // Two workers: the platform is I/O bound and the target machine is small.
+    // One worker per core (TOKIO_WORKER_THREADS overrides): the platform is I/O bound, and
+    // the SQLite commits and the event journal have threads of their own.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(serve(options))
