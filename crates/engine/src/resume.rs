@@ -113,22 +113,28 @@ impl Engine {
 
     async fn replay(&self, job: &ResumeJob) -> Result<()> {
         let ws = job.workspace.as_str();
-        let action = self
-            .store
-            .get_action(ws, &job.action_id)
-            .await?
-            .ok_or_else(|| crate::not_found("action", &job.action_id))?;
+        let read_action = async || {
+            self.store
+                .get_action(ws, &job.action_id)
+                .await?
+                .ok_or_else(|| crate::not_found("action", &job.action_id))
+        };
+        let mut action = read_action().await?;
         let now = Timestamp::now();
+        if action.status == "APPROVED"
+            && !self
+                .store
+                .set_action_status(ws, &action.id, "APPROVED", "DISPATCHING", now)
+                .await?
+        {
+            // Moved on meanwhile (its run ended, say): what it is now decides.
+            action = read_action().await?;
+        }
         match action.status.as_str() {
-            "APPROVED" => {
-                self.store
-                    .set_action_status(ws, &action.id, "APPROVED", "DISPATCHING", now)
-                    .await?;
-            }
             // A worker died mid-call: send again under the same idempotency key.
-            "DISPATCHING" => {}
+            "APPROVED" | "DISPATCHING" => {}
             _ => {
-                // Already executed or failed: just finish the job.
+                // Already executed, failed or expired: just finish the job.
                 let result = ActionResult {
                     status: action.status.clone(),
                     response: action.response.clone(),

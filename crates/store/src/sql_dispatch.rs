@@ -111,15 +111,7 @@ macro_rules! impl_dispatch_store {
             /// On a decision: pending deliveries not in flight are skipped, delivered ones get
             /// a follow-up.
             async fn followups_on_decision(tx: &mut sqlx::Transaction<'_, Backend>, workspace: &str, request_id: &str, at: i64) -> $crate::Result<()> {
-                sqlx::query(
-                    "UPDATE dispatches SET state = 'skipped', updated_at = $1 WHERE workspace = $2 AND request_id = $3 \
-                     AND purpose = 'deliver' AND state = 'pending' AND locked_until < $1",
-                )
-                .bind(at)
-                .bind(workspace)
-                .bind(request_id)
-                .execute(&mut **tx)
-                .await?;
+                Self::skip_pending_deliveries(tx, workspace, request_id, at).await?;
                 let followups = sqlx::query(&format!(
                     "{}d.workspace = $2 AND d.request_id = $3 AND d.state = 'delivered' ON CONFLICT (id) DO NOTHING",
                     $crate::sql_dispatch::FOLLOWUPS_FROM
@@ -132,6 +124,28 @@ macro_rules! impl_dispatch_store {
                 if followups.rows_affected() > 0 {
                     Self::announce(tx, $crate::Work::Dispatch, workspace).await?;
                 }
+                Ok(())
+            }
+
+            /// A PENDING request closed without a decision (its run ended): deliveries not yet
+            /// made are skipped, and every delivered one gets an expiry follow-up.
+            async fn followups_on_closing(tx: &mut sqlx::Transaction<'_, Backend>, workspace: &str, request_id: &str, at: i64) -> $crate::Result<()> {
+                Self::skip_pending_deliveries(tx, workspace, request_id, at).await?;
+                Self::followups_on_expiry(tx, workspace, request_id, at).await
+            }
+
+            /// Deliveries of a request that is no longer PENDING are not made (one in flight
+            /// finishes; its message is followed up like the others).
+            async fn skip_pending_deliveries(tx: &mut sqlx::Transaction<'_, Backend>, workspace: &str, request_id: &str, at: i64) -> $crate::Result<()> {
+                sqlx::query(
+                    "UPDATE dispatches SET state = 'skipped', updated_at = $1 WHERE workspace = $2 AND request_id = $3 \
+                     AND purpose = 'deliver' AND state = 'pending' AND locked_until < $1",
+                )
+                .bind(at)
+                .bind(workspace)
+                .bind(request_id)
+                .execute(&mut **tx)
+                .await?;
                 Ok(())
             }
 

@@ -162,7 +162,8 @@ macro_rules! impl_run_store {
             }
 
             /// After a status change in `tx`: a run that is now COMPLETED or FAILED gets its
-            /// callback queued (once, when it has a URL) and loses its recorded calls.
+            /// callback queued (once, when it has a URL), loses its recorded calls, and its open
+            /// approvals close (`close_open_approvals`).
             async fn run_status_changed(
                 tx: &mut sqlx::Transaction<'_, Backend>,
                 workspace: &str,
@@ -195,6 +196,52 @@ macro_rules! impl_run_store {
                 .bind(run_id)
                 .execute(&mut **tx)
                 .await?;
+                Self::close_open_approvals(tx, workspace, run_id, at).await
+            }
+
+            /// A run that ended makes no more writes: its PENDING requests expire (with their
+            /// connectors' messages followed up like any expiry), and its actions that were not
+            /// sent yet (BLOCKED, or APPROVED and waiting for a replay or for consent) expire with
+            /// their replay jobs. A replay already out (DISPATCHING) is left to finish.
+            async fn close_open_approvals(
+                tx: &mut sqlx::Transaction<'_, Backend>,
+                workspace: &str,
+                run_id: &str,
+                at: i64,
+            ) -> $crate::Result<()> {
+                const ENDED: &str = "EXISTS (SELECT 1 FROM runs WHERE workspace = $1 AND id = $2 AND status IN ('COMPLETED', 'FAILED'))";
+                let expired: Vec<(String,)> = sqlx::query_as(&format!(
+                    "UPDATE access_requests SET status = 'EXPIRED', updated_at = $3 \
+                     WHERE workspace = $1 AND run_id = $2 AND run_id <> '' AND status = 'PENDING' AND {ENDED} RETURNING id"
+                ))
+                .bind(workspace)
+                .bind(run_id)
+                .bind(at)
+                .fetch_all(&mut **tx)
+                .await?;
+                for (request_id,) in &expired {
+                    Self::followups_on_closing(tx, workspace, request_id, at).await?;
+                }
+                let actions = sqlx::query(&format!(
+                    "UPDATE actions SET status = 'EXPIRED', updated_at = $3 \
+                     WHERE workspace = $1 AND run_id = $2 AND status IN ('BLOCKED', 'APPROVED') AND {ENDED}"
+                ))
+                .bind(workspace)
+                .bind(run_id)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+                if actions.rows_affected() > 0 {
+                    sqlx::query(
+                        "UPDATE resume_jobs SET done = 1, locked_by = '', last_error = 'the run ended before the call was made' \
+                         WHERE workspace = $1 AND run_id = $2 AND done = 0 AND action_id IN \
+                         (SELECT id FROM actions WHERE workspace = $1 AND run_id = $2 AND status = 'EXPIRED')",
+                    )
+                    .bind(workspace)
+                    .bind(run_id)
+                    .execute(&mut **tx)
+                    .await?;
+                }
                 Ok(())
             }
         }

@@ -418,6 +418,49 @@ async fn rejection_fails_the_run_and_the_write_never_happens() {
 }
 
 #[tokio::test]
+async fn a_run_ended_while_it_waits_makes_no_write_and_its_request_expires() {
+    let s = setup().await;
+    let api = s.server.client();
+    let (_, blocked) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 3})),
+    )
+    .await;
+    let request_id = blocked["request_id"].as_str().unwrap();
+    let action_id = blocked["action_id"].as_str().unwrap();
+    let (status, _) = api
+        .patch(&format!("/runs/{}", s.run_id), json!({"status": "FAILED"}))
+        .await;
+    assert_eq!(status, 200);
+    let (_, request) = api.get(&format!("/approvals/requests/{request_id}")).await;
+    assert_eq!(request["status"], "EXPIRED", "{request}");
+    let (_, action) = api
+        .get(&format!("/runs/{}/actions/{action_id}", s.run_id))
+        .await;
+    assert_eq!(action["status"], "EXPIRED", "{action}");
+    let (status, late) = api
+        .post(
+            &format!("/approvals/requests/{request_id}/approve"),
+            json!({"scope": "once"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{late}");
+    let (_, pending) = api.get("/approvals/requests?status=PENDING").await;
+    assert_eq!(pending.as_array().unwrap().len(), 0, "{pending}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        s.upstream.seen().is_empty(),
+        "the write of the ended run never reached the upstream"
+    );
+    assert_eq!(
+        api.get(&format!("/runs/{}", s.run_id)).await.1["status"],
+        "FAILED"
+    );
+}
+
+#[tokio::test]
 async fn requests_can_be_raised_by_hand_with_dedupe() {
     let s = setup().await;
     let api = s.server.client();

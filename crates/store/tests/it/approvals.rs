@@ -1,7 +1,7 @@
 use runagents_domain::Timestamp;
 use runagents_store::{
     ActionRecord, ActionResult, Blocked, Error, GrantRecord, ListedRequest, NewEvent,
-    RequestDecision, RequestRecord, ResumeJob, RunChange, RunRecord, Store,
+    RequestDecision, RequestRecord, ResumeJob, RunChange, RunRecord, RunUpdate, Store,
 };
 use serde_json::{Value, json};
 
@@ -752,5 +752,100 @@ pub async fn a_replay_waiting_for_consent_is_put_aside_and_queued_again_once(sto
             .requeue_action("default", &again, &granted, Timestamp(23))
             .await
             .unwrap()
+    );
+}
+
+/// Blocks `action_id` (raising `request_id`) in run `run_id`, which pauses.
+async fn blocked_in(store: &dyn Store, run_id: &str, action_id: &str, request_id: &str) {
+    run(store, run_id).await;
+    store
+        .block_action(
+            &action(action_id, run_id, "h1"),
+            &request(request_id, action_id, run_id, "h1"),
+            Some(&pause(run_id, action_id)),
+            &[],
+        )
+        .await
+        .unwrap();
+}
+
+async fn end_run(store: &dyn Store, run_id: &str, to: &str) {
+    let update = RunUpdate {
+        from: "PAUSED_APPROVAL".into(),
+        to: to.into(),
+        blocked_action_id: None,
+        final_answer: None,
+        at: Timestamp(50),
+    };
+    store
+        .update_run("default", run_id, &update, &[])
+        .await
+        .unwrap();
+}
+
+async fn statuses(store: &dyn Store, action_id: &str, request_id: &str) -> (String, String) {
+    let action = store.get_action("default", action_id).await.unwrap();
+    let request = store.get_request("default", request_id).await.unwrap();
+    (action.unwrap().status, request.unwrap().status)
+}
+
+pub async fn a_run_that_ends_expires_its_open_approvals(store: &dyn Store) {
+    // Waiting for a decision: the request and its action expire; nobody can approve it now.
+    blocked_in(store, "r5", "a5", "q5").await;
+    end_run(store, "r5", "FAILED").await;
+    assert_eq!(
+        statuses(store, "a5", "q5").await,
+        ("EXPIRED".to_owned(), "EXPIRED".to_owned())
+    );
+    let late = store
+        .decide_request("default", "q5", &approval("r5", "a5"))
+        .await;
+    assert!(matches!(late, Err(Error::Conflict(_))), "{late:?}");
+
+    // Approved, its replay queued but not made: the action expires and the job goes.
+    blocked_in(store, "r6", "a6", "q6").await;
+    store
+        .decide_request("default", "q6", &approval("r6", "a6"))
+        .await
+        .unwrap();
+    end_run(store, "r6", "COMPLETED").await;
+    assert_eq!(
+        statuses(store, "a6", "q6").await,
+        ("EXPIRED".to_owned(), "APPROVED".to_owned())
+    );
+    assert!(
+        store
+            .claim_resume_job("w1", Timestamp(60), 1000)
+            .await
+            .unwrap()
+            .is_none(),
+        "no replay is left to make"
+    );
+
+    // A replay already out is left to finish.
+    blocked_in(store, "r7", "a7", "q7").await;
+    store
+        .decide_request("default", "q7", &approval("r7", "a7"))
+        .await
+        .unwrap();
+    let job = store
+        .claim_resume_job("w1", Timestamp(60), 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .set_action_status("default", "a7", "APPROVED", "DISPATCHING", Timestamp(61))
+            .await
+            .unwrap()
+    );
+    end_run(store, "r7", "FAILED").await;
+    assert_eq!(statuses(store, "a7", "q7").await.0, "DISPATCHING");
+    assert!(
+        store
+            .renew_resume_job(&job.id, "w1", Timestamp(2000))
+            .await
+            .unwrap(),
+        "the job in flight stays"
     );
 }

@@ -75,6 +75,7 @@ conformance!(
     requests_list_in_creation_order_by_status_and_round_trip,
     resume_jobs_are_leased_and_finished_once,
     a_replay_waiting_for_consent_is_put_aside_and_queued_again_once,
+    a_run_that_ends_expires_its_open_approvals,
     runs_and_events_round_trip,
     run_updates_are_compare_and_set,
     event_seq_is_gapless_under_concurrency,
