@@ -130,13 +130,11 @@ impl Engine {
         {
             return Err(Error::Conflict("payload_hash mismatch".into()));
         }
-        let pending = self
+        let request = self
             .store
-            .list_requests(ws, &["PENDING".to_owned()])
-            .await?;
-        let request = pending
-            .into_iter()
-            .find(|request| request.action_id == action.id)
+            .pending_request_for(ws, &action.run_id, &action.payload_hash)
+            .await?
+            .filter(|request| request.action_id == action.id)
             .ok_or_else(|| Error::Conflict("the action's request is no longer pending".into()))?;
         let decision = ApprovalDecision {
             scope: Scope::Once,

@@ -183,6 +183,14 @@ pub trait ApprovalStore: Send + Sync {
     ) -> Result<Blocked>;
     async fn get_action(&self, workspace: &str, id: &str) -> Result<Option<ActionRecord>>;
     async fn get_request(&self, workspace: &str, id: &str) -> Result<Option<RequestRecord>>;
+    /// The PENDING request raised for this payload in this run: at most one, as requests are
+    /// deduplicated on them (an index lookup, not a scan of the queue).
+    async fn pending_request_for(
+        &self,
+        workspace: &str,
+        run_id: &str,
+        payload_hash: &str,
+    ) -> Result<Option<RequestRecord>>;
     /// Requests in creation order (then by id), at most 10,000; `statuses` empty means all.
     async fn list_requests(
         &self,

@@ -380,6 +380,19 @@ macro_rules! impl_approval_store {
                 row.map($crate::sql_approvals::request).transpose()
             }
 
+            async fn pending_request_for(&self, workspace: &str, run_id: &str, payload_hash: &str) -> $crate::Result<Option<$crate::RequestRecord>> {
+                // The conditions of the partial index `access_requests_pending_once`, spelled out
+                // so the planner uses it.
+                let sql = format!(
+                    "SELECT {} FROM access_requests WHERE workspace = $1 AND run_id = $2 AND payload_hash = $3 \
+                     AND status = 'PENDING' AND run_id <> ''",
+                    $crate::sql_approvals::REQUEST_COLUMNS
+                );
+                let row: Option<$crate::sql_approvals::RequestRow> =
+                    sqlx::query_as(&sql).bind(workspace).bind(run_id).bind(payload_hash).fetch_optional(&self.pool).await?;
+                row.map($crate::sql_approvals::request).transpose()
+            }
+
             async fn list_requests(&self, workspace: &str, statuses: &[String]) -> $crate::Result<Vec<$crate::ListedRequest>> {
                 // On SQLite the rows come back as the text of one JSON array (see list_runs),
                 // bodies spliced in as they are; neither backend parses bodies into trees.

@@ -117,6 +117,16 @@ pub async fn blocking_is_atomic_and_deduplicated(store: &dyn Store) {
         .unwrap();
     assert!(matches!(again, Blocked::Existing(ref r) if r.id == "q1"));
     assert_eq!(store.get_action("default", "a2").await.unwrap(), None);
+    let pending = |run: &'static str, hash: &'static str| async move {
+        store
+            .pending_request_for("default", run, hash)
+            .await
+            .unwrap()
+            .map(|r| r.id)
+    };
+    assert_eq!(pending("r1", "h1").await.as_deref(), Some("q1"));
+    assert_eq!(pending("r1", "h2").await, None);
+    assert_eq!(pending("r9", "h1").await, None);
     assert_eq!(
         store
             .list_events("default", "r1", 0, None)
