@@ -92,8 +92,9 @@ macro_rules! impl_run_store {
                 self.begin_without_events().await
             }
 
-            /// A transaction that writes no events, so it need not wait for the event journal:
-            /// it may be opened while holding the write turn (and must be, if it will take one).
+            /// A transaction that need not wait for the event journal: it writes no events, or
+            /// its caller settled before taking the write turn. It may be opened while holding
+            /// the turn (and must be, if it will take one).
             #[expect(clippy::disallowed_methods, reason = "the one place that opens a transaction")]
             async fn begin_without_events(&self) -> $crate::Result<sqlx::Transaction<'static, Backend>> {
                 Ok(self.pool.begin_with(BEGIN).await?)
@@ -395,7 +396,9 @@ macro_rules! impl_run_store {
                     // Nothing of it was committed: the statement by statement path below.
                     Some(Err(error)) => tracing::warn!(%error, "one-trip event batch failed; writing it statement by statement"),
                 }
-                let mut tx = self.begin().await?;
+                // Settled above, before the turn: settling while holding it would wait for a
+                // flusher that needs the turn.
+                let mut tx = self.begin_without_events().await?;
                 for run in &mut runs {
                     let last: Option<(i64,)> = sqlx::query_as(
                         "UPDATE runs SET last_seq = last_seq + $3, updated_at = $4 WHERE workspace = $1 AND id = $2 RETURNING last_seq",

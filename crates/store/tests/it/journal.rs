@@ -339,3 +339,61 @@ async fn decisions_read_then_write_while_the_flusher_and_others_commit_beside_th
     let events = store.list_events("default", "busy", 0, None).await.unwrap();
     assert_eq!(events.len(), 2 * journaled);
 }
+
+/// A batch too large for one trip is written statement by statement while holding the write
+/// turn; calls journaling meanwhile must not make it wait for a flusher that needs that turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_batches_are_written_while_calls_keep_journaling() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate().unwrap();
+    let store = std::sync::Arc::new(
+        SqliteStore::open(&dir.path().join("runagents.db"), &master)
+            .await
+            .unwrap(),
+    );
+    for id in ["busy", "long"] {
+        store
+            .create_run(&run(id, "default", "a", "RUNNING", 1), &[])
+            .await
+            .unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let calls = tokio::spawn({
+        let (store, stop) = (store.clone(), stop.clone());
+        async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store.journal_events(call("busy", n)).await.unwrap();
+                n += 1;
+                tokio::task::yield_now().await;
+            }
+            n
+        }
+    });
+    let rounds = 20;
+    for round in 0..rounds {
+        let mut long = call("long", round);
+        long.events = (0..70)
+            .map(|i| {
+                let mut e = event("AGENT_MESSAGE");
+                e.id = format!("long-{round}-{i}");
+                e
+            })
+            .collect();
+        let appended = tokio::time::timeout(
+            Duration::from_secs(10),
+            store.append_event_batches(std::slice::from_ref(&long)),
+        )
+        .await
+        .expect("the oversized batch waited for the flusher")
+        .unwrap();
+        assert_eq!(appended, [true]);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let journaled = calls.await.unwrap();
+    let long = store.list_events("default", "long", 0, None).await.unwrap();
+    assert_eq!(long.len(), 70 * rounds);
+    let busy = store.list_events("default", "busy", 0, None).await.unwrap();
+    assert_eq!(busy.len(), 2 * journaled);
+    assert!(busy.iter().zip(1..).all(|(event, seq)| event.seq == seq));
+}
