@@ -179,6 +179,19 @@ impl Engine {
                 request
             }
             runagents_store::Blocked::Existing(request) => request,
+            runagents_store::Blocked::RunEnded(status) => {
+                let mut extra = Map::new();
+                extra.insert("run_id".into(), json!(run_id));
+                extra.insert("tool".into(), json!(call.tool));
+                return Ok(Outcome::Refused(Refusal {
+                    status: 409,
+                    code: "RUN_ENDED",
+                    message: format!(
+                        "run {run_id} is {status}: it makes no more calls that need approval"
+                    ),
+                    extra,
+                }));
+            }
         };
         let mut extra = Map::new();
         extra.insert("action_id".into(), json!(raised.action_id));
@@ -511,6 +524,12 @@ impl Engine {
                     (request, true)
                 }
                 runagents_store::Blocked::Existing(request) => (request, false),
+                runagents_store::Blocked::RunEnded(status) => {
+                    return Err(Error::Conflict(format!(
+                        "run {} is {status}: no request can be raised for it",
+                        request.run_id
+                    )));
+                }
             },
         )
     }

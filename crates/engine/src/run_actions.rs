@@ -92,6 +92,9 @@ impl Engine {
             runagents_store::Blocked::Existing(existing) => {
                 self.get_run_action(ws, run_id, &existing.action_id).await
             }
+            runagents_store::Blocked::RunEnded(status) => Err(Error::Conflict(format!(
+                "run is {status}, must be RUNNING to create actions"
+            ))),
         }
     }
 

@@ -144,6 +144,8 @@ pub enum Blocked {
     Created(RequestRecord),
     /// The same payload is already waiting for a decision in this run.
     Existing(RequestRecord),
+    /// The run has ended (its status is given): nothing is raised for it.
+    RunEnded(String),
 }
 
 /// The decision written onto a PENDING request.

@@ -281,16 +281,6 @@ macro_rules! impl_approval_store {
                 .await?;
                 Self::announce(tx, $crate::Work::Resume, workspace).await
             }
-
-            async fn pending_request(&self, workspace: &str, run_id: &str, payload_hash: &str) -> $crate::Result<Option<$crate::RequestRecord>> {
-                let sql = format!(
-                    "SELECT {} FROM access_requests WHERE workspace = $1 AND run_id = $2 AND payload_hash = $3 AND status = 'PENDING'",
-                    $crate::sql_approvals::REQUEST_COLUMNS
-                );
-                let row: Option<$crate::sql_approvals::RequestRow> =
-                    sqlx::query_as(&sql).bind(workspace).bind(run_id).bind(payload_hash).fetch_optional(&self.pool).await?;
-                row.map($crate::sql_approvals::request).transpose()
-            }
         }
 
         #[async_trait::async_trait]
@@ -304,11 +294,29 @@ macro_rules! impl_approval_store {
             ) -> $crate::Result<$crate::Blocked> {
                 let ws = action.workspace.as_str();
                 if !request.run_id.is_empty()
-                    && let Some(existing) = self.pending_request(ws, &request.run_id, &request.payload_hash).await?
+                    && let Some(existing) = self.pending_request_for(ws, &request.run_id, &request.payload_hash).await?
                 {
                     return Ok($crate::Blocked::Existing(existing));
                 }
                 let mut tx = self.begin().await?;
+                if !request.run_id.is_empty() {
+                    // The run's row first, written to hold it (PostgreSQL) until commit: a run
+                    // ending beside this either ends first and is seen here, or waits and then
+                    // expires the request this raises.
+                    let run_now: Option<(String,)> = sqlx::query_as(
+                        "UPDATE runs SET updated_at = updated_at WHERE workspace = $1 AND id = $2 RETURNING status",
+                    )
+                    .bind(ws)
+                    .bind(&request.run_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((status,)) = run_now
+                        && matches!(status.as_str(), "COMPLETED" | "FAILED")
+                    {
+                        tx.rollback().await?;
+                        return Ok($crate::Blocked::RunEnded(status));
+                    }
+                }
                 sqlx::query(&format!(
                     "INSERT INTO actions ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                     $crate::sql_approvals::ACTION_COLUMNS
@@ -353,7 +361,7 @@ macro_rules! impl_approval_store {
                     // A concurrent retry of the same call raised it first: return that one.
                     Err($crate::Error::Conflict(_)) => {
                         tx.rollback().await?;
-                        return match self.pending_request(ws, &request.run_id, &request.payload_hash).await? {
+                        return match self.pending_request_for(ws, &request.run_id, &request.payload_hash).await? {
                             Some(existing) => Ok($crate::Blocked::Existing(existing)),
                             None => Err($crate::Error::Conflict("the request was decided while it was being raised again".into())),
                         };

@@ -200,10 +200,11 @@ macro_rules! impl_run_store {
                 Self::close_open_approvals(tx, workspace, run_id, at).await
             }
 
-            /// A run that ended makes no more writes: its PENDING requests expire (with their
-            /// connectors' messages followed up like any expiry), and its actions that were not
-            /// sent yet (BLOCKED, or APPROVED and waiting for a replay or for consent) expire with
-            /// their replay jobs. A replay already out (DISPATCHING) is left to finish.
+            /// A run that ended makes no more writes: its PENDING requests expire, and so do
+            /// its run-scope approvals (their grants end), with their connectors' messages
+            /// followed up like any expiry; its actions that were not sent yet (BLOCKED, or
+            /// APPROVED and waiting for a replay or for consent) expire with their replay jobs.
+            /// A replay already out (DISPATCHING) is left to finish.
             async fn close_open_approvals(
                 tx: &mut sqlx::Transaction<'_, Backend>,
                 workspace: &str,
@@ -222,6 +223,29 @@ macro_rules! impl_run_store {
                 .await?;
                 for (request_id,) in &expired {
                     Self::followups_on_closing(tx, workspace, request_id, at).await?;
+                }
+                let ended_grants: Vec<(String,)> = sqlx::query_as(&format!(
+                    "UPDATE grants SET expires_at = $3 \
+                     WHERE workspace = $1 AND run_id = $2 AND scope = 'run' AND (expires_at IS NULL OR expires_at > $3) AND {ENDED} \
+                     RETURNING request_id"
+                ))
+                .bind(workspace)
+                .bind(run_id)
+                .bind(at)
+                .fetch_all(&mut **tx)
+                .await?;
+                for (request_id,) in &ended_grants {
+                    let approval = sqlx::query(
+                        "UPDATE access_requests SET status = 'EXPIRED', updated_at = $3 WHERE workspace = $1 AND id = $2 AND status = 'APPROVED'",
+                    )
+                    .bind(workspace)
+                    .bind(request_id)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+                    if approval.rows_affected() > 0 {
+                        Self::followups_on_expiry(tx, workspace, request_id, at).await?;
+                    }
                 }
                 let actions = sqlx::query(&format!(
                     "UPDATE actions SET status = 'EXPIRED', updated_at = $3 \

@@ -295,6 +295,36 @@ async fn run_scope_covers_matching_writes_for_the_rest_of_the_run_only() {
         (403, Some("APPROVAL_REQUIRED")),
         "another run needs its own approval"
     );
+    // The rest of the run ends when the run does: the approval expires and covers nothing.
+    let (status, _) = api
+        .patch(
+            &format!("/runs/{}", s.run_id),
+            json!({"status": "COMPLETED"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, approval) = api.get(&format!("/approvals/requests/{request_id}")).await;
+    assert_eq!(approval["status"], "EXPIRED", "{approval}");
+    let (status, body) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 4})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("RUN_ENDED")),
+        "{body}"
+    );
+    assert_eq!(
+        s.upstream
+            .seen()
+            .iter()
+            .filter(|seen| seen.method == "POST")
+            .count(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -458,6 +488,22 @@ async fn a_run_ended_while_it_waits_makes_no_write_and_its_request_expires() {
         api.get(&format!("/runs/{}", s.run_id)).await.1["status"],
         "FAILED"
     );
+    // The agent going on under the ended run raises nothing new.
+    let (status, refused) = call(
+        "POST",
+        &charges(&s),
+        Some(&s.run_id),
+        Some(json!({"amount": 4})),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("RUN_ENDED")),
+        "{refused}"
+    );
+    let (_, all) = api.get("/approvals/requests?status=ALL").await;
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    assert!(s.upstream.seen().is_empty());
 }
 
 #[tokio::test]

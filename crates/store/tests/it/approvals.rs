@@ -814,14 +814,27 @@ pub async fn a_run_that_ends_expires_its_open_approvals(store: &dyn Store) {
 
     // Approved, its replay queued but not made: the action expires and the job goes.
     blocked_in(store, "r6", "a6", "q6").await;
+    let mut approved = approval("r6", "a6");
+    if let Some(grant) = approved.grant.as_mut() {
+        grant.request_id = "q6".into();
+    }
     store
-        .decide_request("default", "q6", &approval("r6", "a6"))
+        .decide_request("default", "q6", &approved)
         .await
         .unwrap();
     end_run(store, "r6", "COMPLETED").await;
+    // Its approval was for the run (scope run): it ends with the run, and so does its grant.
     assert_eq!(
         statuses(store, "a6", "q6").await,
-        ("EXPIRED".to_owned(), "APPROVED".to_owned())
+        ("EXPIRED".to_owned(), "EXPIRED".to_owned())
+    );
+    assert!(
+        store
+            .live_grants("default", "billing", "stripe", Timestamp(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the run's grant no longer covers anything"
     );
     assert!(
         store
@@ -851,6 +864,19 @@ pub async fn a_run_that_ends_expires_its_open_approvals(store: &dyn Store) {
     );
     end_run(store, "r7", "FAILED").await;
     assert_eq!(statuses(store, "a7", "q7").await.0, "DISPATCHING");
+    // Nothing new is raised for an ended run.
+    let raised = store
+        .block_action(
+            &action("a8", "r7", "h2"),
+            &request("q8", "a8", "r7", "h2"),
+            Some(&pause("r7", "a8")),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(raised, Blocked::RunEnded(ref status) if status == "FAILED"));
+    assert_eq!(store.get_action("default", "a8").await.unwrap(), None);
+    assert_eq!(store.get_request("default", "q8").await.unwrap(), None);
     assert!(
         store
             .renew_resume_job(&job.id, "w1", Timestamp(2000))
