@@ -80,12 +80,40 @@ fn say(line: impl AsRef<str>) {
 
 /// User plus system CPU time of a process, from `/proc/<pid>/stat`.
 fn cpu_time(pid: u32) -> Result<Duration, Error> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat_cpu(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
+}
+
+/// User plus system CPU time from the text of a `stat` file (a process's or a thread's).
+fn stat_cpu(stat: &str) -> Result<Duration, Error> {
     let after = stat.rsplit_once(')').ok_or("bad stat")?.1;
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks: u64 = fields.get(11).ok_or("short stat")?.parse::<u64>()?
         + fields.get(12).ok_or("short stat")?.parse::<u64>()?;
     Ok(Duration::from_millis(ticks * 10))
+}
+
+/// The server's CPU time by group of threads: the runtime's workers (that answer calls), the
+/// event journal's flusher, SQLite's connection threads, everything else.
+fn cpu_by_threads(pid: u32) -> Result<[Duration; 4], Error> {
+    let mut groups = [Duration::ZERO; 4];
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let path = task?.path();
+        // A thread that ended between the listing and the read counts for nothing.
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("stat")),
+        ) else {
+            continue;
+        };
+        let group = match name.trim() {
+            "tokio-rt-worker" => 0,
+            "event-journal" => 1,
+            name if name.starts_with("sqlx-sqlite") => 2,
+            _ => 3,
+        };
+        groups[group] += stat_cpu(&stat)?;
+    }
+    Ok(groups)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,8 +632,10 @@ async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
         for (case, (name, request, events)) in cases.iter().enumerate() {
             let targets = [(&direct_pool, &direct), (&egress_pool, *request)];
             let events_before = bench.events().await?;
+            let cpu_before = cpu_by_threads(bench.server.pid())?;
             let [direct_latencies, egress_latencies] =
                 open_loop(targets, options.rate, options.seconds).await?;
+            let cpu_after = cpu_by_threads(bench.server.pid())?;
             let recorded = bench.events().await? - events_before;
             let expected = 2 * (options.rate * options.seconds) as usize;
             if *events && recorded != expected {
@@ -628,6 +658,21 @@ async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
                 } else {
                     String::new()
                 }
+            ));
+            let calls = f64::from(options.rate * options.seconds);
+            let per_call = |group: usize| {
+                cpu_after[group]
+                    .saturating_sub(cpu_before[group])
+                    .as_secs_f64()
+                    * 1e6
+                    / calls
+            };
+            say(format!(
+                "    server CPU per call: runtime workers {:.0} µs, event journal {:.0} µs, SQLite threads {:.0} µs, other {:.0} µs",
+                per_call(0),
+                per_call(1),
+                per_call(2),
+                per_call(3)
             ));
             rounds[case].push(added);
         }
