@@ -451,15 +451,9 @@ async fn rejection_fails_the_run_and_the_write_never_happens() {
 async fn a_run_ended_while_it_waits_makes_no_write_and_its_request_expires() {
     let s = setup().await;
     let api = s.server.client();
-    let (_, blocked) = call(
-        "POST",
-        &charges(&s),
-        Some(&s.run_id),
-        Some(json!({"amount": 3})),
-    )
-    .await;
-    let request_id = blocked["request_id"].as_str().unwrap();
-    let action_id = blocked["action_id"].as_str().unwrap();
+    let request_id = blocked(&s, &s.run_id, 3).await;
+    let (_, raised) = api.get(&format!("/approvals/requests/{request_id}")).await;
+    let action_id = raised["action_id"].as_str().unwrap();
     let (status, _) = api
         .patch(&format!("/runs/{}", s.run_id), json!({"status": "FAILED"}))
         .await;

@@ -231,6 +231,29 @@ pub async fn large_event_batch_groups_keep_every_run_gapless(store: &dyn Store) 
     }
 }
 
+/// Journals a call on run "busy" every `pause` (or as fast as it can) until `stop`; answers
+/// how many it journaled.
+fn keep_journaling(
+    store: &std::sync::Arc<SqliteStore>,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pause: Duration,
+) -> tokio::task::JoinHandle<usize> {
+    let (store, stop) = (store.clone(), stop.clone());
+    tokio::spawn(async move {
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            store.journal_events(call("busy", n)).await.unwrap();
+            n += 1;
+            if pause.is_zero() {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        n
+    })
+}
+
 #[tokio::test]
 async fn a_flusher_asleep_after_an_idle_spell_commits_the_next_batch_unasked() {
     let dir = tempfile::tempdir().unwrap();
@@ -297,18 +320,7 @@ async fn decisions_read_then_write_while_the_flusher_and_others_commit_beside_th
     // Calls keep journaling on another run, so the flusher commits every millisecond on its
     // own connection while the decisions read and then write on theirs.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let calls = tokio::spawn({
-        let (store, stop) = (store.clone(), stop.clone());
-        async move {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                store.journal_events(call("busy", n)).await.unwrap();
-                n += 1;
-                tokio::time::sleep(Duration::from_micros(100)).await;
-            }
-            n
-        }
-    });
+    let calls = keep_journaling(&store, &stop, Duration::from_micros(100));
     // And other writers come and go on their connections, as the API and the workers do.
     let writers = tokio::spawn({
         let (store, stop) = (store.clone(), stop.clone());
@@ -358,18 +370,7 @@ async fn oversized_batches_are_written_while_calls_keep_journaling() {
             .unwrap();
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let calls = tokio::spawn({
-        let (store, stop) = (store.clone(), stop.clone());
-        async move {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                store.journal_events(call("busy", n)).await.unwrap();
-                n += 1;
-                tokio::task::yield_now().await;
-            }
-            n
-        }
-    });
+    let calls = keep_journaling(&store, &stop, Duration::ZERO);
     let rounds = 20;
     for round in 0..rounds {
         let mut long = call("long", round);
