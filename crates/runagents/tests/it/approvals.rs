@@ -305,18 +305,7 @@ async fn run_scope_covers_matching_writes_for_the_rest_of_the_run_only() {
     assert_eq!(status, 200);
     let (_, approval) = api.get(&format!("/approvals/requests/{request_id}")).await;
     assert_eq!(approval["status"], "EXPIRED", "{approval}");
-    let (status, body) = call(
-        "POST",
-        &charges(&s),
-        Some(&s.run_id),
-        Some(json!({"amount": 4})),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (409, Some("RUN_ENDED")),
-        "{body}"
-    );
+    refused_as_ended(&s).await;
     assert_eq!(
         s.upstream
             .seen()
@@ -483,18 +472,7 @@ async fn a_run_ended_while_it_waits_makes_no_write_and_its_request_expires() {
         "FAILED"
     );
     // The agent going on under the ended run raises nothing new.
-    let (status, refused) = call(
-        "POST",
-        &charges(&s),
-        Some(&s.run_id),
-        Some(json!({"amount": 4})),
-    )
-    .await;
-    assert_eq!(
-        (status, refused["code"].as_str()),
-        (409, Some("RUN_ENDED")),
-        "{refused}"
-    );
+    refused_as_ended(&s).await;
     let (_, all) = api.get("/approvals/requests?status=ALL").await;
     assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
     assert!(s.upstream.seen().is_empty());
@@ -810,6 +788,22 @@ pub(crate) async fn key_for(s: &Setup, name: &str, subject: &str, groups: &[&str
     assert_eq!(issued["key"]["subject"], subject);
     assert_eq!(issued["key"]["groups"], json!(groups));
     issued["token"].as_str().unwrap().to_owned()
+}
+
+/// A write under the setup's run once it has ended: refused, nothing raised.
+async fn refused_as_ended(s: &Setup) {
+    let (status, refused) = call(
+        "POST",
+        &charges(s),
+        Some(&s.run_id),
+        Some(json!({"amount": 4})),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("RUN_ENDED")),
+        "{refused}"
+    );
 }
 
 async fn blocked(s: &Setup, run_id: &str, amount: u64) -> String {
