@@ -175,10 +175,22 @@ macro_rules! impl_run_store {
                 if !matches!(to, "COMPLETED" | "FAILED") {
                     return Ok(());
                 }
+                // The change asked for may not have applied (its run was elsewhere by then): what
+                // follows is for a run that has ended in this transaction.
+                let ended: Option<(String,)> = sqlx::query_as(
+                    "SELECT status FROM runs WHERE workspace = $1 AND id = $2 AND status IN ('COMPLETED', 'FAILED')",
+                )
+                .bind(workspace)
+                .bind(run_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                if ended.is_none() {
+                    return Ok(());
+                }
                 let callback = sqlx::query(
                     "INSERT INTO run_callbacks (run_id, workspace, url, state, attempts, next_attempt_at, locked_until, locked_by, last_error, created_at, updated_at) \
                      SELECT id, workspace, callback_url, 'pending', 0, $3, 0, '', '', $3, $3 FROM runs \
-                     WHERE workspace = $1 AND id = $2 AND callback_url <> '' AND status IN ('COMPLETED', 'FAILED') \
+                     WHERE workspace = $1 AND id = $2 AND callback_url <> '' \
                      ON CONFLICT (run_id) DO NOTHING",
                 )
                 .bind(workspace)
@@ -190,8 +202,7 @@ macro_rules! impl_run_store {
                     Self::announce(tx, $crate::Work::Callback, workspace).await?;
                 }
                 sqlx::query(
-                    "DELETE FROM run_calls WHERE workspace = $1 AND run_id = $2 \
-                     AND EXISTS (SELECT 1 FROM runs WHERE workspace = $1 AND id = $2 AND status IN ('COMPLETED', 'FAILED'))",
+                    "DELETE FROM run_calls WHERE workspace = $1 AND run_id = $2",
                 )
                 .bind(workspace)
                 .bind(run_id)
@@ -200,7 +211,7 @@ macro_rules! impl_run_store {
                 Self::close_open_approvals(tx, workspace, run_id, at).await
             }
 
-            /// A run that ended makes no more writes: its PENDING requests expire, and so do
+            /// A run that ended (in `tx`) makes no more writes: its PENDING requests expire, and so do
             /// its run-scope approvals (their grants end), with their connectors' messages
             /// followed up like any expiry; its actions that were not sent yet (BLOCKED, or
             /// APPROVED and waiting for a replay or for consent) expire with their replay jobs.
@@ -211,11 +222,10 @@ macro_rules! impl_run_store {
                 run_id: &str,
                 at: i64,
             ) -> $crate::Result<()> {
-                const ENDED: &str = "EXISTS (SELECT 1 FROM runs WHERE workspace = $1 AND id = $2 AND status IN ('COMPLETED', 'FAILED'))";
-                let expired: Vec<(String,)> = sqlx::query_as(&format!(
+                let expired: Vec<(String,)> = sqlx::query_as(
                     "UPDATE access_requests SET status = 'EXPIRED', updated_at = $3 \
-                     WHERE workspace = $1 AND run_id = $2 AND run_id <> '' AND status = 'PENDING' AND {ENDED} RETURNING id"
-                ))
+                     WHERE workspace = $1 AND run_id = $2 AND run_id <> '' AND status = 'PENDING' RETURNING id",
+                )
                 .bind(workspace)
                 .bind(run_id)
                 .bind(at)
@@ -224,11 +234,11 @@ macro_rules! impl_run_store {
                 for (request_id,) in &expired {
                     Self::followups_on_closing(tx, workspace, request_id, at).await?;
                 }
-                let ended_grants: Vec<(String,)> = sqlx::query_as(&format!(
+                let ended_grants: Vec<(String,)> = sqlx::query_as(
                     "UPDATE grants SET expires_at = $3 \
-                     WHERE workspace = $1 AND run_id = $2 AND scope = 'run' AND (expires_at IS NULL OR expires_at > $3) AND {ENDED} \
-                     RETURNING request_id"
-                ))
+                     WHERE workspace = $1 AND run_id = $2 AND scope = 'run' AND (expires_at IS NULL OR expires_at > $3) \
+                     RETURNING request_id",
+                )
                 .bind(workspace)
                 .bind(run_id)
                 .bind(at)
@@ -247,10 +257,10 @@ macro_rules! impl_run_store {
                         Self::followups_on_expiry(tx, workspace, request_id, at).await?;
                     }
                 }
-                let actions = sqlx::query(&format!(
+                let actions = sqlx::query(
                     "UPDATE actions SET status = 'EXPIRED', updated_at = $3 \
-                     WHERE workspace = $1 AND run_id = $2 AND status IN ('BLOCKED', 'APPROVED') AND {ENDED}"
-                ))
+                     WHERE workspace = $1 AND run_id = $2 AND status IN ('BLOCKED', 'APPROVED')",
+                )
                 .bind(workspace)
                 .bind(run_id)
                 .bind(at)
