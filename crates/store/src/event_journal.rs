@@ -108,7 +108,7 @@ impl EventJournal {
     /// when another live process owns it.
     pub(crate) async fn open(
         db: &Path,
-        committer: Committer,
+        mut committer: Committer,
         linger: Duration,
         own_thread: bool,
     ) -> Result<Option<Arc<EventJournal>>> {
@@ -133,7 +133,7 @@ impl EventJournal {
             tracing::info!(path = %path.display(), "the event journal belongs to another process; committing events directly");
             return Ok(None);
         }
-        let applied = committer.applied().await?;
+        let applied = committer.applied()?;
         let (left, last_seq) = read_lines(&file, applied).map_err(|e| io_error(&path, &e))?;
         let recovered = left.len();
         for chunk in chunks(left) {
@@ -165,10 +165,10 @@ impl EventJournal {
         });
         let flusher = flush(journal.clone(), committer, linger);
         if own_thread {
-            // Off the request runtime: a commit's wait on the SQLite worker's channel (a lock
-            // its holder may be preempted with) must not hold a worker that answers calls.
+            // Off the request runtime: a commit runs SQLite on this thread, and must not hold a
+            // worker that answers calls. Only timers (the linger) are needed here.
             let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+                .enable_time()
                 .build()
                 .map_err(|e| Error::Backend(format!("event journal flusher: {e}")))?;
             std::thread::Builder::new()
@@ -176,6 +176,7 @@ impl EventJournal {
                 .spawn(move || runtime.block_on(flusher))
                 .map_err(|e| Error::Backend(format!("event journal flusher: {e}")))?;
         } else {
+            // Tests only: commits then block a worker of the caller's runtime while they run.
             tokio::spawn(flusher);
         }
         Ok(Some(journal))
@@ -303,7 +304,7 @@ impl EventJournal {
 /// waits (under load, what arrives during one commit is the next one). With nothing pending it
 /// looks again every `linger` until `STAY_AWAKE` has passed idle, then sleeps until a batch
 /// wakes it.
-async fn flush(journal: Arc<EventJournal>, committer: Committer, linger: Duration) {
+async fn flush(journal: Arc<EventJournal>, mut committer: Committer, linger: Duration) {
     let mut idle_since: Option<Instant> = None;
     loop {
         if journal.pending_is_empty() {

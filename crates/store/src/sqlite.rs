@@ -99,10 +99,7 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         spawn_checkpoints(pool.clone());
         let writer = Arc::new(tokio::sync::Mutex::new(()));
-        let committer = Committer {
-            pool: pool.clone(),
-            writer: writer.clone(),
-        };
+        let committer = Committer::open(path, writer.clone())?;
         let journal =
             EventJournal::open(path, committer, opened.event_linger, opened.flusher_thread).await?;
         Ok(SqliteStore {
@@ -136,7 +133,7 @@ impl SqliteStore {
         at: i64,
     ) -> Option<Result<Vec<bool>>> {
         let batches: Vec<&EventBatch> = batches.iter().collect();
-        Some(one_trip(&self.pool, &batches, at, None).await)
+        Some(one_trip(&self.pool, &batches, at).await)
     }
 
     /// This process is the database's only writer: it knows of all the work it queues.
@@ -164,34 +161,142 @@ impl SqliteStore {
 }
 
 /// Commits journaled batches for the event journal's flusher, taking turns with the other
-/// hot writers.
+/// hot writers. It owns a synchronous connection used by the flusher alone: a commit is a few
+/// prepared statements run on the flusher's thread, with no hand-off to sqlx's worker thread and
+/// back for each, and a page cache no other connection's writes invalidate.
 pub(crate) struct Committer {
-    pool: sqlx::SqlitePool,
+    connection: rusqlite::Connection,
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Each event's data as JSON text, rendered into one buffer reused across events.
+    data: Vec<u8>,
 }
 
 impl Committer {
+    fn open(path: &Path, writer: Arc<tokio::sync::Mutex<()>>) -> Result<Self> {
+        let connection = rusqlite::Connection::open(path).map_err(backend)?;
+        // As the pool's connections (see `open_with`): NORMAL in WAL, checkpoints left to the
+        // background task, a busy wait for the writers that do not take turns.
+        connection
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")
+            .map_err(backend)?;
+        connection
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(backend)?;
+        Ok(Committer {
+            connection,
+            writer,
+            data: Vec::new(),
+        })
+    }
+
     /// The last journal sequence committed.
-    pub(crate) async fn applied(&self) -> Result<u64> {
-        let (applied,): (i64,) =
-            sqlx::query_as("SELECT applied_through FROM event_journal WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?;
+    pub(crate) fn applied(&self) -> Result<u64> {
+        let applied: i64 = self
+            .connection
+            .query_row(
+                "SELECT applied_through FROM event_journal WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(backend)?;
         Ok(u64::try_from(applied).unwrap_or_default())
     }
 
-    /// Commits the batches and their last sequence in one transaction.
-    pub(crate) async fn commit(&self, journaled: &[(u64, EventBatch)]) -> Result<()> {
+    /// Commits the batches and their last sequence in one transaction, on the caller's thread
+    /// once it has the writers' turn.
+    pub(crate) async fn commit(&mut self, journaled: &[(u64, EventBatch)]) -> Result<()> {
+        let writer = self.writer.clone();
+        let _turn = writer.lock().await;
+        self.commit_now(journaled)
+    }
+
+    /// Each run's `last_seq` bumped by its count of events (the events of a run that no longer
+    /// exists are dropped), its events inserted with the seqs below the bumped counter in
+    /// journal order, and the journal's applied sequence; all or nothing.
+    pub(crate) fn commit_now(&mut self, journaled: &[(u64, EventBatch)]) -> Result<()> {
         let Some((through, _)) = journaled.last() else {
             return Ok(());
         };
-        let batches: Vec<&EventBatch> = journaled.iter().map(|(_, batch)| batch).collect();
-        let at = EventBatch::latest_at(batches.iter().copied());
-        let _turn = self.writer.lock().await;
-        one_trip(&self.pool, &batches, at, Some(*through))
-            .await
-            .map(|_| ())
+        let through = i64::try_from(*through).unwrap_or(i64::MAX);
+        let at = EventBatch::latest_at(journaled.iter().map(|(_, batch)| batch));
+        // Runs in the order first seen, with their count of events, then their next seq.
+        let mut runs: Vec<(&str, &str, i64, Option<i64>)> = Vec::new();
+        let mut run_of_batch = Vec::with_capacity(journaled.len());
+        for (_, batch) in journaled {
+            let count = batch.events.len() as i64;
+            let found = runs
+                .iter()
+                .position(|(w, r, _, _)| *w == batch.workspace && *r == batch.run_id);
+            let index = found.unwrap_or_else(|| {
+                runs.push((&batch.workspace, &batch.run_id, 0, None));
+                runs.len() - 1
+            });
+            runs[index].2 += count;
+            run_of_batch.push(index);
+        }
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        {
+            let mut bump = transaction
+                .prepare_cached(
+                    "UPDATE runs SET last_seq = last_seq + ?1, updated_at = ?2 \
+                     WHERE workspace = ?3 AND id = ?4 RETURNING last_seq",
+                )
+                .map_err(backend)?;
+            for (workspace, run_id, count, next) in &mut runs {
+                let mut rows = bump
+                    .query(rusqlite::params![*count, at, *workspace, *run_id])
+                    .map_err(backend)?;
+                if let Some(row) = rows.next().map_err(backend)? {
+                    let last: i64 = row.get(0).map_err(backend)?;
+                    *next = Some(last - *count + 1);
+                }
+            }
+            let mut insert = transaction
+                .prepare_cached(
+                    "INSERT INTO run_events (run_id, seq, id, type, actor, payload_hash, data, at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(backend)?;
+            for ((_, batch), index) in journaled.iter().zip(run_of_batch) {
+                let Some(seq) = runs[index].3.as_mut() else {
+                    continue;
+                };
+                for event in &batch.events {
+                    self.data.clear();
+                    serde_json::to_writer(&mut self.data, &event.data)
+                        .map_err(|e| crate::Error::Backend(e.to_string()))?;
+                    let data = std::str::from_utf8(&self.data)
+                        .map_err(|e| crate::Error::Backend(e.to_string()))?;
+                    insert
+                        .execute(rusqlite::params![
+                            batch.run_id,
+                            *seq,
+                            event.id,
+                            event.kind,
+                            event.actor,
+                            event.payload_hash,
+                            data,
+                            event.at.millis(),
+                        ])
+                        .map_err(backend)?;
+                    *seq += 1;
+                }
+            }
+            transaction
+                .prepare_cached("UPDATE event_journal SET applied_through = ?1 WHERE id = 1")
+                .map_err(backend)?
+                .execute([through])
+                .map_err(backend)?;
+        }
+        transaction.commit().map_err(backend)
     }
+}
+
+fn backend(error: rusqlite::Error) -> crate::Error {
+    crate::Error::Backend(error.to_string())
 }
 
 /// The row counts `one_trip`'s statement comes in: a slice takes the smallest that holds its
@@ -203,8 +308,7 @@ const TRIP_SIZES: [usize; 4] = [2, 8, 32, 64];
 const TRIP_EVENTS: usize = 64;
 
 /// Each run's `last_seq` bumped by its count of events (`RETURNING` the runs that exist), then
-/// one INSERT whose seqs count back from the bumped counters, then the journal's applied
-/// sequence when given. Values are bound, never parsed (JSON here cost more than the insert),
+/// one INSERT whose seqs count back from the bumped counters. Values are bound, never parsed (JSON here cost more than the insert),
 /// as anonymous `?` parameters taken in order: SQLite looks a named one up by a linear scan,
 /// which made binding a few hundred of them quadratic.
 fn trip_statement(size: usize) -> String {
@@ -217,8 +321,7 @@ fn trip_statement(size: usize) -> String {
          WHERE runs.workspace = v.column1 AND runs.id = v.column2 RETURNING runs.workspace, runs.id;\n\
          INSERT INTO run_events (run_id, seq, id, type, actor, payload_hash, data, at) \
          SELECT runs.id, runs.last_seq - v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 \
-         FROM (VALUES {}) AS v JOIN runs ON runs.workspace = v.column1 AND runs.id = v.column2;\n\
-         UPDATE event_journal SET applied_through = coalesce(?, applied_through) WHERE id = 1;",
+         FROM (VALUES {}) AS v JOIN runs ON runs.workspace = v.column1 AND runs.id = v.column2;",
         rows(3),
         rows(9)
     )
@@ -289,25 +392,22 @@ impl<'a> Slice<'a> {
 
 /// Appends batches in as few round trips to SQLite's worker thread as their size allows: up
 /// to `TRIP_EVENTS` events (and runs) is one call (BEGIN, the statement, COMMIT);
-/// more is a transaction of one such call per slice. The journal's applied sequence is set in
-/// the same transaction. On any error nothing is written. A batch of more than `TRIP_EVENTS`
+/// more is a transaction of one such call per slice. On any error nothing is written. A batch of more than `TRIP_EVENTS`
 /// events is refused (`append_event_batches` then writes statement by statement).
 async fn one_trip(
     pool: &sqlx::SqlitePool,
     batches: &[&EventBatch],
     at: i64,
-    journaled_through: Option<u64>,
 ) -> Result<Vec<bool>> {
     if batches.iter().any(|batch| batch.events.len() > TRIP_EVENTS) {
         return Err(crate::Error::Backend("batch too large for one trip".into()));
     }
-    let through = journaled_through.map(|seq| i64::try_from(seq).unwrap_or(i64::MAX));
     let slices = trip_slices(batches);
     let mut found: Vec<(String, String)> = Vec::new();
     let mut connection = pool.acquire().await?;
     if let [only] = slices.as_slice() {
         let (_, alone, size) = only.trip();
-        let args = trip_arguments(only, size, at, through)?;
+        let args = trip_arguments(only, size, at)?;
         match sqlx::query_as_with(alone, args)
             .fetch_all(&mut *connection)
             .await
@@ -321,11 +421,9 @@ async fn one_trip(
     } else {
         use sqlx::Connection as _;
         let mut tx = connection.begin_with(BEGIN).await?;
-        let last = slices.len() - 1;
-        for (i, slice) in slices.iter().enumerate() {
-            let through = if i == last { through } else { None };
+        for slice in &slices {
             let (statement, _, size) = slice.trip();
-            let args = trip_arguments(slice, size, at, through)?;
+            let args = trip_arguments(slice, size, at)?;
             let rows: Vec<(String, String)> = sqlx::query_as_with(statement, args)
                 .fetch_all(&mut *tx)
                 .await?;
@@ -365,7 +463,6 @@ fn trip_arguments<'q>(
     slice: &Slice<'q>,
     size: usize,
     at: i64,
-    through: Option<i64>,
 ) -> Result<sqlx::sqlite::SqliteArguments<'q>> {
     use sqlx::Arguments as _;
     let mut args = sqlx::sqlite::SqliteArguments::default();
@@ -403,7 +500,6 @@ fn trip_arguments<'q>(
             add(args.add(None::<&str>))?;
         }
     }
-    add(args.add(through))?;
     Ok(args)
 }
 
