@@ -394,11 +394,7 @@ impl<'a> Slice<'a> {
 /// to `TRIP_EVENTS` events (and runs) is one call (BEGIN, the statement, COMMIT);
 /// more is a transaction of one such call per slice. On any error nothing is written. A batch of more than `TRIP_EVENTS`
 /// events is refused (`append_event_batches` then writes statement by statement).
-async fn one_trip(
-    pool: &sqlx::SqlitePool,
-    batches: &[&EventBatch],
-    at: i64,
-) -> Result<Vec<bool>> {
+async fn one_trip(pool: &sqlx::SqlitePool, batches: &[&EventBatch], at: i64) -> Result<Vec<bool>> {
     if batches.iter().any(|batch| batch.events.len() > TRIP_EVENTS) {
         return Err(crate::Error::Backend("batch too large for one trip".into()));
     }

@@ -80,6 +80,33 @@ pub async fn journaled_events_read_and_order_like_commits(store: &dyn Store) {
             pair[1].id.replace("-resp-", "-")
         );
     }
+
+    // Calls of several runs (and of a missing one) interleaved in one commit: each run's seqs
+    // follow its own calls in the order they were answered.
+    for id in ["r3", "r4"] {
+        store
+            .create_run(&run(id, "default", "a", "RUNNING", 1), &[])
+            .await
+            .unwrap();
+    }
+    for n in 0..9 {
+        let id = ["r3", "missing", "r4"][n % 3];
+        store.journal_events(call(id, n)).await.unwrap();
+    }
+    store.flush_events().await.unwrap();
+    for (id, first) in [("r3", 0), ("r4", 2)] {
+        let events = store.list_events("default", id, 0, None).await.unwrap();
+        let seen: Vec<(i64, String)> = events.iter().map(|e| (e.seq, e.id.clone())).collect();
+        let wanted: Vec<(i64, String)> = (0..3)
+            .flat_map(|k| {
+                let n = first + 3 * k;
+                [format!("{id}-req-{n}"), format!("{id}-resp-{n}")]
+            })
+            .zip(1..)
+            .map(|(event_id, seq)| (seq, event_id))
+            .collect();
+        assert_eq!(seen, wanted);
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
