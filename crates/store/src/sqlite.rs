@@ -213,7 +213,7 @@ impl Committer {
     /// Each run's `last_seq` bumped by its count of events (the events of a run that no longer
     /// exists are dropped), its events inserted with the seqs below the bumped counter in
     /// journal order, and the journal's applied sequence; all or nothing.
-    pub(crate) fn commit_now(&mut self, journaled: &[(u64, EventBatch)]) -> Result<()> {
+    fn commit_now(&mut self, journaled: &[(u64, EventBatch)]) -> Result<()> {
         let Some((through, _)) = journaled.last() else {
             return Ok(());
         };
