@@ -87,7 +87,8 @@ impl SqliteStore {
             // Checkpoints run in the background (below), not inside whichever commit crosses
             // the threshold: that commit, and every write queued behind it, would wait for the
             // checkpoint's fsync.
-            .pragma("wal_autocheckpoint", "0");
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -97,8 +98,8 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        spawn_checkpoints(pool.clone());
         let writer = Arc::new(tokio::sync::Mutex::new(()));
+        spawn_checkpoints(pool.clone(), writer.clone());
         let committer = Committer::open(path, writer.clone())?;
         let journal =
             EventJournal::open(path, committer, opened.event_linger, opened.flusher_thread).await?;
@@ -177,7 +178,10 @@ impl Committer {
         // As the pool's connections (see `open_with`): NORMAL in WAL, checkpoints left to the
         // background task, a busy wait for the writers that do not take turns.
         connection
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")
+            .execute_batch(&format!(
+                "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \
+                 PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+            ))
             .map_err(backend)?;
         connection
             .busy_timeout(Duration::from_secs(10))
@@ -499,19 +503,49 @@ fn trip_arguments<'q>(
     Ok(args)
 }
 
+/// WAL frames (4 KiB pages) left after a passive checkpoint beyond which the checkpointer makes
+/// the WAL start over: 16 MiB.
+const RESTART_WAL_AT_FRAMES: i64 = 4096;
+/// What a WAL file is cut back to when it starts over (`PRAGMA journal_size_limit`).
+const WAL_SIZE_LIMIT: &str = "33554432";
+
 /// Copies the WAL back into the database every second, in passive mode (never blocking readers
-/// or writers). Stopping mid-checkpoint is safe, so the task needs no shutdown.
-fn spawn_checkpoints(pool: sqlx::SqlitePool) {
+/// or writers). A passive checkpoint never lets the WAL start over while writes keep coming (a
+/// new write always lands before it has copied everything), so under steady writes the WAL
+/// grew without end — a gigabyte in minutes — and every read got slower searching it. Past
+/// `RESTART_WAL_AT_FRAMES` it checkpoints in RESTART mode, holding the hot writers' turn: the
+/// next write then starts the WAL over, and cuts the file back to `WAL_SIZE_LIMIT`. Stopping
+/// mid-checkpoint is safe, so the task needs no shutdown.
+fn spawn_checkpoints(pool: sqlx::SqlitePool, writer: Arc<tokio::sync::Mutex<()>>) {
     tokio::spawn(async move {
         let mut every_second = tokio::time::interval(Duration::from_secs(1));
         every_second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !pool.is_closed() {
             every_second.tick().await;
-            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                tracing::warn!(%error, "SQLite checkpoint failed");
+            let passive: std::result::Result<(i64, i64, i64), _> =
+                sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                    .fetch_one(&pool)
+                    .await;
+            let restart = match passive {
+                Ok((_, frames, _)) => frames >= RESTART_WAL_AT_FRAMES,
+                Err(error) => {
+                    tracing::warn!(%error, "SQLite checkpoint failed");
+                    false
+                }
+            };
+            if restart {
+                let _turn = writer.lock().await;
+                let restarted: std::result::Result<(i64, i64, i64), _> =
+                    sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+                        .fetch_one(&pool)
+                        .await;
+                match restarted {
+                    Ok((0, _, _)) => {}
+                    Ok(_) => {
+                        tracing::info!("SQLite checkpoint: readers kept the WAL busy; retrying")
+                    }
+                    Err(error) => tracing::warn!(%error, "SQLite checkpoint failed"),
+                }
             }
         }
     });

@@ -425,3 +425,48 @@ async fn oversized_batches_are_written_while_calls_keep_journaling() {
     assert_eq!(busy.len(), 2 * journaled);
     assert!(busy.iter().zip(1..).all(|(event, seq)| event.seq == seq));
 }
+
+/// Writes that never pause for a second still let SQLite's WAL start over: its file stays
+/// bounded instead of holding everything written since the store opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_starts_over_while_writes_never_pause() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate().unwrap();
+    let store = SqliteStore::open(&dir.path().join("runagents.db"), &master)
+        .await
+        .unwrap();
+    store
+        .create_run(&run("r1", "default", "a", "RUNNING", 1), &[])
+        .await
+        .unwrap();
+    let wal = dir.path().join("runagents.db-wal");
+    let filler = "x".repeat(16 << 10);
+    // 48 MiB of events at most 8 MiB/s (so several checkpoints pass), one commit each: the
+    // WAL takes each event's pages and its run's, over 96 MiB if it never started over.
+    let (mut written, mut largest) = (0, 0);
+    let started = std::time::Instant::now();
+    let mut every_10ms = tokio::time::interval(Duration::from_millis(10));
+    while written < 48 << 20 {
+        every_10ms.tick().await;
+        for _ in 0..5 {
+            let mut message = event("AGENT_MESSAGE");
+            message.data = serde_json::json!({ "filler": filler });
+            store
+                .append_events("default", "r1", &[message])
+                .await
+                .unwrap();
+            written += filler.len();
+        }
+        largest = largest.max(std::fs::metadata(&wal).unwrap().len());
+        assert!(started.elapsed() < Duration::from_secs(120));
+    }
+    let events = store
+        .list_events("default", "r1", 0, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(events[0].seq, (written / filler.len()) as i64);
+    assert!(
+        largest < 64 << 20,
+        "the WAL reached {largest} bytes for {written} bytes of events"
+    );
+}
