@@ -312,9 +312,9 @@ const TRIP_SIZES: [usize; 4] = [2, 8, 32, 64];
 const TRIP_EVENTS: usize = 64;
 
 /// Each run's `last_seq` bumped by its count of events (`RETURNING` the runs that exist), then
-/// one INSERT whose seqs count back from the bumped counters. Values are bound, never parsed (JSON here cost more than the insert),
-/// as anonymous `?` parameters taken in order: SQLite looks a named one up by a linear scan,
-/// which made binding a few hundred of them quadratic.
+/// one INSERT whose seqs count back from the bumped counters. Values are bound, never parsed
+/// (JSON here cost more than the insert), as anonymous `?` parameters taken in order: SQLite
+/// looks a named one up by a linear scan, which made binding a few hundred of them quadratic.
 fn trip_statement(size: usize) -> String {
     let rows = |width: usize| {
         let row = format!("({})", vec!["?"; width].join(", "));
@@ -396,8 +396,9 @@ impl<'a> Slice<'a> {
 
 /// Appends batches in as few round trips to SQLite's worker thread as their size allows: up
 /// to `TRIP_EVENTS` events (and runs) is one call (BEGIN, the statement, COMMIT);
-/// more is a transaction of one such call per slice. On any error nothing is written. A batch of more than `TRIP_EVENTS`
-/// events is refused (`append_event_batches` then writes statement by statement).
+/// more is a transaction of one such call per slice. On any error nothing is written. A batch
+/// of more than `TRIP_EVENTS` events is refused (`append_event_batches` then writes statement
+/// by statement).
 async fn one_trip(pool: &sqlx::SqlitePool, batches: &[&EventBatch], at: i64) -> Result<Vec<bool>> {
     if batches.iter().any(|batch| batch.events.len() > TRIP_EVENTS) {
         return Err(crate::Error::Backend("batch too large for one trip".into()));
