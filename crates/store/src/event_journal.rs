@@ -32,13 +32,15 @@ use crate::sqlite::Committer;
 use crate::{Error, EventBatch, NewEvent, Result};
 
 /// How long the flusher gathers more batches before a commit, unless a reader is waiting.
-/// Each commit costs two thread hand-offs and a few WAL pages whatever it holds: at 1 ms the
-/// commits took a third more CPU per call than at 4 ms, and the calls' p50 was ~0.06 ms higher
-/// (docs/benchmarks.md). Readers never wait for it: they hurry the flusher.
+/// Each commit costs a transaction and a few WAL pages whatever it holds: at 1 ms the commits
+/// took a third more CPU per call than at 4 ms, and the calls' p50 was ~0.06 ms higher
+/// (measured when commits still went through sqlx's worker thread; docs/benchmarks.md).
+/// Readers never wait for it: they hurry the flusher.
 pub const DEFAULT_LINGER: Duration = Duration::from_millis(4);
 /// How long the flusher keeps looking for batches without being woken before it sleeps.
 const STAY_AWAKE: Duration = Duration::from_millis(100);
-/// Batches per commit: bounds the statement's size, not the journal's.
+/// Batches per commit: bounds a transaction's size (and how long it holds the write turn),
+/// not the journal's.
 const COMMIT_CHUNK: usize = 2_000;
 /// Journaled, uncommitted batches beyond which callers wait for the commit (memory bound).
 const MAX_BACKLOG: usize = 20_000;

@@ -223,19 +223,19 @@ impl Committer {
         };
         let through = i64::try_from(*through).unwrap_or(i64::MAX);
         let at = EventBatch::latest_at(journaled.iter().map(|(_, batch)| batch));
-        // Runs in the order first seen, with their count of events, then their next seq.
+        // Runs in the order first seen, with their count of events, then their next seq. Found
+        // by key, not by a scan: a backlog holds thousands of batches of as many runs.
         let mut runs: Vec<(&str, &str, i64, Option<i64>)> = Vec::new();
+        let mut index_of: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::new();
         let mut run_of_batch = Vec::with_capacity(journaled.len());
         for (_, batch) in journaled {
-            let count = batch.events.len() as i64;
-            let found = runs
-                .iter()
-                .position(|(w, r, _, _)| *w == batch.workspace && *r == batch.run_id);
-            let index = found.unwrap_or_else(|| {
-                runs.push((&batch.workspace, &batch.run_id, 0, None));
+            let key = (batch.workspace.as_str(), batch.run_id.as_str());
+            let index = *index_of.entry(key).or_insert_with(|| {
+                runs.push((key.0, key.1, 0, None));
                 runs.len() - 1
             });
-            runs[index].2 += count;
+            runs[index].2 += batch.events.len() as i64;
             run_of_batch.push(index);
         }
         let transaction = self

@@ -109,6 +109,16 @@ pub async fn journaled_events_read_and_order_like_commits(store: &dyn Store) {
     }
 }
 
+/// A SQLite store on a new database (with its default options), and the directory holding it.
+async fn fresh_store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate().unwrap();
+    let store = SqliteStore::open(&dir.path().join("runagents.db"), &master)
+        .await
+        .unwrap();
+    (dir, store)
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -319,13 +329,8 @@ async fn decisions_read_then_write_while_the_flusher_and_others_commit_beside_th
     use crate::approvals::{action, approval, pause, request};
     use runagents_store::ApprovalStore as _;
 
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate().unwrap();
-    let store = std::sync::Arc::new(
-        SqliteStore::open(&dir.path().join("runagents.db"), &master)
-            .await
-            .unwrap(),
-    );
+    let (_dir, store) = fresh_store().await;
+    let store = std::sync::Arc::new(store);
     store
         .create_run(&run("busy", "default", "a", "RUNNING", 1), &[])
         .await
@@ -344,7 +349,7 @@ async fn decisions_read_then_write_while_the_flusher_and_others_commit_beside_th
             .await
             .unwrap();
     }
-    // Calls keep journaling on another run, so the flusher commits every millisecond on its
+    // Calls keep journaling on another run, so the flusher commits every few ms on its
     // own connection while the decisions read and then write on theirs.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let calls = keep_journaling(&store, &stop, Duration::from_micros(100));
@@ -383,13 +388,8 @@ async fn decisions_read_then_write_while_the_flusher_and_others_commit_beside_th
 /// turn; calls journaling meanwhile must not make it wait for a flusher that needs that turn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_batches_are_written_while_calls_keep_journaling() {
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate().unwrap();
-    let store = std::sync::Arc::new(
-        SqliteStore::open(&dir.path().join("runagents.db"), &master)
-            .await
-            .unwrap(),
-    );
+    let (_dir, store) = fresh_store().await;
+    let store = std::sync::Arc::new(store);
     for id in ["busy", "long"] {
         store
             .create_run(&run(id, "default", "a", "RUNNING", 1), &[])
@@ -430,11 +430,7 @@ async fn oversized_batches_are_written_while_calls_keep_journaling() {
 /// bounded instead of holding everything written since the store opened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_starts_over_while_writes_never_pause() {
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate().unwrap();
-    let store = SqliteStore::open(&dir.path().join("runagents.db"), &master)
-        .await
-        .unwrap();
+    let (dir, store) = fresh_store().await;
     store
         .create_run(&run("r1", "default", "a", "RUNNING", 1), &[])
         .await
