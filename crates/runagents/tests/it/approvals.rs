@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use runagents_testkit::server::ApiClient;
 use serde_json::{Value, json};
 
 use crate::egress::{Setup, call, setup};
@@ -120,12 +121,12 @@ async fn once_blocks_dedupes_replays_exactly_once_and_serves_the_result() {
         "only the read reached the upstream so far"
     );
 
-    let (status, approved) = api
-        .post(
-            &format!("/approvals/requests/{request_id}/approve"),
-            json!({"scope": "once", "reason": "looks right"}),
-        )
-        .await;
+    let (status, approved) = approve(
+        &api,
+        &request_id,
+        json!({"scope": "once", "reason": "looks right"}),
+    )
+    .await;
     assert_eq!(status, 200, "{approved}");
     assert_eq!(
         (
@@ -194,12 +195,12 @@ async fn once_blocks_dedupes_replays_exactly_once_and_serves_the_result() {
     assert_ne!(other["request_id"], request_id.as_str());
     // The same decision again (a double click) answers the decided request and records
     // nothing; a different one cannot replace it.
-    let (status, again) = api
-        .post(
-            &format!("/approvals/requests/{request_id}/approve"),
-            json!({"scope": "once", "reason": "clicked twice"}),
-        )
-        .await;
+    let (status, again) = approve(
+        &api,
+        &request_id,
+        json!({"scope": "once", "reason": "clicked twice"}),
+    )
+    .await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(
         (
@@ -215,12 +216,7 @@ async fn once_blocks_dedupes_replays_exactly_once_and_serves_the_result() {
         .filter(|t| t == "APPROVED")
         .count();
     assert_eq!(approvals, 1, "one decision");
-    let (status, body) = api
-        .post(
-            &format!("/approvals/requests/{request_id}/approve"),
-            json!({"scope": "run"}),
-        )
-        .await;
+    let (status, body) = approve(&api, &request_id, json!({"scope": "run"})).await;
     assert_eq!(status, 409, "{body}");
     assert!(
         body["error"]
@@ -258,12 +254,7 @@ async fn run_scope_covers_matching_writes_for_the_rest_of_the_run_only() {
     )
     .await;
     let request_id = blocked["request_id"].as_str().unwrap();
-    let (status, approved) = api
-        .post(
-            &format!("/approvals/requests/{request_id}/approve"),
-            json!({"scope": "run"}),
-        )
-        .await;
+    let (status, approved) = approve(&api, request_id, json!({"scope": "run"})).await;
     assert_eq!((status, approved["scope"].as_str()), (200, Some("run")));
     wait_for_status(&s, &s.run_id, "RUNNING").await;
     let (status, _) = call(
@@ -328,12 +319,12 @@ async fn window_scope_covers_the_user_agent_and_tool_until_it_expires() {
     )
     .await;
     let request_id = blocked["request_id"].as_str().unwrap().to_owned();
-    let (status, approved) = api
-        .post(
-            &format!("/approvals/requests/{request_id}/approve"),
-            json!({"scope": "window", "duration": "2s"}),
-        )
-        .await;
+    let (status, approved) = approve(
+        &api,
+        &request_id,
+        json!({"scope": "window", "duration": "2s"}),
+    )
+    .await;
     assert_eq!(
         (
             status,
@@ -383,8 +374,9 @@ async fn window_scope_covers_the_user_agent_and_tool_until_it_expires() {
     let (_, expired) = api.get("/approvals/requests?status=EXPIRED").await;
     assert_eq!(expired[0]["id"], request_id.as_str());
     assert_eq!(
-        api.post(
-            &format!("/approvals/requests/{request_id}/approve"),
+        approve(
+            &api,
+            &request_id,
             json!({"scope": "once", "duration": "1h"})
         )
         .await
@@ -453,12 +445,7 @@ async fn a_run_ended_while_it_waits_makes_no_write_and_its_request_expires() {
         .get(&format!("/runs/{}/actions/{action_id}", s.run_id))
         .await;
     assert_eq!(action["status"], "EXPIRED", "{action}");
-    let (status, late) = api
-        .post(
-            &format!("/approvals/requests/{request_id}/approve"),
-            json!({"scope": "once"}),
-        )
-        .await;
+    let (status, late) = approve(&api, &request_id, json!({"scope": "once"})).await;
     assert_eq!(status, 409, "{late}");
     let (_, pending) = api.get("/approvals/requests?status=PENDING").await;
     assert_eq!(pending.as_array().unwrap().len(), 0, "{pending}");
@@ -555,13 +542,7 @@ async fn a_crash_between_approval_and_replay_loses_nothing() {
     let (_, pending) = server.client().get("/approvals/requests").await;
     assert_eq!(pending[0]["id"], request_id.as_str());
     // Approve and kill at once: the resume job is durable, so the write still happens after restart.
-    server
-        .client()
-        .post(
-            &format!("/approvals/requests/{request_id}/approve"),
-            json!({}),
-        )
-        .await;
+    approve(&server.client(), &request_id, json!({})).await;
     let server = server.crash_and_restart().await;
     let s = Setup {
         server,
@@ -731,12 +712,7 @@ async fn an_approval_on_a_replica_without_workers_is_replayed_by_another_at_once
         assert_eq!(status, 403, "{blocked}");
         let request_id = blocked["request_id"].as_str().unwrap();
         let approved_at = std::time::Instant::now();
-        let (status, approved) = a
-            .post(
-                &format!("/approvals/requests/{request_id}/approve"),
-                json!({}),
-            )
-            .await;
+        let (status, approved) = approve(&a, request_id, json!({})).await;
         assert_eq!(status, 200, "{approved}");
         let mut status = Value::Null;
         for _ in 0..400 {
@@ -804,6 +780,12 @@ async fn refused_as_ended(s: &Setup) {
         (409, Some("RUN_ENDED")),
         "{refused}"
     );
+}
+
+/// `POST /approvals/requests/{request_id}/approve` with `body`.
+async fn approve(api: &ApiClient, request_id: &str, body: Value) -> (u16, Value) {
+    api.post(&format!("/approvals/requests/{request_id}/approve"), body)
+        .await
 }
 
 async fn blocked(s: &Setup, run_id: &str, amount: u64) -> String {
@@ -885,12 +867,7 @@ async fn only_the_rules_approver_groups_decide_from_the_api_and_the_console() {
     );
     // Outside the groups: 403 naming them, from approve and reject, and nothing changes.
     for (who, client) in [("bob@example.com", &bob), ("bootstrap-admin", &admin)] {
-        let (status, body) = client
-            .post(
-                &format!("/approvals/requests/{request_id}/approve"),
-                json!({"scope": "once"}),
-            )
-            .await;
+        let (status, body) = approve(client, &request_id, json!({"scope": "once"})).await;
         assert_eq!(status, 403, "{body}");
         assert_eq!(
             body["error"],
@@ -940,12 +917,12 @@ async fn only_the_rules_approver_groups_decide_from_the_api_and_the_console() {
     );
 
     // In the group: decided, recorded with who, how and why.
-    let (status, approved) = ann
-        .post(
-            &format!("/approvals/requests/{request_id}/approve"),
-            json!({"scope": "once", "reason": "budgeted"}),
-        )
-        .await;
+    let (status, approved) = approve(
+        &ann,
+        &request_id,
+        json!({"scope": "once", "reason": "budgeted"}),
+    )
+    .await;
     assert_eq!(status, 200, "{approved}");
     assert_eq!(
         (
