@@ -3,7 +3,8 @@
 //! - one policy decision with 1,000 policies bound (in process; indexed and linear);
 //! - egress added latency: the same GET sent straight to a local upstream and through the agent
 //!   plane (policy, API-key injection, X-End-User-ID, TOOL_REQUEST/TOOL_RESPONSE recorded) at a
-//!   fixed open-loop rate, interleaved;
+//!   fixed open-loop rate, interleaved; beside it, open-source proxies that only forward (nginx,
+//!   haproxy, when installed), measured the same way in the same run as the yardstick;
 //! - the allow path's saturation throughput (closed loop, keep-alive connections), against the
 //!   same loop straight at the upstream;
 //! - approve API call → the replayed request arriving at the upstream;
@@ -14,6 +15,7 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::io::Write as _;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +57,10 @@ struct Options {
     /// Paused runs to list (as many running runs are created beside them).
     #[arg(long, default_value_t = 10_000)]
     paused: usize,
+    /// Reference proxies measured beside egress in the latency scenario, each forwarding to the
+    /// same upstream with nothing else to do (haproxy, nginx: those of them installed; `none`).
+    #[arg(long, value_delimiter = ',', default_value = "haproxy,nginx")]
+    reference: Vec<String>,
     /// Only these scenarios (decision, latency, saturation, approvals, listing); all by default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -585,10 +591,112 @@ async fn open_loop(
     Ok(latencies)
 }
 
-/// One round's added latency (egress minus direct) at p50, p90, p99 and p99.9, in ms.
+/// One round's added latency (proxied minus direct) at p50, p90, p99 and p99.9, in ms.
 type Added = [f64; 4];
 
 const ADDED_AT: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
+
+/// An open-source proxy from the OS, forwarding every request to the upstream over keep-alive
+/// connections and doing nothing else: what any proxy pays for the extra hop on this machine,
+/// measured in the same run as egress. Killed on drop.
+struct ReferenceProxy {
+    name: String,
+    addr: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ReferenceProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two workers, as the server has one per core; access logs off.
+fn reference_config(name: &str, dir: &Path, listen: &str, upstream: &str) -> Option<String> {
+    let dir = dir.display();
+    match name {
+        "haproxy" => Some(format!(
+            "global\n  nbthread 2\n  maxconn 4096\n\
+             defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  http-reuse always\n\
+             frontend bench\n  bind {listen}\n  default_backend upstream\n\
+             backend upstream\n  server upstream {upstream}\n"
+        )),
+        "nginx" => Some(format!(
+            "daemon off;\nworker_processes 2;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {dir};\n  proxy_temp_path {dir};\n\
+               fastcgi_temp_path {dir};\n  uwsgi_temp_path {dir};\n  scgi_temp_path {dir};\n\
+               upstream bench {{ server {upstream}; keepalive 64; keepalive_requests 100000000; }}\n\
+               server {{\n    listen {listen};\n    keepalive_requests 100000000;\n    keepalive_timeout 600s;\n    location / {{\n      proxy_pass http://bench;\n\
+                     proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n    }}\n  }}\n}}\n"
+        )),
+        _ => None,
+    }
+}
+
+/// Starts `name` (haproxy or nginx) in front of `upstream` (`host:port`); `None` when it is not
+/// installed.
+async fn start_reference(name: &str, upstream: &str) -> Result<Option<ReferenceProxy>, Error> {
+    let Some(binary) = ["/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.exists())
+    else {
+        return Ok(None);
+    };
+    let dir = tempfile::tempdir()?;
+    let listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?.to_string()
+    };
+    let config = reference_config(name, dir.path(), &listen, upstream)
+        .ok_or_else(|| format!("unknown reference proxy {name:?} (haproxy, nginx)"))?;
+    let config_path = dir.path().join(format!("{name}.conf"));
+    std::fs::write(&config_path, config)?;
+    let mut command = std::process::Command::new(&binary);
+    match name {
+        "haproxy" => command.arg("-db").arg("-f").arg(&config_path),
+        _ => command
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&config_path),
+    };
+    let child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let proxy = ReferenceProxy {
+        name: name.to_owned(),
+        addr: listen,
+        child,
+        _dir: dir,
+    };
+    // Ready once it answers a request (never a fixed sleep).
+    let ready = Instant::now();
+    loop {
+        if let Ok(mut connection) = Connection::open(&proxy.addr).await {
+            let (_, request) = raw_get(&format!("http://{}/items/1", proxy.addr), &[])?;
+            if matches!(connection.exchange(&request).await, Ok(200)) {
+                return Ok(Some(proxy));
+            }
+        }
+        if ready.elapsed() > Duration::from_secs(10) {
+            return Err(format!("{name} did not answer at {} within 10 s", proxy.addr).into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What one case of the latency scenario sends, where, and whether it records events.
+struct LatencyCase {
+    name: String,
+    pool: Pool,
+    request: Arc<Vec<u8>>,
+    events: bool,
+}
 
 async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
     let (direct_addr, direct) = raw_get(
@@ -601,89 +709,115 @@ async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
     )?;
     let (_, no_run) = raw_get(&format!("{}/items/1", bench.tool_url), &[])?;
     let (direct_pool, egress_pool) = (Pool::new(&direct_addr), Pool::new(&egress_addr));
-    let (direct, egress, no_run) = (Arc::new(direct), Arc::new(egress), Arc::new(no_run));
+    let direct = Arc::new(direct);
+    let mut cases = vec![
+        LatencyCase {
+            name: "policy, API-key injection, events recorded (the target's case)".into(),
+            pool: egress_pool.clone(),
+            request: Arc::new(egress),
+            events: true,
+        },
+        LatencyCase {
+            name: "policy, API-key injection, no run given (no events)".into(),
+            pool: egress_pool,
+            request: Arc::new(no_run),
+            events: false,
+        },
+    ];
+    let mut references = Vec::new();
+    for name in options.reference.iter().filter(|name| *name != "none") {
+        match start_reference(name, &direct_addr).await? {
+            Some(proxy) => {
+                let (addr, request) = raw_get(
+                    &format!("http://{}/items/1", proxy.addr),
+                    &[("x-api-key", API_KEY)],
+                )?;
+                cases.push(LatencyCase {
+                    name: format!("{} forwarding only (reference)", proxy.name),
+                    pool: Pool::new(&addr),
+                    request: Arc::new(request),
+                    events: false,
+                });
+                references.push(proxy);
+            }
+            None => say(format!(
+                "  ({name} is not installed: no reference measured with it)"
+            )),
+        }
+    }
     say(format!(
-        "egress added latency: GET at {} req/s through egress and {} req/s straight to the upstream, interleaved, {} rounds of {} s per case (open loop, keep-alive connections):",
+        "egress added latency: GET at {} req/s through each proxy and {} req/s straight to the upstream, interleaved, {} rounds of {} s per case (open loop, keep-alive connections):",
         options.rate, options.rate, options.rounds, options.seconds
     ));
-    let cases = [
-        (
-            "policy, API-key injection, events recorded (the target's case)",
-            &egress,
-            true,
-        ),
-        (
-            "policy, API-key injection, no run given (no events)",
-            &no_run,
-            false,
-        ),
-    ];
-    for (_, request, _) in &cases {
+    for case in &cases {
         open_loop(
-            [(&direct_pool, &direct), (&egress_pool, request)],
+            [(&direct_pool, &direct), (&case.pool, &case.request)],
             options.rate,
             1,
         )
         .await?;
     }
-    // Rounds alternate the cases, so a slow spell of the shared machine lands on both.
-    let mut rounds: [Vec<Added>; 2] = [Vec::new(), Vec::new()];
+    // Rounds alternate the cases, so a slow spell of the shared machine lands on all of them.
+    let mut rounds: Vec<Vec<Added>> = cases.iter().map(|_| Vec::new()).collect();
     for round in 1..=options.rounds {
-        for (case, (name, request, events)) in cases.iter().enumerate() {
-            let targets = [(&direct_pool, &direct), (&egress_pool, *request)];
+        for (case, added_by_round) in cases.iter().zip(&mut rounds) {
+            let targets = [(&direct_pool, &direct), (&case.pool, &case.request)];
             let events_before = bench.events().await?;
             let cpu_before = cpu_by_threads(bench.server.pid())?;
-            let [direct_latencies, egress_latencies] =
+            let [direct_latencies, proxied_latencies] =
                 open_loop(targets, options.rate, options.seconds).await?;
             let cpu_after = cpu_by_threads(bench.server.pid())?;
             let recorded = bench.events().await? - events_before;
             let expected = 2 * (options.rate * options.seconds) as usize;
-            if *events && recorded != expected {
+            if case.events && recorded != expected {
                 return Err(format!("{recorded} events recorded, {expected} expected").into());
             }
             let added = ADDED_AT.map(|p| {
-                ms(percentile(&egress_latencies, p)) - ms(percentile(&direct_latencies, p))
+                ms(percentile(&proxied_latencies, p)) - ms(percentile(&direct_latencies, p))
             });
-            say(format!("  round {round}, {name}:"));
+            say(format!("  round {round}, {}:", case.name));
             latency_row("direct", &direct_latencies);
-            latency_row("egress", &egress_latencies);
+            latency_row("proxied", &proxied_latencies);
             say(format!(
                 "    added   p50 {:+.3} ms  p90 {:+.3} ms  p99 {:+.3} ms  p99.9 {:+.3} ms{}",
                 added[0],
                 added[1],
                 added[2],
                 added[3],
-                if *events {
+                if case.events {
                     format!("  ({recorded} events recorded, 2 per call)")
                 } else {
                     String::new()
                 }
             ));
-            let calls = f64::from(options.rate * options.seconds);
-            let per_call = |group: usize| {
-                cpu_after[group]
-                    .saturating_sub(cpu_before[group])
-                    .as_secs_f64()
-                    * 1e6
-                    / calls
-            };
-            say(format!(
-                "    server CPU per call: runtime workers {:.0} µs, event journal {:.0} µs, SQLite threads {:.0} µs, other {:.0} µs",
-                per_call(0),
-                per_call(1),
-                per_call(2),
-                per_call(3)
-            ));
-            rounds[case].push(added);
+            if case.pool.addr == egress_addr {
+                let calls = f64::from(options.rate * options.seconds);
+                let per_call = |group: usize| {
+                    cpu_after[group]
+                        .saturating_sub(cpu_before[group])
+                        .as_secs_f64()
+                        * 1e6
+                        / calls
+                };
+                say(format!(
+                    "    server CPU per call: runtime workers {:.0} µs, event journal {:.0} µs, SQLite threads {:.0} µs, other {:.0} µs",
+                    per_call(0),
+                    per_call(1),
+                    per_call(2),
+                    per_call(3)
+                ));
+            }
+            added_by_round.push(added);
         }
     }
-    for ((name, _, events), mut added) in cases.iter().zip(rounds) {
+    let mut medians = Vec::new();
+    for (case, mut added) in cases.iter().zip(rounds) {
         added.sort_by(|a, b| a[2].total_cmp(&b[2]));
         let Some(median) = added.get(added.len() / 2).copied() else {
             continue;
         };
         let p99s: Vec<String> = added.iter().map(|a| format!("{:+.3}", a[2])).collect();
-        say(format!("  {name}, median round:"));
+        say(format!("  {}, median round:", case.name));
         say(format!(
             "    added   p50 {:+.3} ms  p90 {:+.3} ms  p99 {:+.3} ms  p99.9 {:+.3} ms | p99 added by round, sorted: {}",
             median[0],
@@ -692,13 +826,31 @@ async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
             median[3],
             p99s.join(" ")
         ));
-        if *events {
-            say(format!(
-                "    target p99 added <= 0.3 ms (median round): {}",
-                if median[2] <= 0.3 { "met" } else { "missed" }
-            ));
-        }
+        medians.push((case, median));
     }
+    let Some(&(_, ours)) = medians.iter().find(|(case, _)| case.events) else {
+        return Ok(());
+    };
+    say(format!(
+        "  target p99 added <= 0.3 ms (median round): {} ({:+.3} ms)",
+        if ours[2] <= 0.3 { "met" } else { "missed" },
+        ours[2]
+    ));
+    for (case, median) in medians
+        .iter()
+        .filter(|(case, _)| case.pool.addr != egress_addr)
+    {
+        say(format!(
+            "  against {}: p99 added {:+.3} ms with everything against {:+.3} ms forwarding only (ratio {:.2}); p50 {:+.3} against {:+.3}",
+            case.name,
+            ours[2],
+            median[2],
+            ours[2] / median[2],
+            ours[0],
+            median[0]
+        ));
+    }
+    drop(references);
     Ok(())
 }
 
