@@ -9,6 +9,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::Full;
 use ring::rand::{SecureRandom, SystemRandom};
 use runagents_domain::approval::payload_hash;
 use runagents_domain::decision::{self, Call, Decision};
@@ -19,6 +21,7 @@ use serde_json::{Map, Value, json};
 
 use crate::replays::{recorded_of, recorded_outcome};
 use crate::runs::event;
+use crate::upstream::Origin;
 use crate::{Engine, Error, Result};
 
 pub(crate) const CREDENTIAL_PREFIX: &str = "rag_";
@@ -497,14 +500,13 @@ impl Engine {
             headers.insert("idempotency-key", key);
         }
         let started = Instant::now();
-        let sent = self
-            .http
-            .request(method, &url)
-            .headers(headers)
-            .body(prepared.body.to_vec())
-            .timeout(UPSTREAM_TIMEOUT)
-            .send()
-            .await;
+        let Some((origin, request)) = upstream_request(method, &url, headers, prepared.body) else {
+            return Ok(Sent::Failed(
+                format!("{url:?} is not an http or https URL"),
+                0,
+            ));
+        };
+        let sent = self.upstream.send(origin, request, UPSTREAM_TIMEOUT).await;
         let latency_ms = started.elapsed().as_millis() as u64;
         if let Ok(response) = &sent
             && response.status() == reqwest::StatusCode::UNAUTHORIZED
@@ -523,8 +525,11 @@ impl Engine {
             .await;
         }
         Ok(match sent {
-            Ok(response) => Sent::Answered(response, latency_ms),
-            Err(error) => Sent::Failed(crate::tools::describe_request_error(&error), latency_ms),
+            Ok(response) => Sent::Answered(
+                reqwest::Response::from(response.map(reqwest::Body::wrap)),
+                latency_ms,
+            ),
+            Err(error) => Sent::Failed(error.to_string(), latency_ms),
         })
     }
 
@@ -585,6 +590,38 @@ impl Engine {
             tracing::warn!(run = %run.id, %error, "could not record tool call events");
         }
     }
+}
+
+/// The call as the upstream client sends it: its origin, and the request with an origin-form
+/// URI, `host` and the body. `None` for a URL that is not http or https.
+fn upstream_request(
+    method: http::Method,
+    url: &str,
+    mut headers: http::HeaderMap,
+    body: &[u8],
+) -> Option<(Origin, http::Request<Full<Bytes>>)> {
+    // Strict first; a URL with characters a URI does not take (spaces, non-ASCII) is
+    // normalized (percent-encoded, punycode) as a browser would.
+    let uri: http::Uri = match url.parse() {
+        Ok(uri) => uri,
+        Err(_) => url::Url::parse(url).ok()?.as_str().parse().ok()?,
+    };
+    let origin = Origin::of(&uri)?;
+    let host = http::HeaderValue::from_str(uri.authority()?.as_str()).ok()?;
+    headers.insert(http::header::HOST, host);
+    headers
+        .entry(http::header::ACCEPT)
+        .or_insert(http::HeaderValue::from_static("*/*"));
+    let path = uri
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str);
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .ok()?;
+    *request.headers_mut() = headers;
+    Some((origin, request))
 }
 
 /// What happened to a call sent upstream.

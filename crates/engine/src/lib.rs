@@ -32,6 +32,7 @@ pub mod runs;
 pub mod sessions;
 pub mod starter_kit;
 pub mod tools;
+mod upstream;
 mod wake;
 
 use std::sync::Arc;
@@ -114,6 +115,8 @@ pub struct Settings {
     /// Without a wake-up, the resume, dispatch and callback workers look for work this often
     /// (work queued on another replica wakes them at once on PostgreSQL; see `wake.rs`).
     pub worker_idle_poll: std::time::Duration,
+    /// PEM certificates egress trusts beside the public web's roots (an internal CA).
+    pub upstream_ca_file: Option<std::path::PathBuf>,
 }
 
 /// The use cases, sharing one store and one outbound HTTP client. Cheap to clone.
@@ -121,6 +124,8 @@ pub struct Settings {
 pub struct Engine {
     store: Arc<dyn Store>,
     http: reqwest::Client,
+    /// Egress's client for tool upstreams (see `upstream.rs`).
+    upstream: Arc<upstream::UpstreamClient>,
     settings: Arc<Settings>,
     keys: Arc<api_keys::KeyCache>,
     /// What egress reads on every call, validated by the store's generations.
@@ -163,9 +168,12 @@ impl Engine {
             .connect_timeout(std::time::Duration::from_secs(5))
             .build()
             .map_err(|e| Error::Upstream(format!("HTTP client: {e}")))?;
+        let upstream = upstream::UpstreamClient::new(settings.upstream_ca_file.as_deref())
+            .map_err(Error::Invalid)?;
         Ok(Engine {
             store,
             http,
+            upstream: Arc::new(upstream),
             settings: Arc::new(settings),
             keys: Arc::default(),
             egress_cache: Arc::default(),

@@ -94,6 +94,10 @@ pub struct Options {
         hide = true
     )]
     worker_idle_poll_ms: u64,
+    /// PEM file of CA certificates that tool upstreams' TLS certificates may chain to, beside
+    /// the public web's roots (an internal CA).
+    #[arg(long, env = "RUNAGENTS_UPSTREAM_CA_FILE")]
+    upstream_ca_file: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +220,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         }),
         jwks_min_refresh: std::time::Duration::from_secs(options.jwks_min_refresh_secs),
         worker_idle_poll: std::time::Duration::from_millis(options.worker_idle_poll_ms.max(1)),
+        upstream_ca_file: options.upstream_ca_file.clone(),
     };
     let engine = Engine::new(store.clone(), settings)?;
     if !options.dev

@@ -15,6 +15,7 @@ mod console;
 mod console_sso;
 mod dispatch;
 mod egress;
+mod egress_client;
 mod end_user_identity;
 mod flow;
 mod gateway;
