@@ -24,13 +24,47 @@ pub struct NewRun {
 
 /// An event as a caller describes it; the engine stamps id and time.
 pub fn event(kind: &str, actor: &str, data: Value) -> NewEvent {
+    let at = Timestamp::now();
     NewEvent {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: event_id(at),
         kind: kind.to_owned(),
         actor: actor.to_owned(),
         payload_hash: String::new(),
         data,
-        at: Timestamp::now(),
+        at,
+    }
+}
+
+/// A UUID v7 for an event at `at`: its random part comes from the OS's CSPRNG a page at a time
+/// per thread (egress makes two events per call; a `getrandom` each was a syscall on the
+/// call's path).
+fn event_id(at: Timestamp) -> String {
+    const PAGE: usize = 4096;
+    const TAKE: usize = 10;
+    thread_local! {
+        static RANDOM: std::cell::RefCell<(Vec<u8>, usize)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+    }
+    let mut random = [0u8; TAKE];
+    let taken = RANDOM.with(|cell| {
+        let (page, used) = &mut *cell.borrow_mut();
+        if *used + TAKE > page.len() {
+            let mut fresh = vec![0u8; PAGE];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh).ok()?;
+            *page = fresh;
+            *used = 0;
+        }
+        random.copy_from_slice(&page[*used..*used + TAKE]);
+        *used += TAKE;
+        Some(())
+    });
+    match taken {
+        Some(()) => {
+            let millis = u64::try_from(at.millis()).unwrap_or_default();
+            uuid::Builder::from_unix_timestamp_millis(millis, &random)
+                .into_uuid()
+                .to_string()
+        }
+        None => uuid::Uuid::now_v7().to_string(),
     }
 }
 
@@ -257,5 +291,28 @@ impl Engine {
         let mut runs = self.store.list_runs(workspace, &filter).await?;
         runs.reverse();
         Ok(runs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_distinct_v7_uuids_stamped_with_the_event_time() {
+        let at = Timestamp::now();
+        // Several pages' worth, so the page is refilled along the way.
+        let ids: Vec<String> = (0..2_000).map(|_| event_id(at)).collect();
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        for id in &ids {
+            let uuid = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(uuid.get_version_num(), 7);
+            let (seconds, nanos) = uuid.get_timestamp().unwrap().to_unix();
+            assert_eq!(
+                i64::try_from(seconds * 1000 + u64::from(nanos / 1_000_000)).unwrap(),
+                at.millis()
+            );
+        }
     }
 }
