@@ -77,7 +77,7 @@ pub struct Options {
     #[arg(
         long,
         env = "RUNAGENTS_EVENT_LINGER_MS",
-        default_value_t = 4,
+        default_value_t = 12,
         hide = true
     )]
     event_linger_ms: u64,
