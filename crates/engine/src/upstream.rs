@@ -84,7 +84,7 @@ pub(crate) enum SendError {
     #[error("connection failed: {0}")]
     Connect(String),
     #[error("{0}")]
-    Http(#[from] hyper::Error),
+    Http(hyper::Error),
 }
 
 type Stream = TokioIo<Transport>;
@@ -121,23 +121,32 @@ struct Pool {
 }
 
 impl Pool {
+    /// The most recently used idle connection to `origin` that can take a request. Each is
+    /// looked at (a read of its socket) outside the lock every call shares.
     fn checkout(&self, origin: &Origin) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = idle.get_mut(origin)?;
-        while let Some(mut entry) = list.pop() {
+        loop {
+            let mut entry = {
+                let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                idle.get_mut(origin)?.pop()?
+            };
             if entry.since.elapsed() < IDLE_TIMEOUT && entry.conn.reusable() {
                 return Some(entry.conn);
             }
         }
-        None
     }
 
-    fn put_back(&self, origin: Origin, mut conn: Conn) {
+    fn put_back(&self, origin: &Origin, mut conn: Conn) {
         if !conn.reusable() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = idle.entry(origin).or_default();
+        // The origin's key is copied once, when its first connection is kept.
+        if !idle.contains_key(origin) {
+            idle.insert(origin.clone(), Vec::new());
+        }
+        let Some(list) = idle.get_mut(origin) else {
+            return;
+        };
         list.retain(|entry| entry.since.elapsed() < IDLE_TIMEOUT);
         if list.len() < MAX_IDLE_PER_ORIGIN {
             list.push(Idle {
@@ -308,7 +317,7 @@ impl Body for UpstreamBody {
             match Pin::new(&mut this.body).poll_frame(cx) {
                 Poll::Ready(None) => {
                     if let Some(conn) = this.conn.take() {
-                        this.pool.put_back(this.origin.clone(), conn);
+                        this.pool.put_back(&this.origin, conn);
                     }
                     return Poll::Ready(None);
                 }
