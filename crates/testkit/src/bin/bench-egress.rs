@@ -639,6 +639,14 @@ fn reference_config(name: &str, dir: &Path, listen: &str, upstream: &str) -> Opt
 /// Starts `name` (haproxy or nginx) in front of `upstream` (`host:port`); `None` when it is not
 /// installed.
 async fn start_reference(name: &str, upstream: &str) -> Result<Option<ReferenceProxy>, Error> {
+    let dir = tempfile::tempdir()?;
+    let listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?.to_string()
+    };
+    // An unknown name is an error even where nothing by that name is installed.
+    let config = reference_config(name, dir.path(), &listen, upstream)
+        .ok_or_else(|| format!("unknown reference proxy {name:?} (haproxy, nginx)"))?;
     let Some(binary) = ["/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"]
         .iter()
         .map(|dir| Path::new(dir).join(name))
@@ -646,13 +654,6 @@ async fn start_reference(name: &str, upstream: &str) -> Result<Option<ReferenceP
     else {
         return Ok(None);
     };
-    let dir = tempfile::tempdir()?;
-    let listen = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-        probe.local_addr()?.to_string()
-    };
-    let config = reference_config(name, dir.path(), &listen, upstream)
-        .ok_or_else(|| format!("unknown reference proxy {name:?} (haproxy, nginx)"))?;
     let config_path = dir.path().join(format!("{name}.conf"));
     std::fs::write(&config_path, config)?;
     let mut command = std::process::Command::new(&binary);
