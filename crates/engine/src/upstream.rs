@@ -22,6 +22,7 @@ use std::path::Path;
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -115,19 +116,36 @@ struct Idle {
     since: Instant,
 }
 
+/// Which runtime's connections: a connection's socket is served by the reactor of the runtime
+/// it was opened on. A current-thread runtime (an agent plane thread) keeps its own, so a call
+/// never waits for another thread to read its answer; the workers of a multi-thread runtime
+/// share theirs (`None`).
+type Lane = Option<ThreadId>;
+
+fn lane() -> Lane {
+    thread_local! {
+        static LANE: Lane = match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => Some(std::thread::current().id()),
+            _ => None,
+        };
+    }
+    LANE.with(|lane| *lane)
+}
+
 #[derive(Default)]
 struct Pool {
-    idle: Mutex<HashMap<Origin, Vec<Idle>>>,
+    idle: Mutex<HashMap<Lane, HashMap<Origin, Vec<Idle>>>>,
 }
 
 impl Pool {
-    /// The most recently used idle connection to `origin` that can take a request. Each is
-    /// looked at (a read of its socket) outside the lock every call shares.
+    /// The most recently used idle connection to `origin`, of this runtime, that can take a
+    /// request. Each is looked at (a read of its socket) outside the lock every call shares.
     fn checkout(&self, origin: &Origin) -> Option<Conn> {
+        let lane = lane();
         loop {
             let mut entry = {
                 let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-                idle.get_mut(origin)?.pop()?
+                idle.get_mut(&lane)?.get_mut(origin)?.pop()?
             };
             if entry.since.elapsed() < IDLE_TIMEOUT && entry.conn.reusable() {
                 return Some(entry.conn);
@@ -140,6 +158,7 @@ impl Pool {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let idle = idle.entry(lane()).or_default();
         // The origin's key is copied once, when its first connection is kept.
         if !idle.contains_key(origin) {
             idle.insert(origin.clone(), Vec::new());

@@ -1,6 +1,7 @@
 //! The `runagents` binary. `runagents serve` runs the whole platform; every other command is
 //! the operator CLI (`runagents_cli`), talking to a platform over HTTP.
 
+mod agent_threads;
 mod serve;
 
 use std::process::ExitCode;

@@ -16,6 +16,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::Layer;
 
+use crate::agent_threads::AgentThreads;
+
 #[derive(clap::Args, Debug)]
 pub struct Options {
     /// Address of the operator API (the SDK's and CLI's endpoint).
@@ -98,6 +100,12 @@ pub struct Options {
     /// the public web's roots (an internal CA).
     #[arg(long, env = "RUNAGENTS_UPSTREAM_CA_FILE")]
     upstream_ca_file: Option<PathBuf>,
+    /// Threads serving the agent plane, each with a runtime of its own (0: the agent plane
+    /// shares the main runtime). Default: one per CPU on SQLite, 0 on PostgreSQL, where a
+    /// database connection opened on one thread's runtime would make every later query on it
+    /// from elsewhere wait for that thread.
+    #[arg(long, env = "RUNAGENTS_AGENT_THREADS")]
+    agent_threads: Option<usize>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,8 +290,6 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     let operator_app = tower::util::MapRequestLayer::new(rewrite_workspace_path)
         .layer(operator_router(state.clone()));
     let agent_app = agent_router(state);
-    tracing::info!(store = store.backend(), data_dir = %data_dir.display(), "operator API listening on http://{operator_addr}");
-    tracing::info!("agent plane listening on http://{agent_addr}");
 
     let operator_task = tokio::spawn({
         let stop = stop.clone();
@@ -296,20 +302,46 @@ async fn serve(options: Options) -> anyhow::Result<()> {
             .await
         }
     });
-    let agent_task = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            axum::serve(agents.tap_io(no_delay), agent_app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        }
-    });
+    let agent_threads = options
+        .agent_threads
+        .unwrap_or(if options.database_url.is_some() {
+            0
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        });
+    let mut agent_plane = if agent_threads > 0 {
+        AgentPlane::Threads(AgentThreads::start(
+            agent_threads,
+            agents,
+            agent_app,
+            &stop,
+            no_delay,
+        )?)
+    } else {
+        AgentPlane::Shared(tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                axum::serve(agents.tap_io(no_delay), agent_app)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            }
+        }))
+    };
+    // Announced once both planes serve (the listeners took connections since they were bound).
+    tracing::info!(store = store.backend(), data_dir = %data_dir.display(), "operator API listening on http://{operator_addr}");
+    tracing::info!(
+        threads = agent_threads,
+        "agent plane listening on http://{agent_addr}"
+    );
 
     shutdown.await;
     tracing::info!("shutting down");
     stop.cancel();
     operator_task.await??;
-    agent_task.await??;
+    match &mut agent_plane {
+        AgentPlane::Threads(threads) => threads.served().await?,
+        AgentPlane::Shared(task) => task.await??,
+    }
     for worker in workers {
         worker.await?;
     }
@@ -320,8 +352,17 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     if let Err(error) = store.flush_events().await {
         tracing::warn!(%error, "journaled events stay for the next start to commit");
     }
+    if let AgentPlane::Threads(threads) = agent_plane {
+        threads.release().await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where the agent plane is served: threads of its own, or the main runtime.
+enum AgentPlane {
+    Threads(AgentThreads),
+    Shared(tokio::task::JoinHandle<std::io::Result<()>>),
 }
 
 /// Small writes go out at once: a streamed answer's first chunk must not wait for the ACK of

@@ -67,6 +67,15 @@ pub(crate) async fn fake_upstream() -> (String, Upstream) {
                     )))
                     .unwrap();
             }
+            if parts.uri.path() == "/v1/slow" {
+                // Long enough for a test to stop the server while the call is in flight.
+                tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+                return axum::response::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(r#"{"ok":true,"slow":true}"#))
+                    .unwrap();
+            }
             if parts.uri.path() == "/redirect" {
                 return axum::response::Response::builder()
                     .status(302)

@@ -2,6 +2,9 @@
 //! given at start, keep-alive connections reused across calls, and connections the upstream
 //! closes: an idle one is replaced without the call noticing, and a request the upstream
 //! received but never answered is not sent again.
+//!
+//! Each agent plane thread keeps its own connections, so the servers that count connections
+//! serve the agent plane on one thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -123,6 +126,10 @@ async fn serve(mut stream: Box<dyn Io>, state: &RawUpstream, after: After) {
     }
 }
 
+async fn one_thread() -> TestServer {
+    TestServer::start_with(Backend::Sqlite, &["--agent-threads", "1"]).await
+}
+
 /// A tool at `base_url` (no credentials), reads allowed, an agent bound to it; its tool URL.
 async fn agent_calling(server: &TestServer, base_url: &str) -> String {
     let api = server.client();
@@ -162,7 +169,11 @@ async fn agent_calling(server: &TestServer, base_url: &str) -> String {
 async fn tls_upstreams_are_verified_against_the_roots_and_a_private_ca_given_at_start() {
     let (base_url, upstream) = raw_upstream(true, After::KeepAlive).await;
     let ca = format!("{FIXTURES}/upstream-ca.pem");
-    let trusting = TestServer::start_with(Backend::Sqlite, &["--upstream-ca-file", &ca]).await;
+    let trusting = TestServer::start_with(
+        Backend::Sqlite,
+        &["--upstream-ca-file", &ca, "--agent-threads", "1"],
+    )
+    .await;
     let tool_url = agent_calling(&trusting, &base_url).await;
     for n in 0..3 {
         let (status, body) = call("GET", &format!("{tool_url}/items/{n}"), None, None).await;
@@ -223,7 +234,7 @@ async fn tls_upstreams_are_verified_against_the_roots_and_a_private_ca_given_at_
 #[tokio::test]
 async fn a_connection_the_upstream_closed_while_idle_is_replaced_without_the_call_noticing() {
     let (base_url, upstream) = raw_upstream(false, After::AnswerThenClose).await;
-    let server = server().await;
+    let server = one_thread().await;
     let tool_url = agent_calling(&server, &base_url).await;
     for n in 0..3 {
         let (status, body) = call("GET", &format!("{tool_url}/items/{n}"), None, None).await;
@@ -238,7 +249,7 @@ async fn a_connection_the_upstream_closed_while_idle_is_replaced_without_the_cal
 #[tokio::test]
 async fn a_request_the_upstream_received_but_never_answered_is_not_sent_again() {
     let (base_url, upstream) = raw_upstream(false, After::HangupOnSecond).await;
-    let server = server().await;
+    let server = one_thread().await;
     let tool_url = agent_calling(&server, &base_url).await;
     let (status, body) = call("GET", &format!("{tool_url}/items/1"), None, None).await;
     assert_eq!(status, 200, "{body}");

@@ -113,3 +113,84 @@ async fn json_logs_on_request() {
             .all(|log| log["level"].is_string() && log["timestamp"].is_string())
     );
 }
+
+/// Threads of the server process named `agent-plane-N`.
+fn agent_plane_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter(|task| {
+            let comm = std::fs::read_to_string(task.as_ref().unwrap().path().join("comm"));
+            comm.is_ok_and(|name| name.starts_with("agent-plane-"))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn the_agent_plane_runs_on_as_many_threads_as_asked_or_on_the_shared_runtime() {
+    for threads in [3usize, 0] {
+        let server = runagents_testkit::TestServer::start_with(
+            runagents_testkit::Backend::Sqlite,
+            &["--agent-threads", &threads.to_string()],
+        )
+        .await;
+        assert_eq!(agent_plane_threads(server.pid()), threads);
+        let s = crate::egress::setup_on(server).await;
+        for n in 0..4 {
+            let url = format!("{}/v1/customers/{n}", s.tool_url);
+            let (status, body) = crate::egress::call("GET", &url, Some(&s.run_id), None).await;
+            assert_eq!(
+                (status, body),
+                (200, json!({"ok": true})),
+                "{threads} threads"
+            );
+        }
+        assert_eq!(s.upstream.seen().len(), 4);
+    }
+    // On PostgreSQL the agent plane shares the main runtime unless asked.
+    let server = postgres_server().await;
+    assert_eq!(agent_plane_threads(server.pid()), 0);
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_tool_call_in_flight_finish_and_keeps_its_events() {
+    let s = crate::egress::setup().await;
+    let url = format!("{}/v1/slow", s.tool_url);
+    let run_id = s.run_id.clone();
+    let in_flight =
+        tokio::spawn(async move { crate::egress::call("GET", &url, Some(&run_id), None).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s.upstream.seen().iter().any(|seen| seen.uri == "/v1/slow") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never reached the upstream"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &s.server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!((status, body), (200, json!({"ok": true, "slow": true})));
+
+    let server = s.server.restart().await;
+    let (status, events) = server
+        .client()
+        .get(&format!("/runs/{}/events", s.run_id))
+        .await;
+    assert_eq!(status, 200, "{events}");
+    let answered = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["type"] == "TOOL_RESPONSE")
+        .expect("the call's TOOL_RESPONSE survived the stop");
+    assert_eq!(answered["data"]["status_code"], 200);
+    assert!(
+        answered["data"]["tool_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/v1/slow")
+    );
+}

@@ -98,8 +98,9 @@ fn stat_cpu(stat: &str) -> Result<Duration, Error> {
     Ok(Duration::from_millis(ticks * 10))
 }
 
-/// The server's CPU time by group of threads: the runtime's workers (that answer calls), the
-/// event journal's flusher, SQLite's connection threads, everything else.
+/// The server's CPU time by group of threads: those that answer calls (the agent plane's own
+/// threads, or the shared runtime's workers), the event journal's flusher, SQLite's connection
+/// threads, everything else.
 fn cpu_by_threads(pid: u32) -> Result<[Duration; 4], Error> {
     let mut groups = [Duration::ZERO; 4];
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
@@ -112,7 +113,7 @@ fn cpu_by_threads(pid: u32) -> Result<[Duration; 4], Error> {
             continue;
         };
         let group = match name.trim() {
-            "tokio-rt-worker" => 0,
+            name if name == "tokio-rt-worker" || name.starts_with("agent-plane-") => 0,
             "event-journal" => 1,
             name if name.starts_with("sqlx-sqlite") => 2,
             _ => 3,
@@ -801,7 +802,7 @@ async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
                         / calls
                 };
                 say(format!(
-                    "    server CPU per call: runtime workers {:.0} µs, event journal {:.0} µs, SQLite threads {:.0} µs, other {:.0} µs",
+                    "    server CPU per call: answering threads {:.0} µs, event journal {:.0} µs, SQLite threads {:.0} µs, other {:.0} µs",
                     per_call(0),
                     per_call(1),
                     per_call(2),
