@@ -7,20 +7,28 @@
 //! process loses nothing, an OS crash may lose the last moments), so answering once the line is
 //! written gives up nothing, and takes the commit's thread hand-offs off the call's path.
 //!
+//! The journal is spread over a few files (lanes), one per thread that writes to it (threads
+//! share lanes past `LANES`), so calls answered on different threads never wait for each
+//! other's write. Sequences are given across lanes in the order writes start.
+//!
 //! Invariants:
 //! - a journaled batch is in the database before any later read of events, or any later write
 //!   of events, through this store (`settle`): the store settles before each such statement, so
 //!   seqs stay in the order calls were answered and readers never miss an answered call;
-//! - at open, lines past the applied sequence are committed before the store serves anything,
-//!   then the file is emptied; a torn last line (a crash mid-write) is ignored;
-//! - one process owns the journal (an exclusive file lock). A second handle on the same
-//!   database commits its events directly instead.
+//! - the flusher commits batches in sequence order, and only a gapless run of sequences after
+//!   the last one committed (a sequence whose write failed counts as done), so "applied up to
+//!   N" means every batch up to N is in the database;
+//! - at open, lines past the applied sequence, in every lane, are committed in sequence order
+//!   before the store serves anything, then the files are emptied; a torn last line (a crash
+//!   mid-write) is ignored;
+//! - one process owns the journal (an exclusive lock on the first lane's file). A second
+//!   handle on the same database commits its events directly instead.
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -75,20 +83,30 @@ struct LineEvent<'a> {
     t: i64,
 }
 
-struct State {
-    file: File,
+/// Lanes (files) of the journal: threads beyond this many share them.
+const LANES: usize = 8;
+
+/// One file of the journal, written by the threads given this lane.
+struct Lane {
+    /// Opened at the first write to it (the first lane's at open: it holds the lock).
+    file: Option<File>,
     /// Bytes in the file (the offset of the next line).
     bytes: u64,
-    next_seq: u64,
-    /// Journaled and not yet committed, in sequence order.
-    pending: Vec<(u64, EventBatch)>,
+    /// The last sequence written to this file.
+    last_seq: u64,
 }
 
+/// A journaled batch waiting for its commit; `None` for a sequence whose write failed (nothing
+/// to commit, but the flusher must not wait for it).
+type Pending = (u64, Option<EventBatch>);
+
 pub(crate) struct EventJournal {
-    state: Mutex<State>,
-    /// The last sequence written to the file.
-    written: AtomicU64,
-    /// The last sequence committed to the database.
+    lanes: Vec<Mutex<Lane>>,
+    /// The next sequence to give a batch.
+    next_seq: AtomicU64,
+    /// Journaled, not yet committed, in the order writes ended (not quite sequence order).
+    pending: Mutex<Vec<Pending>>,
+    /// Every sequence up to this one is committed to the database.
     committed: watch::Sender<u64>,
     /// A batch was journaled while the flusher slept.
     wake: Notify,
@@ -100,7 +118,35 @@ pub(crate) struct EventJournal {
     /// Wakes a lingering flusher when `hurry_for` rises (or the store closes).
     hurry: Notify,
     closed: AtomicBool,
+    /// The first lane's file; the others add `-{n}`.
     path: PathBuf,
+}
+
+/// This thread's lane: threads take lanes in the order they first write.
+fn lane_of_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static LANE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % LANES;
+    }
+    LANE.with(|lane| *lane)
+}
+
+fn lane_path(first: &Path, lane: usize) -> PathBuf {
+    if lane == 0 {
+        return first.to_owned();
+    }
+    let mut path = first.as_os_str().to_owned();
+    path.push(format!("-{lane}"));
+    PathBuf::from(path)
+}
+
+fn open_lane(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| io_error(path, &e))
 }
 
 impl EventJournal {
@@ -117,12 +163,7 @@ impl EventJournal {
         let mut path = db.as_os_str().to_owned();
         path.push("-events");
         let path = PathBuf::from(path);
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(|e| io_error(&path, &e))?;
+        let file = open_lane(&path)?;
         let mut locked = false;
         for _ in 0..20 {
             if file.try_lock().is_ok() {
@@ -136,7 +177,38 @@ impl EventJournal {
             return Ok(None);
         }
         let applied = committer.applied()?;
-        let (left, last_seq) = read_lines(&file, applied).map_err(|e| io_error(&path, &e))?;
+        // Every lane a previous process wrote, whatever its number of lanes was.
+        let mut others = Vec::new();
+        let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
+        let prefix = format!(
+            "{}-",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        for entry in
+            std::fs::read_dir(dir.unwrap_or(Path::new("."))).map_err(|e| io_error(&path, &e))?
+        {
+            let entry = entry.map_err(|e| io_error(&path, &e))?;
+            let name = entry.file_name();
+            let is_lane = name
+                .to_string_lossy()
+                .strip_prefix(&prefix)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if is_lane {
+                others.push(entry.path());
+            }
+        }
+        let mut left = Vec::new();
+        let mut last_seq = applied;
+        let (lines, last) = read_lines(&file, applied).map_err(|e| io_error(&path, &e))?;
+        left.extend(lines);
+        last_seq = last_seq.max(last);
+        for other in &others {
+            let lines = File::open(other).and_then(|other| read_lines(&other, applied));
+            let (lines, last) = lines.map_err(|e| io_error(other, &e))?;
+            left.extend(lines);
+            last_seq = last_seq.max(last);
+        }
+        left.sort_unstable_by_key(|(seq, _)| *seq);
         let recovered = left.len();
         for chunk in chunks(left) {
             committer.commit(&chunk).await?;
@@ -148,16 +220,27 @@ impl EventJournal {
             );
         }
         file.set_len(0).map_err(|e| io_error(&path, &e))?;
-        let last = last_seq.max(applied);
-        let journal = Arc::new(EventJournal {
-            state: Mutex::new(State {
-                file,
+        for other in &others {
+            std::fs::remove_file(other).map_err(|e| io_error(other, &e))?;
+        }
+        let mut lanes: Vec<Mutex<Lane>> = Vec::with_capacity(LANES);
+        lanes.push(Mutex::new(Lane {
+            file: Some(file),
+            bytes: 0,
+            last_seq,
+        }));
+        lanes.extend((1..LANES).map(|_| {
+            Mutex::new(Lane {
+                file: None,
                 bytes: 0,
-                next_seq: last + 1,
-                pending: Vec::new(),
-            }),
-            written: AtomicU64::new(last),
-            committed: watch::Sender::new(last),
+                last_seq,
+            })
+        }));
+        let journal = Arc::new(EventJournal {
+            lanes,
+            next_seq: AtomicU64::new(last_seq + 1),
+            pending: Mutex::new(Vec::new()),
+            committed: watch::Sender::new(last_seq),
             wake: Notify::new(),
             asleep: AtomicBool::new(false),
             hurry_for: AtomicU64::new(0),
@@ -203,24 +286,33 @@ impl EventJournal {
                 .collect(),
         })
         .map_err(|e| Error::Backend(format!("event journal: {e}")))?;
-        let backlog = {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            let seq = state.next_seq;
+        let index = lane_of_thread();
+        let seq = {
+            let mut lane = self.lanes[index]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let lane = &mut *lane;
+            let file = match &mut lane.file {
+                Some(file) => file,
+                None => lane.file.insert(open_lane(&lane_path(&self.path, index))?),
+            };
+            // Given under the lane's lock, so each file's lines are in sequence order.
+            let seq = self.next_seq.fetch_add(1, Ordering::AcqRel);
             let mut line = Vec::with_capacity(body.len() + 22);
             let _ = write!(line, "{seq} ");
             line.extend_from_slice(&body);
             line.push(b'\n');
-            if let Err(error) = state.file.write_all(&line) {
+            if let Err(error) = file.write_all(&line) {
                 // Cut a partial line off, so the lines after it stay readable.
-                let _ = state.file.set_len(state.bytes);
-                return Err(io_error(&self.path, &error));
+                let _ = file.set_len(lane.bytes);
+                self.push_pending((seq, None));
+                return Err(io_error(&lane_path(&self.path, index), &error));
             }
-            state.bytes += line.len() as u64;
-            state.next_seq += 1;
-            state.pending.push((seq, batch));
-            self.written.store(seq, Ordering::Release);
-            state.pending.len()
+            lane.bytes += line.len() as u64;
+            lane.last_seq = seq;
+            seq
         };
+        let backlog = self.push_pending((seq, Some(batch)));
         if self.asleep.load(Ordering::SeqCst) {
             self.wake.notify_one();
         }
@@ -230,9 +322,18 @@ impl EventJournal {
         Ok(())
     }
 
+    /// Hands a written (or failed) sequence to the flusher; the batches now pending.
+    fn push_pending(&self, pending: Pending) -> usize {
+        let mut list = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        list.push(pending);
+        list.len()
+    }
+
     /// Waits until everything journaled before this call is committed.
     pub(crate) async fn settle(&self) -> Result<()> {
-        let target = self.written.load(Ordering::Acquire);
+        // Every sequence given so far: writes that ended before this call, and any still
+        // under way (they end in a moment).
+        let target = self.next_seq.load(Ordering::Acquire).saturating_sub(1);
         if *self.committed.borrow() >= target {
             return Ok(());
         }
@@ -274,29 +375,41 @@ impl EventJournal {
     }
 
     fn pending_is_empty(&self) -> bool {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.pending.is_empty()
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.is_empty()
     }
 
-    fn take_pending(&self) -> Vec<(u64, EventBatch)> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        std::mem::take(&mut state.pending)
+    /// The pending batches that follow the last committed sequence without a gap, in sequence
+    /// order, and the last sequence among them (failed writes included). A sequence still being
+    /// written holds back those after it.
+    fn take_ready(&self) -> (Vec<(u64, EventBatch)>, u64) {
+        let committed = *self.committed.borrow();
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        take_gapless(&mut pending, committed)
     }
 
-    /// Puts batches whose commit failed back in front, to be tried again.
-    fn restore_pending(&self, mut failed: Vec<(u64, EventBatch)>) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        failed.append(&mut state.pending);
-        state.pending = failed;
+    /// Puts batches whose commit failed back, to be tried again.
+    fn restore_pending(&self, failed: Vec<(u64, EventBatch)>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.extend(failed.into_iter().map(|(seq, batch)| (seq, Some(batch))));
     }
 
-    /// Empties a large file once every line in it is committed.
+    /// Empties each large file once every line in it is committed.
     fn truncate_if_done(&self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.pending.is_empty() && state.bytes >= TRUNCATE_AT {
-            match state.file.set_len(0) {
-                Ok(()) => state.bytes = 0,
-                Err(error) => tracing::warn!(%error, "could not empty the event journal"),
+        let committed = *self.committed.borrow();
+        for (index, lane) in self.lanes.iter().enumerate() {
+            let mut lane = lane.lock().unwrap_or_else(PoisonError::into_inner);
+            if lane.bytes < TRUNCATE_AT || lane.last_seq > committed {
+                continue;
+            }
+            if let Some(file) = &lane.file {
+                match file.set_len(0) {
+                    Ok(()) => lane.bytes = 0,
+                    Err(error) => {
+                        let path = lane_path(&self.path, index);
+                        tracing::warn!(%error, path = %path.display(), "could not empty the event journal");
+                    }
+                }
             }
         }
     }
@@ -330,23 +443,54 @@ async fn flush(journal: Arc<EventJournal>, mut committer: Committer, linger: Dur
         }
         idle_since = None;
         journal.linger(linger).await;
-        let pending = journal.take_pending();
-        if pending.is_empty() {
+        let (ready, through) = journal.take_ready();
+        if through == *journal.committed.borrow() {
+            // Only sequences after one still being written: it ends in a moment.
+            tokio::time::sleep(Duration::from_millis(1)).await;
             continue;
         }
-        let mut left = chunks(pending).into_iter();
+        let mut left = chunks(ready).into_iter();
+        let mut failed = false;
         while let Some(chunk) = left.next() {
-            let through = chunk.last().map_or(0, |(seq, _)| *seq);
+            let chunk_through = chunk.last().map_or(0, |(seq, _)| *seq);
             if let Err(error) = committer.commit(&chunk).await {
                 tracing::error!(%error, "could not commit journaled events; retrying");
                 journal.restore_pending(chunk.into_iter().chain(left.flatten()).collect());
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                failed = true;
                 break;
             }
-            journal.committed.send_replace(through);
+            journal.committed.send_replace(chunk_through);
         }
+        if failed {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        // Failed writes after the last batch committed are done too.
+        journal.committed.send_replace(through);
         journal.truncate_if_done();
     }
+}
+
+/// Takes from `pending` the sequences that follow `committed` without a gap, in order: their
+/// batches (failed writes have none) and the last of them (`committed` when none follows).
+fn take_gapless(pending: &mut Vec<Pending>, committed: u64) -> (Vec<(u64, EventBatch)>, u64) {
+    pending.sort_unstable_by_key(|(seq, _)| *seq);
+    let mut through = committed;
+    let gapless = pending
+        .iter()
+        .take_while(|(seq, _)| {
+            let next = *seq == through + 1;
+            if next {
+                through = *seq;
+            }
+            next
+        })
+        .count();
+    let ready = pending
+        .drain(..gapless)
+        .filter_map(|(seq, batch)| Some((seq, batch?)))
+        .collect();
+    (ready, through)
 }
 
 fn chunks(pending: Vec<(u64, EventBatch)>) -> Vec<Vec<(u64, EventBatch)>> {
@@ -464,5 +608,40 @@ mod tests {
         let runs: Vec<_> = left.iter().map(|(s, b)| (*s, b.run_id.as_str())).collect();
         assert_eq!(runs, [(5, "r2"), (6, "r3")]);
         assert_eq!(left[0].1.events, batch("r2").events);
+    }
+
+    #[test]
+    fn only_sequences_that_follow_the_last_commit_without_a_gap_are_taken() {
+        let batch = |run: &str| {
+            Some(EventBatch {
+                workspace: "default".into(),
+                run_id: run.into(),
+                events: Vec::new(),
+            })
+        };
+        // 13 is still being written on another lane; 11 failed to write.
+        let mut pending: Vec<Pending> = vec![
+            (12, batch("c")),
+            (14, batch("e")),
+            (10, batch("a")),
+            (11, None),
+        ];
+        let (ready, through) = take_gapless(&mut pending, 9);
+        let taken: Vec<(u64, &str)> = ready.iter().map(|(s, b)| (*s, b.run_id.as_str())).collect();
+        assert_eq!(taken, [(10, "a"), (12, "c")]);
+        assert_eq!(through, 12);
+        assert_eq!(pending.len(), 1);
+        // Nothing follows 12 yet: nothing is taken, and the watermark stays.
+        let (ready, through) = take_gapless(&mut pending, 12);
+        assert!(ready.is_empty());
+        assert_eq!(through, 12);
+        // 13 arrives: it and 14 go, in order. A failed write at the end still moves the mark.
+        pending.push((15, None));
+        pending.push((13, batch("d")));
+        let (ready, through) = take_gapless(&mut pending, 12);
+        let taken: Vec<u64> = ready.iter().map(|(s, _)| *s).collect();
+        assert_eq!(taken, [13, 14]);
+        assert_eq!(through, 15);
+        assert!(pending.is_empty());
     }
 }

@@ -168,8 +168,11 @@ fn journaled_events_survive_a_crash_before_their_commit() {
     // The process dies: its tasks stop where they are.
     crashed.shutdown_background();
     drop(store);
-    let journal = std::fs::read_to_string(dir.path().join("runagents.db-events")).unwrap();
-    assert_eq!(journal.lines().count(), 8, "{journal}");
+    let lines: usize = lane_files(dir.path())
+        .iter()
+        .map(|file| std::fs::read_to_string(file).unwrap().lines().count())
+        .sum();
+    assert_eq!(lines, 8);
 
     runtime().block_on(async {
         let store = SqliteStore::open(&path, &master).await.unwrap();
@@ -196,6 +199,93 @@ fn journaled_events_survive_a_crash_before_their_commit() {
                 .len(),
             0
         );
+    });
+}
+
+/// The journal's files (lanes) in `dir`.
+fn lane_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            name == "runagents.db-events" || name.starts_with("runagents.db-events-")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn batches_journaled_on_several_threads_are_recovered_once_each_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runagents.db");
+    let master = MasterKey::generate().unwrap();
+    let crashed = runtime();
+    let store = crashed.block_on(async {
+        let lingering = SqliteOptions {
+            event_linger: Duration::from_secs(3600),
+            flusher_thread: false,
+        };
+        let store = SqliteStore::open_with(&path, &master, &lingering)
+            .await
+            .unwrap();
+        for t in 0..4 {
+            store
+                .create_run(&run(&format!("t{t}"), "default", "a", "RUNNING", 1), &[])
+                .await
+                .unwrap();
+        }
+        store
+    });
+    // Four threads (each takes a lane of its own), a run each, calls interleaved in time.
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let store = &store;
+            scope.spawn(move || {
+                let writer = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                for n in 0..25 {
+                    writer
+                        .block_on(store.journal_events(call(&format!("t{t}"), n)))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    crashed.shutdown_background();
+    drop(store);
+    let files = lane_files(dir.path());
+    let written: Vec<usize> = files
+        .iter()
+        .map(|file| std::fs::read_to_string(file).unwrap().lines().count())
+        .collect();
+    assert_eq!(written.iter().sum::<usize>(), 100);
+    assert!(
+        written.iter().filter(|lines| **lines > 0).count() > 1,
+        "{written:?}"
+    );
+
+    runtime().block_on(async {
+        let store = SqliteStore::open(&path, &master).await.unwrap();
+        for t in 0..4 {
+            let run_id = format!("t{t}");
+            let events = store
+                .list_events("default", &run_id, 0, None)
+                .await
+                .unwrap();
+            let seen: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+            let wanted: Vec<String> = (0..25)
+                .flat_map(|n| [format!("{run_id}-req-{n}"), format!("{run_id}-resp-{n}")])
+                .collect();
+            assert_eq!(seen, wanted);
+            assert!(events.iter().zip(1..).all(|(event, seq)| event.seq == seq));
+        }
+        // The files are gone or empty: a restart applies nothing twice.
+        for file in lane_files(dir.path()) {
+            assert_eq!(std::fs::metadata(file).unwrap().len(), 0);
+        }
     });
 }
 
