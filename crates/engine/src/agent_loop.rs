@@ -336,7 +336,9 @@ impl Engine {
         match self.egress(identity, outbound).await {
             Outcome::Forwarded(response) => {
                 let status = response.status().as_u16();
-                let body = response.bytes().await.map(|b| b.to_vec());
+                let body = crate::egress::read_whole(response.into_body())
+                    .await
+                    .map(|b| b.to_vec());
                 match body {
                     Ok(body) => answered(made, status, &body),
                     Err(error) => Called::Result {

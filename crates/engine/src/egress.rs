@@ -60,10 +60,20 @@ pub struct Refusal {
     pub extra: Map<String, Value>,
 }
 
+/// An upstream's answer as egress relays it: its head, and its body as it arrives (reading it
+/// drives the upstream connection).
+pub type Answer = http::Response<AnswerBody>;
+pub type AnswerBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
+
+/// The whole body of an answer.
+pub async fn read_whole(body: AnswerBody) -> std::io::Result<bytes::Bytes> {
+    Ok(http_body_util::BodyExt::collect(body).await?.to_bytes())
+}
+
 /// What egress did with a call.
 pub enum Outcome {
     /// Forwarded; the upstream's answer, to stream back.
-    Forwarded(reqwest::Response),
+    Forwarded(Answer),
     /// An approved action the platform already executed: its recorded answer.
     Replayed {
         status: u16,
@@ -509,7 +519,7 @@ impl Engine {
         let sent = self.upstream.send(origin, request, UPSTREAM_TIMEOUT).await;
         let latency_ms = started.elapsed().as_millis() as u64;
         if let Ok(response) = &sent
-            && response.status() == reqwest::StatusCode::UNAUTHORIZED
+            && response.status() == http::StatusCode::UNAUTHORIZED
             && prepared.tool.connection.authentication.kind == AuthType::OAuth2
         {
             // The provider no longer takes this token (revoked, or expired early).
@@ -525,10 +535,9 @@ impl Engine {
             .await;
         }
         Ok(match sent {
-            Ok(response) => Sent::Answered(
-                reqwest::Response::from(response.map(reqwest::Body::wrap)),
-                latency_ms,
-            ),
+            Ok(response) => {
+                Sent::Answered(response.map(http_body_util::BodyExt::boxed), latency_ms)
+            }
             Err(error) => Sent::Failed(error.to_string(), latency_ms),
         })
     }
@@ -626,7 +635,7 @@ fn upstream_request(
 
 /// What happened to a call sent upstream.
 pub(crate) enum Sent {
-    Answered(reqwest::Response, u64),
+    Answered(Answer, u64),
     Failed(String, u64),
     Refused(Refusal),
 }

@@ -15,12 +15,14 @@
 
 use base64::Engine as _;
 use futures_util::StreamExt;
+use http_body::Frame;
+use http_body_util::{BodyExt, BodyStream, StreamBody};
 use runagents_domain::Timestamp;
 use runagents_store::{RecordedCall, RunRecord};
 use serde_json::{Map, Value, json};
 
 use crate::Engine;
-use crate::egress::{Outcome, refuse};
+use crate::egress::{Answer, Outcome, refuse};
 use crate::runs::event;
 
 /// Answers longer than this are kept cut, and served cut (`x-runagents-truncated: true`).
@@ -102,25 +104,25 @@ impl Engine {
         &self,
         run: &RunRecord,
         hash: &str,
-        mut response: reqwest::Response,
+        response: Answer,
     ) -> Outcome {
+        let (head, mut rest) = response.into_parts();
         let mut chunks = Vec::new();
         let mut size = 0;
         while size <= MAX_KEPT_BODY {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    size += chunk.len();
-                    chunks.push(chunk);
+            match rest.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(chunk) = frame.into_data() {
+                        size += chunk.len();
+                        chunks.push(chunk);
+                    }
                 }
-                Ok(None) => break,
-                Err(error) => {
+                None => break,
+                Some(Err(error)) => {
                     return refuse(
                         502,
                         "UPSTREAM_FAILED",
-                        format!(
-                            "the upstream's answer broke off: {}",
-                            crate::tools::describe_request_error(&error)
-                        ),
+                        format!("the upstream's answer broke off: {error}"),
                     );
                 }
             }
@@ -131,8 +133,8 @@ impl Engine {
             body.extend_from_slice(chunk);
         }
         body.truncate(MAX_KEPT_BODY);
-        let headers: Map<String, Value> = response
-            .headers()
+        let headers: Map<String, Value> = head
+            .headers
             .iter()
             .filter(|(name, _)| KEPT_HEADERS.contains(&name.as_str()))
             .filter_map(|(name, value)| {
@@ -140,28 +142,16 @@ impl Engine {
             })
             .collect();
         let kept = RecordedCall {
-            status: response.status().as_u16(),
+            status: head.status.as_u16(),
             headers: Value::Object(headers),
             body,
             truncated,
         };
         self.keep_answer(run, hash, kept).await;
-        let mut relayed = http::Response::builder().status(response.status());
-        if let Some(headers) = relayed.headers_mut() {
-            *headers = response.headers().clone();
-        }
-        let rest = response.bytes_stream();
-        let body = reqwest::Body::wrap_stream(
-            futures_util::stream::iter(chunks.into_iter().map(Ok)).chain(rest),
-        );
-        match relayed.body(body) {
-            Ok(relayed) => Outcome::Forwarded(reqwest::Response::from(relayed)),
-            Err(error) => refuse(
-                502,
-                "UPSTREAM_FAILED",
-                format!("could not relay the answer: {error}"),
-            ),
-        }
+        let read =
+            futures_util::stream::iter(chunks.into_iter().map(|chunk| Ok(Frame::data(chunk))));
+        let relayed = BodyExt::boxed(StreamBody::new(read.chain(BodyStream::new(rest))));
+        Outcome::Forwarded(http::Response::from_parts(head, relayed))
     }
 
     /// TOOL_REQUEST + TOOL_RESPONSE for a call answered from the run's kept calls.

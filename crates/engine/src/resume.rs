@@ -216,8 +216,7 @@ impl Engine {
                         Some((name.as_str().to_owned(), json!(value.to_str().ok()?)))
                     })
                     .collect();
-                let mut body = response
-                    .bytes()
+                let mut body = crate::egress::read_whole(response.into_body())
                     .await
                     .map(|b| b.to_vec())
                     .unwrap_or_default();
@@ -309,7 +308,7 @@ impl Engine {
         match sent {
             Sent::Refused(refusal) => Ok(refusal.code == "CONSENT_REQUIRED"),
             Sent::Answered(response, _)
-                if response.status() == reqwest::StatusCode::UNAUTHORIZED
+                if response.status() == http::StatusCode::UNAUTHORIZED
                     && needs_user_token(tool) =>
             {
                 match self

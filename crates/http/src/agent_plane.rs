@@ -8,9 +8,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use futures_util::TryStreamExt;
 use runagents_engine::Error;
-use runagents_engine::egress::{AgentIdentity, Outbound, Outcome, Refusal};
+use runagents_engine::egress::{AgentIdentity, Answer, Outbound, Outcome, Refusal, read_whole};
 use runagents_engine::gateway::Attribution;
 use serde_json::{Value, json};
 
@@ -273,31 +272,26 @@ const WHOLE_BODY_LIMIT: u64 = 64 * 1024;
 
 /// Relays the upstream's status, end-to-end headers and body (streamed as it arrives, unless
 /// it is small).
-async fn stream_back(upstream: reqwest::Response) -> Response {
-    let status =
-        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut response = Response::builder().status(status);
-    for (name, value) in upstream.headers() {
-        if matches!(
-            name.as_str(),
-            "connection" | "keep-alive" | "transfer-encoding" | "te" | "upgrade" | "trailer"
-        ) {
-            continue;
-        }
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_str().as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            response = response.header(name, value);
+async fn stream_back(upstream: Answer) -> Response {
+    let (head, body) = upstream.into_parts();
+    let mut response = Response::builder().status(head.status);
+    if let Some(headers) = response.headers_mut() {
+        for (name, value) in &head.headers {
+            if !matches!(
+                name.as_str(),
+                "connection" | "keep-alive" | "transfer-encoding" | "te" | "upgrade" | "trailer"
+            ) {
+                headers.append(name, value.clone());
+            }
         }
     }
     // A small answer of known length is read whole and sent with its head in one write,
     // instead of a hand-off per chunk between the upstream's connection and the agent's.
-    let small = upstream
-        .content_length()
+    let small = axum::body::HttpBody::size_hint(&body)
+        .exact()
         .is_some_and(|length| length <= WHOLE_BODY_LIMIT);
     let body = if small {
-        match upstream.bytes().await {
+        match read_whole(body).await {
             Ok(bytes) => Body::from(bytes),
             Err(error) => {
                 return refusal(Refusal {
@@ -309,7 +303,7 @@ async fn stream_back(upstream: reqwest::Response) -> Response {
             }
         }
     } else {
-        Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other))
+        Body::new(body)
     };
     response
         .body(body)
