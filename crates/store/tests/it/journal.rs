@@ -127,6 +127,18 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A store whose flusher gathers for an hour (nothing journaled reaches a commit unasked), run
+/// as a task of the caller's runtime, so that stopping the runtime stops it like a crash.
+async fn lingering_store(path: &std::path::Path, master: &MasterKey) -> SqliteStore {
+    let lingering = SqliteOptions {
+        event_linger: Duration::from_secs(3600),
+        flusher_thread: false,
+    };
+    SqliteStore::open_with(path, master, &lingering)
+        .await
+        .unwrap()
+}
+
 #[test]
 fn journaled_events_survive_a_crash_before_their_commit() {
     let dir = tempfile::tempdir().unwrap();
@@ -134,15 +146,7 @@ fn journaled_events_survive_a_crash_before_their_commit() {
     let master = MasterKey::generate().unwrap();
     let crashed = runtime();
     let store = crashed.block_on(async {
-        // The flusher gathers for an hour: nothing journaled below reaches a commit.
-        let lingering = SqliteOptions {
-            event_linger: Duration::from_secs(3600),
-            // A task of this runtime, so that stopping the runtime stops it like a crash.
-            flusher_thread: false,
-        };
-        let store = SqliteStore::open_with(&path, &master, &lingering)
-            .await
-            .unwrap();
+        let store = lingering_store(&path, &master).await;
         assert!(store.journals_events());
         store
             .create_run(
@@ -223,13 +227,7 @@ fn batches_journaled_on_several_threads_are_recovered_once_each_in_order() {
     let master = MasterKey::generate().unwrap();
     let crashed = runtime();
     let store = crashed.block_on(async {
-        let lingering = SqliteOptions {
-            event_linger: Duration::from_secs(3600),
-            flusher_thread: false,
-        };
-        let store = SqliteStore::open_with(&path, &master, &lingering)
-            .await
-            .unwrap();
+        let store = lingering_store(&path, &master).await;
         for t in 0..4 {
             store
                 .create_run(&run(&format!("t{t}"), "default", "a", "RUNNING", 1), &[])
