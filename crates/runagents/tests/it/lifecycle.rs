@@ -194,34 +194,3 @@ async fn sigterm_lets_a_tool_call_in_flight_finish_and_keeps_its_events() {
             .ends_with("/v1/slow")
     );
 }
-
-#[tokio::test]
-async fn new_connections_are_spread_over_the_agent_plane_threads() {
-    let server = runagents_testkit::TestServer::start_with(
-        runagents_testkit::Backend::Sqlite,
-        &["--agent-threads", "2"],
-    )
-    .await;
-    let s = crate::egress::setup_on(server).await;
-    // Each call on a connection of its own.
-    for n in 0..4 {
-        let url = format!("{}/v1/customers/{n}", s.tool_url);
-        let (status, _) = crate::egress::call("GET", &url, Some(&s.run_id), None).await;
-        assert_eq!(status, 200);
-    }
-    // Each thread journals its calls' events to a file of its own: both have some.
-    let lanes: Vec<u64> = std::fs::read_dir(&s.server.data_dir)
-        .unwrap()
-        .map(|entry| entry.unwrap())
-        .filter(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            name.starts_with("runagents.db-events")
-        })
-        .map(|entry| entry.metadata().unwrap().len())
-        .collect();
-    assert_eq!(
-        lanes.iter().filter(|bytes| **bytes > 0).count(),
-        2,
-        "{lanes:?}"
-    );
-}

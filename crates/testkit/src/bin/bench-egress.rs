@@ -1183,7 +1183,7 @@ async fn main() -> Result<(), Error> {
     let output = bench.server.output();
     let warnings: Vec<&str> = output
         .lines()
-        .filter(|line| line.contains("WARN") || line.contains("ERROR"))
+        .filter(|line| line.contains("WARN") || line.contains("ERROR") || line.contains("panicked"))
         .collect();
     say(format!(
         "server warnings and errors during the run: {}{}",
