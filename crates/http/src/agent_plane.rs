@@ -273,17 +273,20 @@ const WHOLE_BODY_LIMIT: u64 = 64 * 1024;
 /// Relays the upstream's status, end-to-end headers and body (streamed as it arrives, unless
 /// it is small).
 async fn stream_back(upstream: Answer) -> Response {
-    let (head, body) = upstream.into_parts();
+    let (mut head, body) = upstream.into_parts();
+    for hop_by_hop in [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "trailer",
+    ] {
+        head.headers.remove(hop_by_hop);
+    }
     let mut response = Response::builder().status(head.status);
     if let Some(headers) = response.headers_mut() {
-        for (name, value) in &head.headers {
-            if !matches!(
-                name.as_str(),
-                "connection" | "keep-alive" | "transfer-encoding" | "te" | "upgrade" | "trailer"
-            ) {
-                headers.append(name, value.clone());
-            }
-        }
+        *headers = head.headers;
     }
     // A small answer of known length is read whole and sent with its head in one write,
     // instead of a hand-off per chunk between the upstream's connection and the agent's.

@@ -199,12 +199,9 @@ impl EventJournal {
         }
         let mut left = Vec::new();
         let mut last_seq = applied;
-        let (lines, last) = read_lines(&file, applied).map_err(|e| io_error(&path, &e))?;
-        left.extend(lines);
-        last_seq = last_seq.max(last);
-        for other in &others {
-            let lines = File::open(other).and_then(|other| read_lines(&other, applied));
-            let (lines, last) = lines.map_err(|e| io_error(other, &e))?;
+        for lane in std::iter::once(&path).chain(&others) {
+            let lines = File::open(lane).and_then(|lane| read_lines(&lane, applied));
+            let (lines, last) = lines.map_err(|e| io_error(lane, &e))?;
             left.extend(lines);
             last_seq = last_seq.max(last);
         }
@@ -223,19 +220,17 @@ impl EventJournal {
         for other in &others {
             std::fs::remove_file(other).map_err(|e| io_error(other, &e))?;
         }
-        let mut lanes: Vec<Mutex<Lane>> = Vec::with_capacity(LANES);
-        lanes.push(Mutex::new(Lane {
-            file: Some(file),
-            bytes: 0,
-            last_seq,
-        }));
-        lanes.extend((1..LANES).map(|_| {
-            Mutex::new(Lane {
-                file: None,
-                bytes: 0,
-                last_seq,
+        // The first lane keeps the file it holds the lock on; the others open at their first write.
+        let mut first = Some(file);
+        let lanes = (0..LANES)
+            .map(|_| {
+                Mutex::new(Lane {
+                    file: first.take(),
+                    bytes: 0,
+                    last_seq,
+                })
             })
-        }));
+            .collect();
         let journal = Arc::new(EventJournal {
             lanes,
             next_seq: AtomicU64::new(last_seq + 1),
