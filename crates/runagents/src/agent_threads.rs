@@ -13,9 +13,9 @@
 use std::net::TcpListener as StdListener;
 use std::thread::JoinHandle;
 
+use crate::serve::serve_agent_plane;
 use anyhow::Context;
 use axum::Router;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -28,13 +28,13 @@ pub(crate) struct AgentThreads {
 }
 
 impl AgentThreads {
-    /// Starts `count` threads serving `app` on `listener` until `stop` is cancelled.
-    pub(crate) fn start(
+    /// Starts `count` threads serving `app` on `listener` until `stop` is cancelled; returns
+    /// once every thread serves.
+    pub(crate) async fn start(
         count: usize,
         listener: TcpListener,
         app: Router,
         stop: &CancellationToken,
-        no_delay: fn(&mut tokio::net::TcpStream),
     ) -> anyhow::Result<AgentThreads> {
         let listener = listener.into_std()?;
         let release = CancellationToken::new();
@@ -43,6 +43,7 @@ impl AgentThreads {
             threads: Vec::with_capacity(count),
             release: release.clone(),
         };
+        let mut serving = Vec::with_capacity(count);
         for index in 0..count {
             // Built here, so a failure stops the start instead of a thread.
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -52,15 +53,15 @@ impl AgentThreads {
             let listener: StdListener = listener.try_clone()?;
             let (app, stop, release) = (app.clone(), stop.clone(), release.clone());
             let (served, served_rx) = oneshot::channel();
+            let (ready, ready_rx) = oneshot::channel();
             let thread = std::thread::Builder::new()
                 .name(format!("agent-plane-{index}"))
                 .spawn(move || {
                     runtime.block_on(async move {
                         let result = match TcpListener::from_std(listener) {
                             Ok(listener) => {
-                                axum::serve(listener.tap_io(no_delay), app)
-                                    .with_graceful_shutdown(stop.cancelled_owned())
-                                    .await
+                                let _ = ready.send(());
+                                serve_agent_plane(listener, app, stop).await
                             }
                             Err(error) => Err(error),
                         };
@@ -71,6 +72,12 @@ impl AgentThreads {
                 .context("starting an agent plane thread")?;
             started.served.push(served_rx);
             started.threads.push(thread);
+            serving.push(ready_rx);
+        }
+        for ready in serving {
+            ready
+                .await
+                .context("an agent plane thread could not take the listener")?;
         }
         Ok(started)
     }

@@ -310,22 +310,13 @@ async fn serve(options: Options) -> anyhow::Result<()> {
             std::thread::available_parallelism().map_or(1, usize::from)
         });
     let mut agent_plane = if agent_threads > 0 {
-        AgentPlane::Threads(AgentThreads::start(
-            agent_threads,
+        AgentPlane::Threads(AgentThreads::start(agent_threads, agents, agent_app, &stop).await?)
+    } else {
+        AgentPlane::Shared(tokio::spawn(serve_agent_plane(
             agents,
             agent_app,
-            &stop,
-            no_delay,
-        )?)
-    } else {
-        AgentPlane::Shared(tokio::spawn({
-            let stop = stop.clone();
-            async move {
-                axum::serve(agents.tap_io(no_delay), agent_app)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await
-            }
-        }))
+            stop.clone(),
+        )))
     };
     // Announced once both planes serve (the listeners took connections since they were bound).
     tracing::info!(store = store.backend(), data_dir = %data_dir.display(), "operator API listening on http://{operator_addr}");
@@ -363,6 +354,17 @@ async fn serve(options: Options) -> anyhow::Result<()> {
 enum AgentPlane {
     Threads(AgentThreads),
     Shared(tokio::task::JoinHandle<std::io::Result<()>>),
+}
+
+/// Serves the agent plane on `listener` until `stop`, then answers the calls in flight.
+pub(crate) async fn serve_agent_plane(
+    listener: TcpListener,
+    app: axum::Router,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener.tap_io(no_delay), app)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
 }
 
 /// Small writes go out at once: a streamed answer's first chunk must not wait for the ACK of
