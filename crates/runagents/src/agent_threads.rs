@@ -1,23 +1,30 @@
-//! The agent plane served thread per core: each thread runs a runtime of its own that accepts
-//! on the shared listener and serves its connections whole. A tool call is read, checked, sent
-//! upstream over that thread's pooled connections and answered on one thread, with no hand-off
-//! between a shared runtime's workers (their wake-ups were a large part of the CPU per call;
-//! docs/benchmarks.md). An idle thread is the one woken for a new connection, so connections
-//! spread over the threads that have time for them.
+//! The agent plane served thread per core: each thread runs a runtime of its own and serves
+//! the connections it is handed whole. A tool call is read, checked, sent upstream over that
+//! thread's pooled connections and answered on one thread, with no hand-off between a shared
+//! runtime's workers (their wake-ups were a large part of the CPU per call;
+//! docs/benchmarks.md).
 //!
-//! Invariant: a thread's runtime keeps running, after its server has stopped, until the rest
-//! of the shutdown is done (`release`): the connections and tasks opened on it (background
-//! usage records, pooled client connections other runtimes may be using) are served by its
-//! reactor until the end.
+//! One acceptor hands new connections to the threads in turn. Threads accepting on the shared
+//! listener themselves served most connections on the thread that woke first (86 % of a
+//! benchmark's calls in a trace), so a burst of calls on a client's pooled connections queued
+//! on one core while the other idled.
+//!
+//! Invariants:
+//! - a thread's runtime keeps running, after its server has stopped, until the rest of the
+//!   shutdown is done (`release`): the connections and tasks opened on it (background usage
+//!   records, pooled client connections other runtimes may be using) are served by its reactor
+//!   until the end;
+//! - every accepted connection is served or closed with a warning: a connection the acceptor
+//!   cannot hand over is never dropped silently.
 
-use std::net::TcpListener as StdListener;
+use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
 use crate::serve::serve_agent_plane;
 use anyhow::Context;
 use axum::Router;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) struct AgentThreads {
@@ -28,15 +35,15 @@ pub(crate) struct AgentThreads {
 }
 
 impl AgentThreads {
-    /// Starts `count` threads serving `app` on `listener` until `stop` is cancelled; returns
-    /// once every thread serves.
+    /// Starts `count` threads serving `app`, and the acceptor handing them what `listener`
+    /// accepts, until `stop` is cancelled; returns once every thread serves.
     pub(crate) async fn start(
         count: usize,
         listener: TcpListener,
         app: Router,
         stop: &CancellationToken,
     ) -> anyhow::Result<AgentThreads> {
-        let listener = listener.into_std()?;
+        let local_addr = listener.local_addr()?;
         let release = CancellationToken::new();
         let mut started = AgentThreads {
             served: Vec::with_capacity(count),
@@ -44,13 +51,15 @@ impl AgentThreads {
             release: release.clone(),
         };
         let mut serving = Vec::with_capacity(count);
+        let mut hand_to = Vec::with_capacity(count);
         for index in 0..count {
             // Built here, so a failure stops the start instead of a thread.
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("building an agent plane runtime")?;
-            let listener: StdListener = listener.try_clone()?;
+            let (hand, handed) = mpsc::unbounded_channel();
+            hand_to.push(hand);
             let (app, stop, release) = (app.clone(), stop.clone(), release.clone());
             let (served, served_rx) = oneshot::channel();
             let (ready, ready_rx) = oneshot::channel();
@@ -58,13 +67,9 @@ impl AgentThreads {
                 .name(format!("agent-plane-{index}"))
                 .spawn(move || {
                     runtime.block_on(async move {
-                        let result = match TcpListener::from_std(listener) {
-                            Ok(listener) => {
-                                let _ = ready.send(());
-                                serve_agent_plane(listener, app, stop).await
-                            }
-                            Err(error) => Err(error),
-                        };
+                        let _ = ready.send(());
+                        let listener = Handed { handed, local_addr };
+                        let result = serve_agent_plane(listener, app, stop).await;
                         let _ = served.send(result);
                         release.cancelled().await;
                     });
@@ -79,6 +84,7 @@ impl AgentThreads {
                 .await
                 .context("an agent plane thread could not take the listener")?;
         }
+        tokio::spawn(hand_out(listener, hand_to, stop.clone()));
         Ok(started)
     }
 
@@ -110,5 +116,65 @@ impl Drop for AgentThreads {
     /// A start that fails half way (or a serve that returns early) still lets the threads go.
     fn drop(&mut self) {
         self.release.cancel();
+    }
+}
+
+/// A connection handed to a thread: off the acceptor's reactor, to be registered with the
+/// thread's.
+type HandedConnection = (std::net::TcpStream, SocketAddr);
+
+/// Accepts connections and hands them to the threads in turn, until `stop`.
+async fn hand_out(
+    mut listener: TcpListener,
+    threads: Vec<mpsc::UnboundedSender<HandedConnection>>,
+    stop: CancellationToken,
+) {
+    for thread in threads.iter().cycle() {
+        // axum's accept: a failed accept is logged and retried, as for any axum server.
+        let (stream, peer) = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = axum::serve::Listener::accept(&mut listener) => accepted,
+        };
+        match stream.into_std() {
+            Ok(stream) => {
+                if thread.send((stream, peer)).is_err() {
+                    // The thread has stopped serving: so has the plane, at the same signal.
+                    tracing::warn!(%peer, "an agent plane thread has stopped; connection closed");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%peer, %error, "could not hand a connection to an agent plane thread");
+            }
+        }
+    }
+}
+
+/// A thread's connections, as handed to it by the acceptor.
+struct Handed {
+    handed: mpsc::UnboundedReceiver<HandedConnection>,
+    local_addr: SocketAddr,
+}
+
+impl axum::serve::Listener for Handed {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            let Some((stream, peer)) = self.handed.recv().await else {
+                // The acceptor has stopped: so has this server, at the same signal.
+                return std::future::pending().await;
+            };
+            match TcpStream::from_std(stream) {
+                Ok(stream) => return (stream, peer),
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "an agent plane thread could not take a connection");
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local_addr)
     }
 }

@@ -357,11 +357,14 @@ enum AgentPlane {
 }
 
 /// Serves the agent plane on `listener` until `stop`, then answers the calls in flight.
-pub(crate) async fn serve_agent_plane(
-    listener: TcpListener,
+pub(crate) async fn serve_agent_plane<L>(
+    listener: L,
     app: axum::Router,
     stop: CancellationToken,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr>,
+{
     axum::serve(listener.tap_io(no_delay), app)
         .with_graceful_shutdown(stop.cancelled_owned())
         .await

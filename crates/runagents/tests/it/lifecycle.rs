@@ -194,3 +194,39 @@ async fn sigterm_lets_a_tool_call_in_flight_finish_and_keeps_its_events() {
             .ends_with("/v1/slow")
     );
 }
+
+#[tokio::test]
+async fn new_connections_are_handed_to_the_agent_plane_threads_in_turn() {
+    let server = runagents_testkit::TestServer::start_with(
+        runagents_testkit::Backend::Sqlite,
+        &["--agent-threads", "2"],
+    )
+    .await;
+    let s = crate::egress::setup_on(server).await;
+    // Each call on a connection of its own: the acceptor hands them to the threads in turn.
+    for n in 0..16 {
+        let url = format!("{}/v1/customers/{n}", s.tool_url);
+        let (status, _) = crate::egress::call("GET", &url, Some(&s.run_id), None).await;
+        assert_eq!(status, 200);
+    }
+    // Each thread journals its calls' events to a file of its own (a lane): half the calls
+    // each. (Threads accepting on the shared listener split them as they woke.)
+    let mut calls_by_lane: Vec<usize> = std::fs::read_dir(&s.server.data_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.starts_with("runagents.db-events")
+        })
+        .map(|entry| {
+            let lines = std::fs::read_to_string(entry.path()).unwrap();
+            lines
+                .lines()
+                .filter(|line| line.contains("TOOL_REQUEST"))
+                .count()
+        })
+        .filter(|calls| *calls > 0)
+        .collect();
+    calls_by_lane.sort();
+    assert_eq!(calls_by_lane, [8, 8]);
+}
