@@ -574,9 +574,12 @@ async fn open_loop(
             which,
             tokio::spawn(async move {
                 let sent = Instant::now();
-                let status = pool.exchange(&request).await.map_err(|e| e.to_string())?;
+                let status = pool
+                    .exchange(&request)
+                    .await
+                    .map_err(|e| format!("{}: {e}", pool.addr))?;
                 if status != 200 {
-                    return Err(format!("HTTP {status}"));
+                    return Err(format!("{}: HTTP {status}", pool.addr));
                 }
                 Ok(sent.elapsed())
             }),
@@ -614,13 +617,15 @@ impl Drop for ReferenceProxy {
     }
 }
 
-/// Two workers, as the server has one per core; access logs off.
+/// Two workers, as the server has one per core; access logs off; idle keep-alive connections
+/// kept for the whole run, as egress keeps them (the open loop's pool reuses a connection it
+/// last used several rounds earlier: haproxy's usual 60 s closed one under it).
 fn reference_config(name: &str, dir: &Path, listen: &str, upstream: &str) -> Option<String> {
     let dir = dir.display();
     match name {
         "haproxy" => Some(format!(
             "global\n  nbthread 2\n  maxconn 4096\n\
-             defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  http-reuse always\n\
+             defaults\n  mode http\n  timeout connect 5s\n  timeout client 600s\n  timeout server 600s\n  timeout http-keep-alive 600s\n  http-reuse always\n\
              frontend bench\n  bind {listen}\n  default_backend upstream\n\
              backend upstream\n  server upstream {upstream}\n"
         )),
@@ -767,7 +772,14 @@ async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
             let events_before = bench.events().await?;
             let cpu_before = cpu_by_threads(bench.server.pid())?;
             let [direct_latencies, proxied_latencies] =
-                open_loop(targets, options.rate, options.seconds).await?;
+                open_loop(targets, options.rate, options.seconds)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "round {round}, {} (direct at {}): {e}",
+                            case.name, direct_pool.addr
+                        )
+                    })?;
             let cpu_after = cpu_by_threads(bench.server.pid())?;
             let recorded = bench.events().await? - events_before;
             let expected = 2 * (options.rate * options.seconds) as usize;
