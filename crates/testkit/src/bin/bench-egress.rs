@@ -64,6 +64,12 @@ struct Options {
     /// Only these scenarios (decision, latency, saturation, approvals, listing); all by default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Appends every latency-scenario request to this file, one tab-separated line each: round,
+    /// case, `direct` or `proxied`, when it was sent (CLOCK_MONOTONIC, ns: the clock of
+    /// `perf record -k CLOCK_MONOTONIC`, to line the slowest calls up with a trace) and its
+    /// latency in µs.
+    #[arg(long)]
+    latencies_to: Option<std::path::PathBuf>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -557,11 +563,14 @@ impl Pool {
 /// Open loop, `rate` a second to each target, interleaved; sorted latencies per target, each
 /// measured from when its request was sent (tokio's timer ticks by the millisecond, so
 /// measuring from the tick would add up to a millisecond of timer lag to both targets).
+/// One request of the open loop: when it was sent, and its latency.
+type Sample = (Instant, Duration);
+
 async fn open_loop(
     targets: [(&Pool, &Arc<Vec<u8>>); 2],
     rate: u32,
     seconds: u32,
-) -> Result<[Vec<Duration>; 2], Error> {
+) -> Result<[Vec<Sample>; 2], Error> {
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / (rate * 2));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = Vec::with_capacity((rate * seconds * 2) as usize);
@@ -581,18 +590,65 @@ async fn open_loop(
                 if status != 200 {
                     return Err(format!("{}: HTTP {status}", pool.addr));
                 }
-                Ok(sent.elapsed())
+                Ok((sent, sent.elapsed()))
             }),
         ));
     }
-    let mut latencies = [Vec::new(), Vec::new()];
+    let mut samples = [Vec::new(), Vec::new()];
     for (which, task) in tasks {
-        latencies[which].push(task.await??);
+        samples[which].push(task.await??);
     }
-    for list in &mut latencies {
-        list.sort();
+    Ok(samples)
+}
+
+fn sorted_latencies(samples: &[Sample]) -> Vec<Duration> {
+    let mut latencies: Vec<Duration> = samples.iter().map(|(_, latency)| *latency).collect();
+    latencies.sort();
+    latencies
+}
+
+/// Where `--latencies-to` writes, and the monotonic clock's reading at an instant, to turn the
+/// samples' instants into that clock.
+struct LatencyLog {
+    file: std::fs::File,
+    base: Instant,
+    base_ns: u128,
+}
+
+impl LatencyLog {
+    fn open(path: &Path) -> Result<Self, Error> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let base = Instant::now();
+        let base_ns = u128::try_from(now.tv_sec)? * 1_000_000_000 + u128::try_from(now.tv_nsec)?;
+        Ok(LatencyLog {
+            file,
+            base,
+            base_ns,
+        })
     }
-    Ok(latencies)
+
+    fn write(&mut self, round: u32, case: &str, samples: &[Vec<Sample>; 2]) -> Result<(), Error> {
+        use std::fmt::Write as _;
+        use std::io::Write as _;
+        let mut lines = String::new();
+        for (target, list) in ["direct", "proxied"].into_iter().zip(samples) {
+            for (sent, latency) in list {
+                // Every sample is sent after the base was read.
+                let at = self.base_ns + sent.saturating_duration_since(self.base).as_nanos();
+                let _ = writeln!(
+                    lines,
+                    "{round}\t{case}\t{target}\t{at}\t{}",
+                    latency.as_micros()
+                );
+            }
+        }
+        self.file.write_all(lines.as_bytes())?;
+        Ok(())
+    }
 }
 
 /// One round's added latency (proxied minus direct) at p50, p90, p99 and p99.9, in ms.
@@ -765,21 +821,29 @@ async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
         .await?;
     }
     // Rounds alternate the cases, so a slow spell of the shared machine lands on all of them.
+    let mut latency_log = options
+        .latencies_to
+        .as_deref()
+        .map(LatencyLog::open)
+        .transpose()?;
     let mut rounds: Vec<Vec<Added>> = cases.iter().map(|_| Vec::new()).collect();
     for round in 1..=options.rounds {
         for (case, added_by_round) in cases.iter().zip(&mut rounds) {
             let targets = [(&direct_pool, &direct), (&case.pool, &case.request)];
             let events_before = bench.events().await?;
             let cpu_before = cpu_by_threads(bench.server.pid())?;
-            let [direct_latencies, proxied_latencies] =
-                open_loop(targets, options.rate, options.seconds)
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "round {round}, {} (direct at {}): {e}",
-                            case.name, direct_pool.addr
-                        )
-                    })?;
+            let samples = open_loop(targets, options.rate, options.seconds)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "round {round}, {} (direct at {}): {e}",
+                        case.name, direct_pool.addr
+                    )
+                })?;
+            if let Some(log) = &mut latency_log {
+                log.write(round, &case.name, &samples)?;
+            }
+            let [direct_latencies, proxied_latencies] = samples.map(|list| sorted_latencies(&list));
             let cpu_after = cpu_by_threads(bench.server.pid())?;
             let recorded = bench.events().await? - events_before;
             let expected = 2 * (options.rate * options.seconds) as usize;
