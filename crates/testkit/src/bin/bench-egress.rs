@@ -658,7 +658,7 @@ const ADDED_AT: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 
 /// An open-source proxy from the OS, forwarding every request to the upstream over keep-alive
 /// connections and doing nothing else: what any proxy pays for the extra hop on this machine,
-/// measured in the same run as egress. Killed on drop.
+/// measured in the same run as egress. Stopped on drop.
 struct ReferenceProxy {
     name: String,
     addr: String,
@@ -667,7 +667,18 @@ struct ReferenceProxy {
 }
 
 impl Drop for ReferenceProxy {
+    /// SIGTERM first: nginx's master stops its workers then (a SIGKILL left them running,
+    /// listening, after every run), then SIGKILL if it is still there after two seconds.
     fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
