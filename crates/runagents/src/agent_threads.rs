@@ -20,12 +20,13 @@
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
-use crate::serve::serve_agent_plane;
 use anyhow::Context;
 use axum::Router;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+
+use crate::serve::serve_agent_plane;
 
 pub(crate) struct AgentThreads {
     /// Each thread's server result, sent when it has stopped serving.
@@ -80,9 +81,7 @@ impl AgentThreads {
             serving.push(ready_rx);
         }
         for ready in serving {
-            ready
-                .await
-                .context("an agent plane thread could not take the listener")?;
+            ready.await.context("an agent plane thread did not start")?;
         }
         tokio::spawn(hand_out(listener, hand_to, stop.clone()));
         Ok(started)

@@ -560,12 +560,12 @@ impl Pool {
     }
 }
 
-/// Open loop, `rate` a second to each target, interleaved; sorted latencies per target, each
-/// measured from when its request was sent (tokio's timer ticks by the millisecond, so
-/// measuring from the tick would add up to a millisecond of timer lag to both targets).
 /// One request of the open loop: when it was sent, and its latency.
 type Sample = (Instant, Duration);
 
+/// Open loop, `rate` a second to each target, interleaved; the samples per target, each
+/// measured from when its request was sent (tokio's timer ticks by the millisecond, so
+/// measuring from the tick would add up to a millisecond of timer lag to both targets).
 async fn open_loop(
     targets: [(&Pool, &Arc<Vec<u8>>); 2],
     rate: u32,
