@@ -7,7 +7,7 @@ use runagents_store::{EventBatch, MasterKey, RunStore as _, SqliteOptions, Sqlit
 
 use crate::runs::{event, run};
 
-fn call(run_id: &str, n: usize) -> EventBatch {
+pub(crate) fn call(run_id: &str, n: usize) -> EventBatch {
     let mut request = event("TOOL_REQUEST");
     let mut response = event("TOOL_RESPONSE");
     request.id = format!("{run_id}-req-{n}");

@@ -12,6 +12,7 @@ mod journal;
 mod llm_usage;
 mod oauth;
 mod runs;
+mod upgrade;
 mod work;
 
 use std::sync::Arc;
