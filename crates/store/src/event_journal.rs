@@ -32,12 +32,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use runagents_domain::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
 use crate::sqlite::Committer;
-use crate::{Error, EventBatch, NewEvent, Result};
+use crate::{Error, EventBatch, Result};
 
 /// How long the flusher gathers more batches before a commit, unless a reader is waiting.
 /// Each commit costs a transaction and the WAL pages it touched whatever it holds: at 12 ms
@@ -57,30 +56,51 @@ const TRUNCATE_AT: u64 = 4 << 20;
 /// A reader waits this long for the flusher before failing rather than reading stale events.
 const SETTLE_LIMIT: Duration = Duration::from_secs(30);
 
-/// One line of the journal: `{seq} {json}\n`.
-#[derive(Serialize, Deserialize)]
-struct Line<'a> {
-    #[serde(borrow)]
-    w: Cow<'a, str>,
-    #[serde(borrow)]
-    r: Cow<'a, str>,
-    #[serde(borrow)]
-    e: Vec<LineEvent<'a>>,
+/// One line of the journal as written: `{seq} {json}\n`.
+#[derive(Serialize)]
+struct LineOut<'a> {
+    w: &'a str,
+    r: &'a str,
+    e: Vec<EventOut<'a>>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct LineEvent<'a> {
-    #[serde(borrow)]
-    i: Cow<'a, str>,
-    #[serde(borrow)]
-    k: Cow<'a, str>,
-    #[serde(borrow)]
-    a: Cow<'a, str>,
-    #[serde(borrow)]
-    h: Cow<'a, str>,
-    #[serde(borrow)]
-    d: Cow<'a, serde_json::Value>,
+#[derive(Serialize)]
+struct EventOut<'a> {
+    i: &'a str,
+    k: &'a str,
+    a: &'a str,
+    h: &'a str,
+    d: &'a serde_json::Value,
     t: i64,
+}
+
+/// A journal line as the flusher reads it back, borrowing from the line: each event's data
+/// stays the JSON text the caller rendered, inserted as it is (never parsed into values).
+#[derive(Deserialize)]
+pub(crate) struct JournaledBatch<'a> {
+    #[serde(borrow, rename = "w")]
+    pub workspace: Cow<'a, str>,
+    #[serde(borrow, rename = "r")]
+    pub run_id: Cow<'a, str>,
+    #[serde(borrow, rename = "e")]
+    pub events: Vec<JournaledEvent<'a>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct JournaledEvent<'a> {
+    #[serde(borrow, rename = "i")]
+    pub id: Cow<'a, str>,
+    #[serde(borrow, rename = "k")]
+    pub kind: Cow<'a, str>,
+    #[serde(borrow, rename = "a")]
+    pub actor: Cow<'a, str>,
+    #[serde(borrow, rename = "h")]
+    pub payload_hash: Cow<'a, str>,
+    #[serde(borrow, rename = "d")]
+    pub data: &'a serde_json::value::RawValue,
+    /// Milliseconds since the epoch.
+    #[serde(rename = "t")]
+    pub at: i64,
 }
 
 /// Lanes (files) of the journal: threads beyond this many share them.
@@ -96,9 +116,14 @@ struct Lane {
     last_seq: u64,
 }
 
-/// A journaled batch waiting for its commit; `None` for a sequence whose write failed (nothing
-/// to commit, but the flusher must not wait for it).
-type Pending = (u64, Option<EventBatch>);
+/// A journaled line waiting for its commit; `None` for a sequence whose write failed (nothing
+/// to commit, but the flusher must not wait for it). The flusher gets the line, not the batch:
+/// the batch's values are freed on the thread that made them, and the flusher reads back from
+/// the line what it commits, as it does at open.
+type Pending = (u64, Option<Line>);
+
+/// A whole journal line, `{seq} {json}\n`.
+type Line = Vec<u8>;
 
 pub(crate) struct EventJournal {
     lanes: Vec<Mutex<Lane>>,
@@ -208,7 +233,7 @@ impl EventJournal {
         left.sort_unstable_by_key(|(seq, _)| *seq);
         let recovered = left.len();
         for chunk in chunks(left) {
-            committer.commit(&chunk).await?;
+            commit_lines(&mut committer, &chunk).await?;
         }
         if recovered > 0 {
             tracing::info!(
@@ -264,25 +289,10 @@ impl EventJournal {
 
     /// Writes the batch to the journal; once this returns it survives a crash of the process.
     pub(crate) async fn append(&self, batch: EventBatch) -> Result<()> {
-        let body = serde_json::to_vec(&Line {
-            w: Cow::Borrowed(&batch.workspace),
-            r: Cow::Borrowed(&batch.run_id),
-            e: batch
-                .events
-                .iter()
-                .map(|event| LineEvent {
-                    i: Cow::Borrowed(&event.id),
-                    k: Cow::Borrowed(&event.kind),
-                    a: Cow::Borrowed(&event.actor),
-                    h: Cow::Borrowed(&event.payload_hash),
-                    d: Cow::Borrowed(&event.data),
-                    t: event.at.millis(),
-                })
-                .collect(),
-        })
-        .map_err(|e| Error::Backend(format!("event journal: {e}")))?;
+        let body = render(&batch)?;
+        drop(batch);
         let index = lane_of_thread();
-        let seq = {
+        let (seq, line) = {
             let mut lane = self.lanes[index]
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
@@ -305,9 +315,9 @@ impl EventJournal {
             }
             lane.bytes += line.len() as u64;
             lane.last_seq = seq;
-            seq
+            (seq, line)
         };
-        let backlog = self.push_pending((seq, Some(batch)));
+        let backlog = self.push_pending((seq, Some(line)));
         if self.asleep.load(Ordering::SeqCst) {
             self.wake.notify_one();
         }
@@ -377,16 +387,16 @@ impl EventJournal {
     /// The pending batches that follow the last committed sequence without a gap, in sequence
     /// order, and the last sequence among them (failed writes included). A sequence still being
     /// written holds back those after it.
-    fn take_ready(&self) -> (Vec<(u64, EventBatch)>, u64) {
+    fn take_ready(&self) -> (Vec<(u64, Line)>, u64) {
         let committed = *self.committed.borrow();
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         take_gapless(&mut pending, committed)
     }
 
     /// Puts batches whose commit failed back, to be tried again.
-    fn restore_pending(&self, failed: Vec<(u64, EventBatch)>) {
+    fn restore_pending(&self, failed: Vec<(u64, Line)>) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.extend(failed.into_iter().map(|(seq, batch)| (seq, Some(batch))));
+        pending.extend(failed.into_iter().map(|(seq, line)| (seq, Some(line))));
     }
 
     /// Empties each large file once every line in it is committed.
@@ -448,7 +458,7 @@ async fn flush(journal: Arc<EventJournal>, mut committer: Committer, linger: Dur
         let mut failed = false;
         while let Some(chunk) = left.next() {
             let chunk_through = chunk.last().map_or(0, |(seq, _)| *seq);
-            if let Err(error) = committer.commit(&chunk).await {
+            if let Err(error) = commit_lines(&mut committer, &chunk).await {
                 tracing::error!(%error, "could not commit journaled events; retrying");
                 journal.restore_pending(chunk.into_iter().chain(left.flatten()).collect());
                 failed = true;
@@ -468,7 +478,7 @@ async fn flush(journal: Arc<EventJournal>, mut committer: Committer, linger: Dur
 
 /// Takes from `pending` the sequences that follow `committed` without a gap, in order: their
 /// batches (failed writes have none) and the last of them (`committed` when none follows).
-fn take_gapless(pending: &mut Vec<Pending>, committed: u64) -> (Vec<(u64, EventBatch)>, u64) {
+fn take_gapless(pending: &mut Vec<Pending>, committed: u64) -> (Vec<(u64, Line)>, u64) {
     pending.sort_unstable_by_key(|(seq, _)| *seq);
     let mut through = committed;
     let gapless = pending
@@ -483,12 +493,12 @@ fn take_gapless(pending: &mut Vec<Pending>, committed: u64) -> (Vec<(u64, EventB
         .count();
     let ready = pending
         .drain(..gapless)
-        .filter_map(|(seq, batch)| Some((seq, batch?)))
+        .filter_map(|(seq, line)| Some((seq, line?)))
         .collect();
     (ready, through)
 }
 
-fn chunks(pending: Vec<(u64, EventBatch)>) -> Vec<Vec<(u64, EventBatch)>> {
+fn chunks(pending: Vec<(u64, Line)>) -> Vec<Vec<(u64, Line)>> {
     let mut chunks = Vec::with_capacity(pending.len().div_ceil(COMMIT_CHUNK));
     let mut pending = pending.into_iter().peekable();
     while pending.peek().is_some() {
@@ -499,52 +509,66 @@ fn chunks(pending: Vec<(u64, EventBatch)>) -> Vec<Vec<(u64, EventBatch)>> {
 
 /// The journal's whole lines past `applied`, and the last sequence in the file. Reading stops
 /// at the first line that is not whole (a torn write at a crash).
-fn read_lines(file: &File, applied: u64) -> std::io::Result<(Vec<(u64, EventBatch)>, u64)> {
+fn read_lines(file: &File, applied: u64) -> std::io::Result<(Vec<(u64, Line)>, u64)> {
     let mut left = Vec::new();
     let mut last = 0;
     let mut reader = BufReader::new(file);
-    let mut line = Vec::new();
     loop {
-        line.clear();
+        let mut line = Vec::new();
         if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
             break;
         }
-        let Some((seq, batch)) = parse_line(&line) else {
+        let Some((seq, _)) = parse_line(&line) else {
             tracing::warn!("event journal: stopping at a line that is not whole");
             break;
         };
         last = seq;
         if seq > applied {
-            left.push((seq, batch));
+            left.push((seq, line));
         }
     }
     Ok((left, last))
 }
 
-fn parse_line(line: &[u8]) -> Option<(u64, EventBatch)> {
+/// A batch as the JSON of its journal line.
+fn render(batch: &EventBatch) -> Result<Vec<u8>> {
+    serde_json::to_vec(&LineOut {
+        w: &batch.workspace,
+        r: &batch.run_id,
+        e: batch
+            .events
+            .iter()
+            .map(|event| EventOut {
+                i: &event.id,
+                k: &event.kind,
+                a: &event.actor,
+                h: &event.payload_hash,
+                d: &event.data,
+                t: event.at.millis(),
+            })
+            .collect(),
+    })
+    .map_err(|e| Error::Backend(format!("event journal: {e}")))
+}
+
+/// A line's sequence and batch, borrowed from it; `None` if it is not a whole line.
+fn parse_line(line: &[u8]) -> Option<(u64, JournaledBatch<'_>)> {
     let space = line.iter().position(|byte| *byte == b' ')?;
     let seq = std::str::from_utf8(&line[..space]).ok()?.parse().ok()?;
-    let parsed: Line<'_> = serde_json::from_slice(&line[space + 1..]).ok()?;
-    let events = parsed
-        .e
-        .into_iter()
-        .map(|event| NewEvent {
-            id: event.i.into_owned(),
-            kind: event.k.into_owned(),
-            actor: event.a.into_owned(),
-            payload_hash: event.h.into_owned(),
-            data: event.d.into_owned(),
-            at: Timestamp(event.t),
-        })
-        .collect();
-    Some((
-        seq,
-        EventBatch {
-            workspace: parsed.w.into_owned(),
-            run_id: parsed.r.into_owned(),
-            events,
-        },
-    ))
+    let batch = serde_json::from_slice(&line[space + 1..]).ok()?;
+    Some((seq, batch))
+}
+
+/// Commits journaled lines as one transaction, read back from the lines.
+async fn commit_lines(committer: &mut Committer, lines: &[(u64, Line)]) -> Result<()> {
+    let mut batches = Vec::with_capacity(lines.len());
+    for (seq, line) in lines {
+        let (_, batch) = parse_line(line).ok_or_else(|| {
+            Error::Backend(format!("event journal: line {seq} does not read back"))
+        })?;
+        batches.push((*seq, batch));
+    }
+    committer.commit(&batches).await
 }
 
 fn io_error(path: &Path, error: &std::io::Error) -> Error {
@@ -553,7 +577,10 @@ fn io_error(path: &Path, error: &std::io::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use runagents_domain::Timestamp;
+
     use super::*;
+    use crate::NewEvent;
 
     #[test]
     fn lines_round_trip_and_a_torn_tail_is_ignored() {
@@ -573,25 +600,8 @@ mod tests {
         };
         let mut text = Vec::new();
         for (seq, run) in [(4u64, "r1"), (5, "r2"), (6, "r3")] {
-            let line = serde_json::to_vec(&Line {
-                w: "default".into(),
-                r: run.into(),
-                e: batch(run)
-                    .events
-                    .iter()
-                    .map(|e| LineEvent {
-                        i: e.id.as_str().into(),
-                        k: e.kind.as_str().into(),
-                        a: e.actor.as_str().into(),
-                        h: e.payload_hash.as_str().into(),
-                        d: Cow::Borrowed(&e.data),
-                        t: e.at.millis(),
-                    })
-                    .collect(),
-            })
-            .unwrap();
             text.extend_from_slice(format!("{seq} ").as_bytes());
-            text.extend_from_slice(&line);
+            text.extend_from_slice(&render(&batch(run)).unwrap());
             text.push(b'\n');
         }
         // A crash in the middle of the next line.
@@ -600,20 +610,29 @@ mod tests {
         let file = File::open(&path).unwrap();
         let (left, last) = read_lines(&file, 4).unwrap();
         assert_eq!(last, 6);
-        let runs: Vec<_> = left.iter().map(|(s, b)| (*s, b.run_id.as_str())).collect();
-        assert_eq!(runs, [(5, "r2"), (6, "r3")]);
-        assert_eq!(left[0].1.events, batch("r2").events);
+        let seqs: Vec<u64> = left.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, [5, 6]);
+        let (seq, read) = parse_line(&left[0].1).unwrap();
+        assert_eq!((seq, &*read.workspace, &*read.run_id), (5, "default", "r2"));
+        let written = batch("r2").events;
+        let read: Vec<NewEvent> = read
+            .events
+            .iter()
+            .map(|event| NewEvent {
+                id: event.id.to_string(),
+                kind: event.kind.to_string(),
+                actor: event.actor.to_string(),
+                payload_hash: event.payload_hash.to_string(),
+                data: serde_json::from_str(event.data.get()).unwrap(),
+                at: Timestamp(event.at),
+            })
+            .collect();
+        assert_eq!(read, written);
     }
 
     #[test]
     fn only_sequences_that_follow_the_last_commit_without_a_gap_are_taken() {
-        let batch = |run: &str| {
-            Some(EventBatch {
-                workspace: "default".into(),
-                run_id: run.into(),
-                events: Vec::new(),
-            })
-        };
+        let batch = |run: &str| Some(run.as_bytes().to_vec());
         // 13 is still being written on another lane; 11 failed to write.
         let mut pending: Vec<Pending> = vec![
             (12, batch("c")),
@@ -622,8 +641,8 @@ mod tests {
             (11, None),
         ];
         let (ready, through) = take_gapless(&mut pending, 9);
-        let taken: Vec<(u64, &str)> = ready.iter().map(|(s, b)| (*s, b.run_id.as_str())).collect();
-        assert_eq!(taken, [(10, "a"), (12, "c")]);
+        let taken: Vec<(u64, &[u8])> = ready.iter().map(|(s, l)| (*s, l.as_slice())).collect();
+        assert_eq!(taken, [(10, &b"a"[..]), (12, b"c")]);
         assert_eq!(through, 12);
         assert_eq!(pending.len(), 1);
         // Nothing follows 12 yet: nothing is taken, and the watermark stays.

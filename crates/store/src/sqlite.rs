@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::event_journal::EventJournal;
+use crate::event_journal::{EventJournal, JournaledBatch};
 use crate::{EventBatch, MasterKey, Result, Sealer};
 
 type Backend = sqlx::Sqlite;
@@ -168,8 +168,6 @@ impl SqliteStore {
 pub(crate) struct Committer {
     connection: rusqlite::Connection,
     writer: Arc<tokio::sync::Mutex<()>>,
-    /// Each event's data as JSON text, rendered into one buffer reused across events.
-    data: Vec<u8>,
 }
 
 impl Committer {
@@ -186,11 +184,7 @@ impl Committer {
         connection
             .busy_timeout(Duration::from_secs(10))
             .map_err(backend)?;
-        Ok(Committer {
-            connection,
-            writer,
-            data: Vec::new(),
-        })
+        Ok(Committer { connection, writer })
     }
 
     /// The last journal sequence committed.
@@ -208,7 +202,7 @@ impl Committer {
 
     /// Commits the batches and their last sequence in one transaction, on the caller's thread
     /// once it has the writers' turn.
-    pub(crate) async fn commit(&mut self, journaled: &[(u64, EventBatch)]) -> Result<()> {
+    pub(crate) async fn commit(&mut self, journaled: &[(u64, JournaledBatch<'_>)]) -> Result<()> {
         let writer = self.writer.clone();
         let _turn = writer.lock().await;
         self.commit_now(journaled)
@@ -217,12 +211,16 @@ impl Committer {
     /// Each run's `last_seq` bumped by its count of events (the events of a run that no longer
     /// exists are dropped), its events inserted with the seqs below the bumped counter in
     /// journal order, and the journal's applied sequence; all or nothing.
-    fn commit_now(&mut self, journaled: &[(u64, EventBatch)]) -> Result<()> {
+    fn commit_now(&mut self, journaled: &[(u64, JournaledBatch<'_>)]) -> Result<()> {
         let Some((through, _)) = journaled.last() else {
             return Ok(());
         };
         let through = i64::try_from(*through).unwrap_or(i64::MAX);
-        let at = EventBatch::latest_at(journaled.iter().map(|(_, batch)| batch));
+        let at = journaled
+            .iter()
+            .flat_map(|(_, batch)| batch.events.iter().map(|event| event.at))
+            .max()
+            .unwrap_or_default();
         // Runs in the order first seen, with their count of events, then their next seq. Found
         // by key, not by a scan: a backlog holds thousands of batches of as many runs.
         let mut runs: Vec<(&str, &str, i64, Option<i64>)> = Vec::new();
@@ -230,7 +228,7 @@ impl Committer {
             std::collections::HashMap::new();
         let mut run_of_batch = Vec::with_capacity(journaled.len());
         for (_, batch) in journaled {
-            let key = (batch.workspace.as_str(), batch.run_id.as_str());
+            let key = (&*batch.workspace, &*batch.run_id);
             let index = *index_of.entry(key).or_insert_with(|| {
                 runs.push((key.0, key.1, 0, None));
                 runs.len() - 1
@@ -269,11 +267,6 @@ impl Committer {
                     continue;
                 };
                 for event in &batch.events {
-                    self.data.clear();
-                    serde_json::to_writer(&mut self.data, &event.data)
-                        .map_err(|e| crate::Error::Backend(e.to_string()))?;
-                    let data = std::str::from_utf8(&self.data)
-                        .map_err(|e| crate::Error::Backend(e.to_string()))?;
                     insert
                         .execute(rusqlite::params![
                             batch.run_id,
@@ -282,8 +275,8 @@ impl Committer {
                             event.kind,
                             event.actor,
                             event.payload_hash,
-                            data,
-                            event.at.millis(),
+                            event.data.get(),
+                            event.at,
                         ])
                         .map_err(backend)?;
                     *seq += 1;
