@@ -129,6 +129,60 @@ fn cpu_by_threads(pid: u32) -> Result<[Duration; 4], Error> {
     Ok(groups)
 }
 
+/// CPU time of every process on the machine but this one, the server and the reference proxies
+/// (kernel threads included), by pid with its name: what else took the cores during a round. On
+/// 2 cores, a process holding one for a few milliseconds shows in every case's tail.
+fn cpu_of_others(server: u32) -> Result<HashMap<u32, (String, Duration)>, Error> {
+    let own = std::process::id();
+    let mut others = HashMap::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let entry = entry?;
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == own || pid == server {
+            continue;
+        }
+        // A process that ended between the listing and the read counts for nothing.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let name = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+            .map(|(name, _)| name.to_owned())
+            .unwrap_or_default();
+        if name == "haproxy" || name == "nginx" {
+            continue;
+        }
+        others.insert(pid, (name, stat_cpu(&stat)?));
+    }
+    Ok(others)
+}
+
+/// What other processes took between two readings of `cpu_of_others`: the total and the
+/// largest share, with the process's name (a process started in between counts whole).
+fn others_took(
+    before: &HashMap<u32, (String, Duration)>,
+    after: &HashMap<u32, (String, Duration)>,
+) -> (Duration, Option<(String, Duration)>) {
+    let mut total = Duration::ZERO;
+    let mut largest: Option<(String, Duration)> = None;
+    for (pid, (name, spent)) in after {
+        let earlier = before.get(pid).map(|(_, spent)| *spent).unwrap_or_default();
+        let took = spent.saturating_sub(earlier);
+        total += took;
+        if largest.as_ref().is_none_or(|(_, most)| took > *most) {
+            largest = Some((name.clone(), took));
+        }
+    }
+    (total, largest)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The upstream: a tiny HTTP server on its own thread, answering `{"ok":true}`, noting when
 // each `/approved/{n}` request arrives.
@@ -843,6 +897,7 @@ async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
             let targets = [(&direct_pool, &direct), (&case.pool, &case.request)];
             let events_before = bench.events().await?;
             let cpu_before = cpu_by_threads(bench.server.pid())?;
+            let others_before = cpu_of_others(bench.server.pid())?;
             let samples = open_loop(targets, options.rate, options.seconds)
                 .await
                 .map_err(|e| {
@@ -856,6 +911,8 @@ async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
             }
             let [direct_latencies, proxied_latencies] = samples.map(|list| sorted_latencies(&list));
             let cpu_after = cpu_by_threads(bench.server.pid())?;
+            let (others, largest) =
+                others_took(&others_before, &cpu_of_others(bench.server.pid())?);
             let recorded = bench.events().await? - events_before;
             let expected = 2 * (options.rate * options.seconds) as usize;
             if case.events && recorded != expected {
@@ -896,6 +953,14 @@ async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
                     per_call(3)
                 ));
             }
+            say(format!(
+                "    other processes' CPU during the round: {:.0} ms{}",
+                ms(others),
+                largest
+                    .filter(|(_, took)| !took.is_zero())
+                    .map(|(name, took)| format!(" (most: {name} {:.0} ms)", ms(took)))
+                    .unwrap_or_default()
+            ));
             added_by_round.push(added);
         }
     }
