@@ -308,6 +308,41 @@ async fn a_second_handle_on_a_live_database_commits_its_events_directly() {
     assert!(events.iter().zip(1..).all(|(event, seq)| event.seq == seq));
 }
 
+/// A thread's name and nice value, from its `/proc/…/stat`.
+fn name_and_nice(stat: &std::path::Path) -> Option<(String, i32)> {
+    let stat = std::fs::read_to_string(stat).ok()?;
+    // `tid (name) state ppid …`: the nice value is the 17th field after the name.
+    let (head, rest) = stat.rsplit_once(") ")?;
+    let (_, name) = head.split_once(" (")?;
+    Some((name.to_owned(), rest.split(' ').nth(16)?.parse().ok()?))
+}
+
+#[tokio::test]
+async fn the_flusher_runs_at_the_lowest_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate().unwrap();
+    let store = SqliteStore::open(&dir.path().join("runagents.db"), &master)
+        .await
+        .unwrap();
+    store
+        .create_run(&run("r1", "default", "a", "RUNNING", 1), &[])
+        .await
+        .unwrap();
+    store.journal_events(call("r1", 0)).await.unwrap();
+    store.flush_events().await.unwrap();
+    let flushers: Vec<i32> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| name_and_nice(&task.unwrap().path().join("stat")))
+        .filter(|(name, _)| name == "event-journal")
+        .map(|(_, nice)| nice)
+        .collect();
+    assert!(!flushers.is_empty(), "no flusher thread");
+    assert!(flushers.iter().all(|&nice| nice == 19), "{flushers:?}");
+    // Only the flusher's: the thread that opened the store keeps its own.
+    let (_, this_thread) = name_and_nice("/proc/thread-self/stat".as_ref()).unwrap();
+    assert!(this_thread < 19, "{this_thread}");
+}
+
 pub async fn large_event_batch_groups_keep_every_run_gapless(store: &dyn Store) {
     for r in 0..40 {
         store
