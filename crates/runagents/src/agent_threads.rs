@@ -37,9 +37,11 @@ pub(crate) struct AgentThreads {
 
 impl AgentThreads {
     /// Starts `count` threads serving `app`, and the acceptor handing them what `listener`
-    /// accepts, until `stop` is cancelled; returns once every thread serves.
+    /// accepts, until `stop` is cancelled; returns once every thread serves. With `realtime`,
+    /// each thread runs at real-time priority, or the start fails.
     pub(crate) async fn start(
         count: usize,
+        realtime: bool,
         listener: TcpListener,
         app: Router,
         stop: &CancellationToken,
@@ -67,8 +69,12 @@ impl AgentThreads {
             let thread = std::thread::Builder::new()
                 .name(format!("agent-plane-{index}"))
                 .spawn(move || {
+                    if realtime && let Err(error) = realtime_priority() {
+                        let _ = ready.send(Err(error));
+                        return;
+                    }
                     runtime.block_on(async move {
-                        let _ = ready.send(());
+                        let _ = ready.send(Ok(()));
                         let listener = Handed { handed, local_addr };
                         let result = serve_agent_plane(listener, app, stop).await;
                         let _ = served.send(result);
@@ -81,7 +87,9 @@ impl AgentThreads {
             serving.push(ready_rx);
         }
         for ready in serving {
-            ready.await.context("an agent plane thread did not start")?;
+            ready
+                .await
+                .context("an agent plane thread did not start")??;
         }
         tokio::spawn(hand_out(listener, hand_to, stop.clone()));
         Ok(started)
@@ -116,6 +124,28 @@ impl Drop for AgentThreads {
     fn drop(&mut self) {
         self.release.cancel();
     }
+}
+
+/// Runs the calling thread under SCHED_FIFO at the lowest real-time priority (ahead of every
+/// ordinary thread on the host, behind the kernel's own real-time threads), with the kernel's
+/// reset-on-fork flag: every thread and process it starts (the runtime's blocking threads, a
+/// database connection's worker, an agent's process) starts at ordinary priority. Set with
+/// util-linux's `chrt`, as the standard library has no call for it and this project keeps
+/// `unsafe` out.
+fn realtime_priority() -> anyhow::Result<()> {
+    let thread = rustix::thread::gettid().as_raw_nonzero().to_string();
+    let output = std::process::Command::new("chrt")
+        .args(["--fifo", "--reset-on-fork", "--pid", "1", &thread])
+        .output()
+        .context("could not run `chrt` (util-linux) to give the agent plane real-time priority")?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "could not run the agent plane at real-time priority: {} (it needs CAP_SYS_NICE or \
+             an RLIMIT_RTPRIO of at least 1)",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// A connection handed to a thread: off the acceptor's reactor, to be registered with the

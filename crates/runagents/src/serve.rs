@@ -106,6 +106,25 @@ pub struct Options {
     /// from elsewhere wait for that thread.
     #[arg(long, env = "RUNAGENTS_AGENT_THREADS")]
     agent_threads: Option<usize>,
+    /// Scheduling of the agent plane's threads. `realtime` runs them at the lowest real-time
+    /// priority (SCHED_FIFO 1), ahead of all ordinary work on the host, which keeps the
+    /// latency egress adds flat on a busy host (docs/benchmarks.md). It needs CAP_SYS_NICE or
+    /// an RLIMIT_RTPRIO of at least 1, and the agent plane on threads of its own; the start
+    /// fails without them. Threads and agents' processes the platform starts keep ordinary
+    /// priority.
+    #[arg(
+        long,
+        env = "RUNAGENTS_AGENT_PLANE_PRIORITY",
+        value_enum,
+        default_value_t = Priority::Normal
+    )]
+    agent_plane_priority: Priority,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Priority {
+    Normal,
+    Realtime,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -309,8 +328,16 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         } else {
             std::thread::available_parallelism().map_or(1, usize::from)
         });
+    let realtime = options.agent_plane_priority == Priority::Realtime;
     let mut agent_plane = if agent_threads > 0 {
-        AgentPlane::Threads(AgentThreads::start(agent_threads, agents, agent_app, &stop).await?)
+        AgentPlane::Threads(
+            AgentThreads::start(agent_threads, realtime, agents, agent_app, &stop).await?,
+        )
+    } else if realtime {
+        anyhow::bail!(
+            "--agent-plane-priority realtime needs the agent plane on threads of its own \
+             (--agent-threads 1 or more)"
+        );
     } else {
         AgentPlane::Shared(tokio::spawn(serve_agent_plane(
             agents,

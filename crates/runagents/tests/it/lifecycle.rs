@@ -114,15 +114,117 @@ async fn json_logs_on_request() {
     );
 }
 
+/// Name and scheduling policy (0 ordinary, 1 SCHED_FIFO) of each of a process's threads.
+fn threads_of(pid: u32) -> Vec<(String, u32)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
+            continue;
+        };
+        // `tid (name) state ppid …`: the policy is the 39th field after the name.
+        let (head, rest) = stat.rsplit_once(") ").unwrap();
+        let (_, name) = head.split_once(" (").unwrap();
+        let policy = rest.split(' ').nth(38).unwrap().parse().unwrap();
+        threads.push((name.to_owned(), policy));
+    }
+    threads
+}
+
 /// Threads of the server process named `agent-plane-N`.
 fn agent_plane_threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter(|task| {
-            let comm = std::fs::read_to_string(task.as_ref().unwrap().path().join("comm"));
-            comm.is_ok_and(|name| name.starts_with("agent-plane-"))
-        })
+    threads_of(pid)
+        .iter()
+        .filter(|(name, _)| name.starts_with("agent-plane-"))
         .count()
+}
+
+/// Whether this process may use real-time scheduling: through CAP_SYS_NICE, and through an
+/// RLIMIT_RTPRIO above 0.
+fn may_use_realtime() -> (bool, bool) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let capabilities = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .map(|caps| u64::from_str_radix(caps.trim(), 16).unwrap())
+        .unwrap();
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let rtprio = limits
+        .lines()
+        .find(|line| line.starts_with("Max realtime priority"))
+        .and_then(|line| line.split_whitespace().nth(3))
+        .is_some_and(|soft| soft != "0");
+    (capabilities & (1 << 23) != 0, rtprio)
+}
+
+/// Runs `serve` with `args` on a fresh data directory (with every capability dropped, for it
+/// and what it runs, when `unprivileged`), expecting it to fail; its stderr.
+fn serve_fails(args: &[&str], unprivileged: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = if unprivileged {
+        let mut setpriv = std::process::Command::new("setpriv");
+        setpriv.args(["--inh-caps=-all", "--bounding-set=-all"]);
+        setpriv.arg(runagents_testkit::TestServer::binary());
+        setpriv
+    } else {
+        std::process::Command::new(runagents_testkit::TestServer::binary())
+    };
+    let output = command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--agent-listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn the_agent_plane_runs_at_real_time_priority_when_asked_or_the_server_does_not_start() {
+    let realtime = ["--agent-threads", "2", "--agent-plane-priority", "realtime"];
+    let (capability, rtprio) = may_use_realtime();
+    if capability || rtprio {
+        let server = runagents_testkit::TestServer::start_with(
+            runagents_testkit::Backend::Sqlite,
+            &realtime,
+        )
+        .await;
+        let pid = server.pid();
+        let s = crate::egress::setup_on(server).await;
+        for n in 0..4 {
+            let url = format!("{}/v1/customers/{n}", s.tool_url);
+            let (status, _) = crate::egress::call("GET", &url, Some(&s.run_id), None).await;
+            assert_eq!(status, 200);
+        }
+        // Only the agent plane's threads: what they started (connections' workers, blocking
+        // threads) runs at ordinary priority.
+        let threads = threads_of(pid);
+        for (name, policy) in &threads {
+            let expected = u32::from(name.starts_with("agent-plane-"));
+            assert_eq!(*policy, expected, "{name}: {threads:?}");
+        }
+        assert_eq!(agent_plane_threads(pid), 2);
+        if !rtprio {
+            // Without the capability the start fails, saying what it needs.
+            let stderr = serve_fails(&realtime, true);
+            assert!(stderr.contains("CAP_SYS_NICE"), "{stderr}");
+        }
+    } else {
+        let stderr = serve_fails(&realtime, false);
+        assert!(stderr.contains("CAP_SYS_NICE"), "{stderr}");
+    }
+    // The shared runtime serves the operator API too: it is never given the priority.
+    let stderr = serve_fails(
+        &["--agent-threads", "0", "--agent-plane-priority", "realtime"],
+        false,
+    );
+    assert!(stderr.contains("threads of its own"), "{stderr}");
 }
 
 #[tokio::test]
