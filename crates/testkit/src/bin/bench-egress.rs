@@ -763,6 +763,12 @@ fn reference_config(name: &str, dir: &Path, listen: &str, upstream: &str) -> Opt
     }
 }
 
+/// The agent plane's priority the server runs with: it inherits the bench's environment
+/// (`RUNAGENTS_AGENT_PLANE_PRIORITY=realtime scripts/bench-egress`).
+fn agent_plane_priority() -> String {
+    std::env::var("RUNAGENTS_AGENT_PLANE_PRIORITY").unwrap_or_else(|_| "normal".into())
+}
+
 /// Starts `name` (haproxy or nginx) in front of `upstream` (`host:port`); `None` when it is not
 /// installed.
 async fn start_reference(name: &str, upstream: &str) -> Result<Option<ReferenceProxy>, Error> {
@@ -783,7 +789,15 @@ async fn start_reference(name: &str, upstream: &str) -> Result<Option<ReferenceP
     };
     let config_path = dir.path().join(format!("{name}.conf"));
     std::fs::write(&config_path, config)?;
-    let mut command = std::process::Command::new(&binary);
+    // At the agent plane's real-time priority the reference runs at the same one (its threads
+    // and workers inherit it), so the ratios compare like with like.
+    let mut command = if agent_plane_priority() == "realtime" {
+        let mut chrt = std::process::Command::new("chrt");
+        chrt.args(["--fifo", "1"]).arg(&binary);
+        chrt
+    } else {
+        std::process::Command::new(&binary)
+    };
     match name {
         "haproxy" => command.arg("-db").arg("-f").arg(&config_path),
         _ => command
@@ -985,9 +999,7 @@ async fn latency_bench(bench: &Bench, options: &Options) -> Result<(), Error> {
     let Some(&(_, ours)) = medians.iter().find(|(case, _)| case.events) else {
         return Ok(());
     };
-    // The server inherits the environment: `RUNAGENTS_AGENT_PLANE_PRIORITY=realtime`.
-    let priority =
-        std::env::var("RUNAGENTS_AGENT_PLANE_PRIORITY").unwrap_or_else(|_| "normal".into());
+    let priority = agent_plane_priority();
     say(format!(
         "  target p99 added <= 0.3 ms (median round, agent plane priority {priority}): {} ({:+.3} ms)",
         if ours[2] <= 0.3 { "met" } else { "missed" },
