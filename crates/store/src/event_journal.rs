@@ -56,8 +56,8 @@ const TRUNCATE_AT: u64 = 4 << 20;
 /// The flusher thread's nice value: the lowest priority. Commits are background work; the
 /// threads answering calls (and the processes those calls reach) take a core first, and the
 /// flusher has the idle time, which short of saturation is most of it (at saturation the
-/// backlog bound holds callers back until it catches up). With two cores this took about a
-/// tenth of a millisecond off the egress p99 at 3,000 calls/s, and saturation did not move
+/// backlog bound holds callers back until it catches up). With two cores the egress p99 at
+/// 3,000 calls/s was a little lower in alternating runs, and saturation did not move
 /// (docs/benchmarks.md).
 const FLUSHER_NICE: i32 = 19;
 /// A reader waits this long for the flusher before failing rather than reading stale events.
