@@ -191,6 +191,20 @@ async fn serve(options: Options) -> anyhow::Result<()> {
             "--workers off needs --database-url: on the embedded SQLite no other server would replay approved calls or deliver approvals and callbacks"
         );
     }
+    let agent_threads = options
+        .agent_threads
+        .unwrap_or(if options.database_url.is_some() {
+            0
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        });
+    let realtime = options.agent_plane_priority == Priority::Realtime;
+    if realtime && agent_threads == 0 {
+        bail!(
+            "--agent-plane-priority realtime needs the agent plane on threads of its own \
+             (--agent-threads 1 or more)"
+        );
+    }
     let data_dir = options.data_dir.clone().unwrap_or_else(default_data_dir);
     create_private_dir(&data_dir)?;
     let master = master_key(&data_dir)?;
@@ -321,23 +335,10 @@ async fn serve(options: Options) -> anyhow::Result<()> {
             .await
         }
     });
-    let agent_threads = options
-        .agent_threads
-        .unwrap_or(if options.database_url.is_some() {
-            0
-        } else {
-            std::thread::available_parallelism().map_or(1, usize::from)
-        });
-    let realtime = options.agent_plane_priority == Priority::Realtime;
     let mut agent_plane = if agent_threads > 0 {
         AgentPlane::Threads(
             AgentThreads::start(agent_threads, realtime, agents, agent_app, &stop).await?,
         )
-    } else if realtime {
-        anyhow::bail!(
-            "--agent-plane-priority realtime needs the agent plane on threads of its own \
-             (--agent-threads 1 or more)"
-        );
     } else {
         AgentPlane::Shared(tokio::spawn(serve_agent_plane(
             agents,

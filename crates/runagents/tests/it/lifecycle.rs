@@ -157,8 +157,9 @@ fn may_use_realtime() -> (bool, bool) {
 }
 
 /// Runs `serve` with `args` on a fresh data directory (with every capability dropped, for it
-/// and what it runs, when `unprivileged`), expecting it to fail; its stderr.
-fn serve_fails(args: &[&str], unprivileged: bool) -> String {
+/// and what it runs, when `unprivileged`), expecting it to fail; its stderr, and whether the
+/// data directory was made.
+fn serve_fails(args: &[&str], unprivileged: bool) -> (String, bool) {
     let dir = tempfile::tempdir().unwrap();
     let mut command = if unprivileged {
         let mut setpriv = std::process::Command::new("setpriv");
@@ -182,7 +183,8 @@ fn serve_fails(args: &[&str], unprivileged: bool) -> String {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (stderr, dir.path().join("data").exists())
 }
 
 #[tokio::test]
@@ -212,19 +214,21 @@ async fn the_agent_plane_runs_at_real_time_priority_when_asked_or_the_server_doe
         assert_eq!(agent_plane_threads(pid), 2);
         if !rtprio {
             // Without the capability the start fails, saying what it needs.
-            let stderr = serve_fails(&realtime, true);
+            let (stderr, _) = serve_fails(&realtime, true);
             assert!(stderr.contains("CAP_SYS_NICE"), "{stderr}");
         }
     } else {
-        let stderr = serve_fails(&realtime, false);
+        let (stderr, _) = serve_fails(&realtime, false);
         assert!(stderr.contains("CAP_SYS_NICE"), "{stderr}");
     }
-    // The shared runtime serves the operator API too: it is never given the priority.
-    let stderr = serve_fails(
+    // The shared runtime serves the operator API too: it is never given the priority, and
+    // the start is refused before anything is written.
+    let (stderr, made_data_dir) = serve_fails(
         &["--agent-threads", "0", "--agent-plane-priority", "realtime"],
         false,
     );
     assert!(stderr.contains("threads of its own"), "{stderr}");
+    assert!(!made_data_dir);
 }
 
 #[tokio::test]
