@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use runagents_testkit::ProcStat;
 use serde_json::json;
 
 use crate::{postgres_server, server};
@@ -118,14 +119,11 @@ async fn json_logs_on_request() {
 fn threads_of(pid: u32) -> Vec<(String, u32)> {
     let mut threads = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
-            continue;
-        };
-        // `tid (name) state ppid …`: the policy is the 39th field after the name.
-        let (head, rest) = stat.rsplit_once(") ").unwrap();
-        let (_, name) = head.split_once(" (").unwrap();
-        let policy = rest.split(' ').nth(38).unwrap().parse().unwrap();
-        threads.push((name.to_owned(), policy));
+        // A thread that ended since the listing is left out.
+        if let Some(stat) = ProcStat::read(task.unwrap().path().join("stat")) {
+            let policy = stat.field(41).unwrap();
+            threads.push((stat.name, policy));
+        }
     }
     threads
 }

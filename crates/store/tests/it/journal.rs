@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use runagents_store::{EventBatch, MasterKey, RunStore as _, SqliteOptions, SqliteStore, Store};
+use runagents_testkit::ProcStat;
 
 use crate::runs::{event, run};
 
@@ -308,15 +309,6 @@ async fn a_second_handle_on_a_live_database_commits_its_events_directly() {
     assert!(events.iter().zip(1..).all(|(event, seq)| event.seq == seq));
 }
 
-/// A thread's name and nice value, from its `/proc/…/stat`.
-fn name_and_nice(stat: &std::path::Path) -> Option<(String, i32)> {
-    let stat = std::fs::read_to_string(stat).ok()?;
-    // `tid (name) state ppid …`: the nice value is the 17th field after the name.
-    let (head, rest) = stat.rsplit_once(") ")?;
-    let (_, name) = head.split_once(" (")?;
-    Some((name.to_owned(), rest.split(' ').nth(16)?.parse().ok()?))
-}
-
 #[tokio::test]
 async fn the_flusher_runs_at_the_lowest_priority() {
     let dir = tempfile::tempdir().unwrap();
@@ -330,16 +322,19 @@ async fn the_flusher_runs_at_the_lowest_priority() {
         .unwrap();
     store.journal_events(call("r1", 0)).await.unwrap();
     store.flush_events().await.unwrap();
+    // The nice value is field 19 of a thread's stat.
     let flushers: Vec<i32> = std::fs::read_dir("/proc/self/task")
         .unwrap()
-        .filter_map(|task| name_and_nice(&task.unwrap().path().join("stat")))
-        .filter(|(name, _)| name == "event-journal")
-        .map(|(_, nice)| nice)
+        .filter_map(|task| ProcStat::read(task.unwrap().path().join("stat")))
+        .filter(|stat| stat.name == "event-journal")
+        .map(|stat| stat.field(19).unwrap())
         .collect();
     assert!(!flushers.is_empty(), "no flusher thread");
     assert!(flushers.iter().all(|&nice| nice == 19), "{flushers:?}");
     // Only the flusher's: the thread that opened the store keeps its own.
-    let (_, this_thread) = name_and_nice("/proc/thread-self/stat".as_ref()).unwrap();
+    let this_thread: i32 = ProcStat::read("/proc/thread-self/stat")
+        .and_then(|stat| stat.field(19))
+        .unwrap();
     assert!(this_thread < 19, "{this_thread}");
 }
 

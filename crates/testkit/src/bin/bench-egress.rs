@@ -23,7 +23,7 @@ use clap::Parser;
 use runagents_domain::decision::{Call, PolicyIndex, decide, decide_indexed};
 use runagents_domain::policy::PolicySpec;
 use runagents_domain::tool::ToolInput;
-use runagents_testkit::{Backend, TestServer};
+use runagents_testkit::{Backend, ProcStat, TestServer};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -97,11 +97,9 @@ fn cpu_time(pid: u32) -> Result<Duration, Error> {
 
 /// User plus system CPU time from the text of a `stat` file (a process's or a thread's).
 fn stat_cpu(stat: &str) -> Result<Duration, Error> {
-    let after = stat.rsplit_once(')').ok_or("bad stat")?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields.get(11).ok_or("short stat")?.parse::<u64>()?
-        + fields.get(12).ok_or("short stat")?.parse::<u64>()?;
-    Ok(Duration::from_millis(ticks * 10))
+    Ok(ProcStat::parse(stat)
+        .and_then(|stat| stat.cpu())
+        .ok_or("bad stat")?)
 }
 
 /// The server's CPU time by group of threads: those that answer calls (the agent plane's own
@@ -151,15 +149,12 @@ fn cpu_of_others(server: u32) -> Result<HashMap<u32, (String, Duration)>, Error>
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        let name = stat
-            .split_once('(')
-            .and_then(|(_, rest)| rest.rsplit_once(')'))
-            .map(|(name, _)| name.to_owned())
-            .unwrap_or_default();
-        if name == "haproxy" || name == "nginx" {
+        let stat = ProcStat::parse(&stat).ok_or("bad stat")?;
+        if stat.name == "haproxy" || stat.name == "nginx" {
             continue;
         }
-        others.insert(pid, (name, stat_cpu(&stat)?));
+        let cpu = stat.cpu().ok_or("bad stat")?;
+        others.insert(pid, (stat.name, cpu));
     }
     Ok(others)
 }

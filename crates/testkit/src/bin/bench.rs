@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use runagents_testkit::memory;
-use runagents_testkit::{Backend, TestServer};
+use runagents_testkit::{Backend, ProcStat, TestServer};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -625,21 +625,9 @@ impl Histogram {
 
 /// User plus system CPU time of a process (all its threads), from `/proc/<pid>/stat`.
 fn cpu_time(pid: u32) -> Result<Duration, Error> {
-    /// Linux reports these in USER_HZ, which is 100 on every architecture it supports.
-    const TICKS_PER_SECOND: u64 = 100;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name is in parentheses and may hold spaces; the fields after it are fixed.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |index: usize| -> Result<u64, Error> {
-        Ok(fields
-            .get(index)
-            .ok_or_else(|| format!("short /proc/{pid}/stat"))?
-            .parse()?)
-    };
-    // utime and stime are fields 14 and 15 of the line; the state after the name is field 3.
-    let total = ticks(11)? + ticks(12)?;
-    Ok(Duration::from_millis(total * 1000 / TICKS_PER_SECOND))
+    Ok(ProcStat::read(format!("/proc/{pid}/stat"))
+        .and_then(|stat| stat.cpu())
+        .ok_or_else(|| format!("no CPU time in /proc/{pid}/stat"))?)
 }
 
 /// Megabytes of 10^6 bytes, the stricter reading of "30 MB".
