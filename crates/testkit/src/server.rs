@@ -58,6 +58,24 @@ impl TestServer {
         target.join("debug/runagents")
     }
 
+    /// `serve` on ephemeral loopback ports with `data_dir`, the arguments every test server
+    /// starts with; more arguments may follow.
+    pub fn serve_args(data_dir: &Path) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--agent-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ]
+        .into_iter()
+        .map(Into::into)
+        .collect();
+        args.push(data_dir.into());
+        args
+    }
+
     pub async fn start(backend: Backend) -> TestServer {
         Self::start_with(backend, &[]).await
     }
@@ -118,15 +136,7 @@ impl TestServer {
         let binary = Self::binary();
         let mut command = Command::new(&binary);
         command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--agent-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(&data_dir)
+            .args(Self::serve_args(&data_dir))
             .args(&extra)
             .env_remove("RUNAGENTS_DATABASE_URL")
             .env_remove("RUNAGENTS_MASTER_KEY")

@@ -212,18 +212,10 @@ async fn tls_upstreams_are_verified_against_the_roots_and_a_private_ca_given_at_
     let empty = tempfile::NamedTempFile::new().unwrap();
     let data_dir = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(TestServer::binary())
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--agent-listen",
-            "127.0.0.1:0",
-        ])
+        .args(TestServer::serve_args(data_dir.path()))
+        .arg("--dev")
         .arg("--upstream-ca-file")
         .arg(empty.path())
-        .arg("--data-dir")
-        .arg(data_dir.path())
         .output()
         .unwrap();
     assert!(!output.status.success());

@@ -168,16 +168,10 @@ fn serve_fails(args: &[&str], unprivileged: bool) -> (String, bool) {
         std::process::Command::new(runagents_testkit::TestServer::binary())
     };
     let output = command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--agent-listen",
-            "127.0.0.1:0",
-        ])
+        .args(runagents_testkit::TestServer::serve_args(
+            &dir.path().join("data"),
+        ))
         .args(args)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
         .output()
         .unwrap();
     assert!(!output.status.success());

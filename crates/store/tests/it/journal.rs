@@ -311,11 +311,7 @@ async fn a_second_handle_on_a_live_database_commits_its_events_directly() {
 
 #[tokio::test]
 async fn the_flusher_runs_at_the_lowest_priority() {
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate().unwrap();
-    let store = SqliteStore::open(&dir.path().join("runagents.db"), &master)
-        .await
-        .unwrap();
+    let (_dir, store) = fresh_store().await;
     store
         .create_run(&run("r1", "default", "a", "RUNNING", 1), &[])
         .await
